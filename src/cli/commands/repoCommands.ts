@@ -1,0 +1,123 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { JvsError } from '../../errors.js';
+import { commandContext, usage } from '../context.js';
+import type { CommandOutput, GlobalOptions } from '../output.js';
+import { styles } from '../output.js';
+import { cliReporter } from '../progressBar.js';
+
+/** Handlers return data; main.ts prints and picks the exit code. */
+
+export async function runInit(_g: GlobalOptions, name: string | undefined): Promise<CommandOutput> {
+  if (!name) throw usage('init needs the name (folder) of the new repository', 'e.g. `jvs init myproject`');
+  const { initRepo } = await import('../../init/initRepo.js');
+  const r = initRepo(name);
+  return {
+    data: r,
+    human: [`Initialized JVS repository in ${r.repo_root}`, `Put your files in ${r.payload} and run \`jvs snapshot "first"\` there.`],
+  };
+}
+
+export async function runInfo(g: GlobalOptions): Promise<CommandOutput> {
+  const ctx = commandContext(g);
+  const { info } = await import('../../info/info.js');
+  const r = await info(ctx.layout, ctx.worktreeName);
+  const w = r.worktree;
+  return {
+    data: r,
+    human: [
+      `Repository:     ${r.repo_root}`,
+      `Repository id:  ${r.repo_id}`,
+      `Format version: ${r.format_version}`,
+      `Engine:         ${r.snapshot_engine} (${r.engine_source})`,
+      `Snapshots:      ${r.total_snapshots}`,
+      `Worktrees:      ${r.total_worktrees}`,
+      ...(w ? [`Worktree:       ${w.name}${w.detached ? ' (DETACHED)' : ''}`, `Head:           ${w.head_snapshot_id ?? '(none)'}`] : []),
+    ],
+  };
+}
+
+export async function readNoteFile(file: string): Promise<string> {
+  if (file === '-') {
+    const chunks: Buffer[] = [];
+    for await (const c of process.stdin) chunks.push(c as Buffer);
+    return Buffer.concat(chunks).toString('utf8').replace(/\n+$/, '');
+  }
+  try {
+    return fs.readFileSync(path.resolve(file), 'utf8').replace(/\n+$/, '');
+  } catch {
+    throw new JvsError('E_NOT_FOUND', `cannot read the note file ${file}`, { hint: 'pass an existing file to -F, or `-F -` to read the note from stdin' });
+  }
+}
+
+export async function runSnapshot(
+  g: GlobalOptions,
+  noteArg: string | undefined,
+  o: { tag?: string[]; file?: string },
+): Promise<CommandOutput> {
+  const ctx = commandContext(g);
+  if (noteArg !== undefined && o.file) throw usage('give the note either as an argument or with -F, not both', 'e.g. `jvs snapshot -F notes.txt`');
+  const note = o.file ? await readNoteFile(o.file) : noteArg;
+  const { createSnapshot } = await import('../../snapshot/createSnapshot.js');
+  const r = await createSnapshot(ctx.layout, { worktree: ctx.worktreeName, note, tags: o.tag ?? [], lockWaitMs: g.waitMs, reporter: cliReporter(g) });
+  const s = styles(g);
+  return {
+    data: r,
+    human: [
+      `Created snapshot ${s.bold(r.snapshot_id)}`,
+      ...(r.tags.length ? [`Tags: ${r.tags.join(', ')}`] : []),
+      ...r.degraded.map((d) => `${s.yellow('warning')}: ${d}`),
+    ],
+  };
+}
+
+export async function runHistory(g: GlobalOptions, o: { limit?: string; grep?: string; tag?: string; all?: boolean }): Promise<CommandOutput> {
+  const ctx = commandContext(g);
+  let limit: number | undefined;
+  if (o.limit !== undefined) {
+    limit = Number(o.limit);
+    if (!Number.isInteger(limit) || limit < 0) throw usage(`--limit must be a whole number, got ${JSON.stringify(o.limit)}`, 'e.g. `jvs history --limit 10`');
+  }
+  const { history } = await import('../../history/history.js');
+  const r = history(ctx.layout, { worktree: ctx.worktreeName, all: o.all, limit, grep: o.grep, tag: o.tag });
+  const s = styles(g);
+  const human = r.snapshots.length
+    ? r.snapshots.map((e) => {
+        const marks = [e.is_head ? 'HEAD' : '', e.is_latest && !e.is_head ? 'latest' : '', ...e.tags.map((t) => `tag: ${t}`)].filter(Boolean);
+        const note = e.note ? e.note.split('\n')[0] : '';
+        return `${s.yellow(e.snapshot_id)}  ${e.created_at}  ${o.all ? `[${e.worktree_name}] ` : ''}${note}${marks.length ? ` ${s.dim(`(${marks.join(', ')})`)}` : ''}`;
+      })
+    : [r.total === 0 && !o.grep && !o.tag ? 'No snapshots yet.' : 'No snapshots match.'];
+  return { data: r, human };
+}
+
+export async function runRestore(g: GlobalOptions, ref: string | undefined, o: { latestTag?: string }): Promise<CommandOutput> {
+  const ctx = commandContext(g);
+  if (!ref && !o.latestTag) throw usage('restore needs a snapshot: an id, id prefix, tag, note prefix or HEAD', 'e.g. `jvs restore HEAD` or `jvs restore --latest-tag stable`');
+  if (ref && o.latestTag) throw usage('give either a ref or --latest-tag, not both', 'e.g. `jvs restore --latest-tag stable`');
+  const { restoreSnapshot } = await import('../../restore/restoreSnapshot.js');
+  const r = await restoreSnapshot(ctx.layout, { worktree: ctx.worktreeName, ref, latestTag: o.latestTag, lockWaitMs: g.waitMs, reporter: cliReporter(g) });
+  return {
+    data: r,
+    human: [
+      `Restored to snapshot ${r.snapshot_id}`,
+      r.detached ? 'Worktree is now in DETACHED state.' : 'Worktree is now at HEAD state.',
+      ...(r.detached ? ['Run `jvs restore HEAD` to return to the latest snapshot, or `jvs worktree fork <name>` to continue from here.'] : []),
+    ],
+  };
+}
+
+export async function runVerify(g: GlobalOptions, ref: string | undefined, o: { all?: boolean }): Promise<CommandOutput> {
+  const ctx = commandContext(g);
+  if (ref && o.all) throw usage('give either a ref or --all, not both', 'e.g. `jvs verify --all`');
+  const { verify, verifyFailure } = await import('../../verify/verify.js');
+  const r = verify(ctx.layout, { ref, all: o.all, worktree: ctx.worktreeName, reporter: cliReporter(g) });
+  const s = styles(g);
+  const human = r.results.map((x) => (x.severity === 'ok' ? `${s.green('OK')}       ${x.snapshot_id}` : `${s.red('DAMAGED')}  ${x.snapshot_id}: ${x.problems.join('; ')}`));
+  if (r.audit_chain_valid === false) human.push(`${s.red('DAMAGED')}  audit log: ${r.audit_problems!.map((p) => `line ${p.line}: ${p.problem}`).join('; ')}`);
+  if (!r.results.length) human.push('No snapshots yet.');
+  const error = verifyFailure(r);
+  if (!error) human.push(`Verified ${r.checked} snapshot${r.checked === 1 ? '' : 's'}: no damage found.`);
+  const data = o.all ? r : { ...r.results[0], results: r.results, severity: r.severity, tamper_detected: r.tamper_detected };
+  return { data, human, ...(error ? { error } : {}) };
+}

@@ -1,0 +1,138 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { permBits, walkTree, type TreeEntry, type WalkFilter } from '../fsutil/walk.js';
+import type { Engine } from './engine.js';
+import { applyMetadata } from './metadata.js';
+
+export interface ApplyOptions extends WalkFilter {
+  /** Names never taken from the source (e.g. `.READY`). */
+  skipNames?: ReadonlySet<string>;
+  /**
+   * Whether the destination file already holds the source file's content. Without an
+   * answer the file is rewritten (always correct, costs a copy).
+   */
+  sameContent?(rel: string, src: TreeEntry, dst: TreeEntry): boolean;
+  onProgress?(done: number, total: number): void;
+}
+
+export interface ApplyResult {
+  written: number;
+  removed: number;
+  unchanged: number;
+  bytesWritten: number;
+}
+
+const TMP_MARK = '.jvs-tmp-';
+const baseName = (rel: string) => rel.slice(rel.lastIndexOf('/') + 1);
+const isTmp = (rel: string) => baseName(rel).includes(TMP_MARK);
+const tmpName = (p: string) => path.join(path.dirname(p), `.${path.basename(p)}${TMP_MARK}${randomBytes(4).toString('hex')}`);
+
+/** Replace whatever is at `dst` with `make(tmp)`'s result, atomically per entry. */
+function replaceWith(dst: string, make: (tmp: string) => void): void {
+  const tmp = tmpName(dst);
+  try {
+    make(tmp);
+    fs.renameSync(tmp, dst);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true, recursive: true });
+    throw e;
+  }
+}
+
+/**
+ * Make the tree `dstRoot` equal to `srcRoot` in place, touching only entries that
+ * differ. Every file is replaced by rename of a fully written sibling, so a crash
+ * leaves each path either old or new, and re-running converges (this is how doctor
+ * finishes an interrupted restore). Paths the filter excludes are neither read from
+ * the source nor touched in the destination. Files are never hard-linked from the
+ * source: each is copied or cloned by the engine.
+ */
+export function applyTree(srcRoot: string, dstRoot: string, engine: Engine, opts: ApplyOptions = {}): ApplyResult {
+  const skip = opts.skipNames;
+  const filter: WalkFilter = {
+    include: (rel, isDir) => {
+      if (skip && skip.has(baseName(rel))) return false;
+      return opts.include ? opts.include(rel, isDir) : true;
+    },
+  };
+  const src = walkTree(srcRoot, filter).entries;
+  fs.mkdirSync(dstRoot, { recursive: true });
+  // Leftover temp files of an interrupted run are always removed.
+  const dstAll = walkTree(dstRoot, { include: (rel, isDir) => isTmp(rel) || (opts.include ? opts.include(rel, isDir) : true) }).entries;
+  const srcByRel = new Map(src.map((e) => [e.rel, e]));
+  const res: ApplyResult = { written: 0, removed: 0, unchanged: 0, bytesWritten: 0 };
+
+  // Removals first: entries absent from the source, or of another type.
+  let removedPrefix: string | undefined;
+  const dstByRel = new Map<string, TreeEntry>();
+  for (const d of dstAll) {
+    if (removedPrefix && d.rel.startsWith(removedPrefix)) continue;
+    const s = srcByRel.get(d.rel);
+    if (!s || s.type !== d.type || isTmp(d.rel)) {
+      fs.rmSync(path.join(dstRoot, d.rel), { recursive: true, force: true });
+      res.removed++;
+      if (d.type === 'dir') removedPrefix = d.rel + '/';
+      continue;
+    }
+    dstByRel.set(d.rel, d);
+  }
+
+  const total = src.reduce((n, e) => n + (e.type === 'file' ? Number(e.stat.size) : 0), 0);
+  let done = 0;
+  const dirs: Array<{ abs: string; stat: fs.BigIntStats }> = [];
+  const firstOfInode = new Map<string, string>();
+  for (const s of src) {
+    const from = path.join(srcRoot, s.rel);
+    const to = path.join(dstRoot, s.rel);
+    const d = dstByRel.get(s.rel);
+    switch (s.type) {
+      case 'dir':
+        if (!d) fs.mkdirSync(to, { mode: 0o700 });
+        dirs.push({ abs: to, stat: s.stat });
+        break;
+      case 'symlink': {
+        const target = fs.readlinkSync(from);
+        if (d && fs.readlinkSync(to) === target) {
+          res.unchanged++;
+        } else {
+          replaceWith(to, (tmp) => fs.symlinkSync(target, tmp));
+          res.written++;
+        }
+        applyMetadata(to, s.stat, true);
+        break;
+      }
+      case 'file': {
+        const key = `${s.stat.dev}:${s.stat.ino}`;
+        const first = s.stat.nlink > 1n ? firstOfInode.get(key) : undefined;
+        if (first !== undefined) {
+          // A hard link the user made inside the payload: restore it as a link.
+          const firstAbs = path.join(dstRoot, first);
+          if (!(d && d.stat.ino === fs.lstatSync(firstAbs, { bigint: true }).ino)) {
+            replaceWith(to, (tmp) => fs.linkSync(firstAbs, tmp));
+            res.written++;
+          } else res.unchanged++;
+          break;
+        }
+        if (s.stat.nlink > 1n) firstOfInode.set(key, s.rel);
+        const same = d && d.stat.size === s.stat.size && d.stat.nlink === 1n && opts.sameContent?.(s.rel, s, d);
+        if (same) {
+          res.unchanged++;
+          if (permBits(d.stat) !== permBits(s.stat) || d.stat.mtimeNs !== s.stat.mtimeNs) applyMetadata(to, s.stat, false);
+        } else {
+          replaceWith(to, (tmp) => {
+            engine.copyFile(from, tmp, permBits(s.stat), false);
+            applyMetadata(tmp, s.stat, false);
+          });
+          res.written++;
+          res.bytesWritten += Number(s.stat.size);
+        }
+        done += Number(s.stat.size);
+        opts.onProgress?.(done, total);
+        break;
+      }
+    }
+  }
+  for (let i = dirs.length - 1; i >= 0; i--) applyMetadata(dirs[i]!.abs, dirs[i]!.stat, false);
+  return res;
+}

@@ -1,0 +1,35 @@
+import fs from 'node:fs';
+import { copyAndHash, hashFile } from '../fsutil/fileHash.js';
+import type { Engine } from './engine.js';
+
+/**
+ * `copy`: tries FICLONE first (free on XFS/btrfs even when the engine was chosen by
+ * name), else copies while hashing in one read. Once a clone has failed for this
+ * process it is not tried again.
+ */
+export class CopyEngine implements Engine {
+  readonly name = 'copy' as const;
+  private cloneWorks: boolean | undefined;
+
+  copyFile(src: string, dst: string, mode: number, hash: true): string;
+  copyFile(src: string, dst: string, mode: number, hash: boolean): string | undefined;
+  copyFile(src: string, dst: string, mode: number, hash: boolean): string | undefined {
+    if (this.cloneWorks !== false) {
+      try {
+        fs.copyFileSync(src, dst, fs.constants.COPYFILE_EXCL | fs.constants.COPYFILE_FICLONE_FORCE);
+        this.cloneWorks = true;
+        return hash ? hashFile(src) : undefined;
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT' || code === 'EEXIST' || code === 'ENOSPC') throw e;
+        this.cloneWorks = false;
+        fs.rmSync(dst, { force: true });
+      }
+    }
+    if (!hash) {
+      fs.copyFileSync(src, dst, fs.constants.COPYFILE_EXCL);
+      return undefined;
+    }
+    return copyAndHash(src, dst, mode).hash;
+  }
+}

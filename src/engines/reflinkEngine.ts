@@ -1,0 +1,25 @@
+import fs from 'node:fs';
+import { JvsError } from '../errors.js';
+import { hashFile } from '../fsutil/fileHash.js';
+import type { Engine } from './engine.js';
+
+/** `reflink-copy`: every file is a FICLONE of its source; a refused clone is an error. */
+export class ReflinkEngine implements Engine {
+  readonly name = 'reflink-copy' as const;
+
+  copyFile(src: string, dst: string, mode: number, hash: true): string;
+  copyFile(src: string, dst: string, mode: number, hash: boolean): string | undefined;
+  copyFile(src: string, dst: string, _mode: number, hash: boolean): string | undefined {
+    try {
+      fs.copyFileSync(src, dst, fs.constants.COPYFILE_EXCL | fs.constants.COPYFILE_FICLONE_FORCE);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'EEXIST' || code === 'ENOSPC') throw e;
+      throw new JvsError('E_ENGINE_UNAVAILABLE', `reflink clone of ${src} failed (${code ?? String(e)})`, {
+        hint: 'this filesystem cannot clone files; unset JVS_SNAPSHOT_ENGINE or set it to `copy`',
+        cause: e,
+      });
+    }
+    return hash ? hashFile(src) : undefined;
+  }
+}

@@ -1,0 +1,44 @@
+import { createHash } from 'node:crypto';
+import { sha256Hex } from './hash.js';
+
+/** What the payload root hash needs to know of one entry. */
+export interface HashedEntry {
+  rel: string;
+  type: 'dir' | 'file' | 'symlink';
+  /** Permission bits (the format prints them as %04o). */
+  mode: number;
+  size: number;
+  /** SHA-256 of the content (files); ignored for dirs and symlinks. */
+  contentHash?: string;
+  /** Link target (symlinks). */
+  target?: string;
+}
+
+/** `<type>:<rel>:<meta>:<hash>` exactly as the reference implementation forms it. */
+export function payloadLine(e: HashedEntry): string {
+  const mode = (e.mode & 0o777).toString(8).padStart(4, '0');
+  const base = e.rel.slice(e.rel.lastIndexOf('/') + 1);
+  switch (e.type) {
+    case 'dir':
+      return `dir:${e.rel}:mode=${mode}:${sha256Hex(base)}`;
+    case 'symlink':
+      return `symlink:${e.rel}:mode=${mode}:${sha256Hex(e.target ?? '')}`;
+    case 'file':
+      if (!e.contentHash) throw new Error(`payload hash: file ${e.rel} has no content hash`);
+      return `file:${e.rel}:mode=${mode},size=${e.size}:${e.contentHash}`;
+  }
+}
+
+/**
+ * Payload root hash: one line per entry (the root itself and entries named `.READY`
+ * are not listed by callers), lines sorted as byte strings, each followed by `\n`,
+ * SHA-256 over the whole.
+ */
+export function payloadRootHash(entries: Iterable<HashedEntry>): string {
+  const lines: Buffer[] = [];
+  for (const e of entries) lines.push(Buffer.from(payloadLine(e) + '\n'));
+  lines.sort(Buffer.compare);
+  const h = createHash('sha256');
+  for (const l of lines) h.update(l);
+  return h.digest('hex');
+}

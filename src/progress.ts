@@ -1,0 +1,9 @@
+/**
+ * Progress reaches the edge through this interface; operations never print. The CLI
+ * draws a bar on a TTY, the mount and tests pass nothing.
+ */
+export interface Reporter {
+  progress(task: string, done: number, total: number): void;
+}
+
+export const silentReporter: Reporter = { progress() {} };

@@ -1,0 +1,68 @@
+import path from 'node:path';
+
+/**
+ * The only module that knows where things live inside a repository. Everything
+ * else asks for a path by meaning. Layout of format_version 1:
+ *
+ *   .jvs/format_version, .jvs/repo_id, .jvs/config.yaml, .jvs/index.sqlite
+ *   .jvs/worktrees/<name>/config.json
+ *   .jvs/snapshots/<id>/ (+ .READY)      .jvs/descriptors/<id>.json
+ *   .jvs/intents/<id>.json               .jvs/audit/audit.jsonl
+ *   .jvs/gc/<plan>.json  .jvs/gc/tombstones/<id>.json  .jvs/pins/<pin>.json
+ *   .jvs/locks/, .jvs/tmp/, .jvs/hooks/  (runtime state of this implementation)
+ *   main/                                payload of worktree "main"
+ *   worktrees/<name>/                    payload of other worktrees
+ */
+export const CONTROL_DIR = '.jvs';
+export const FORMAT_VERSION = 1;
+export const MAIN_WORKTREE = 'main';
+export const READY_FILE = '.READY';
+
+export class Layout {
+  /** `controlDir` overrides where `.jvs/` is, for building a control plane under a staging name. */
+  constructor(readonly root: string, private readonly controlDir?: string) {}
+
+  get control(): string { return this.controlDir ?? path.join(this.root, CONTROL_DIR); }
+  get formatVersion(): string { return path.join(this.control, 'format_version'); }
+  get repoId(): string { return path.join(this.control, 'repo_id'); }
+  get configYaml(): string { return path.join(this.control, 'config.yaml'); }
+  get indexDb(): string { return path.join(this.control, 'index.sqlite'); }
+  get worktreesMeta(): string { return path.join(this.control, 'worktrees'); }
+  get snapshots(): string { return path.join(this.control, 'snapshots'); }
+  get descriptors(): string { return path.join(this.control, 'descriptors'); }
+  get intents(): string { return path.join(this.control, 'intents'); }
+  get auditDir(): string { return path.join(this.control, 'audit'); }
+  get auditLog(): string { return path.join(this.auditDir, 'audit.jsonl'); }
+  get gc(): string { return path.join(this.control, 'gc'); }
+  get tombstones(): string { return path.join(this.gc, 'tombstones'); }
+  get pins(): string { return path.join(this.control, 'pins'); }
+  get locks(): string { return path.join(this.control, 'locks'); }
+  get tmp(): string { return path.join(this.control, 'tmp'); }
+  get hooks(): string { return path.join(this.control, 'hooks'); }
+  get otherWorktreePayloads(): string { return path.join(this.root, 'worktrees'); }
+
+  /** Folders init creates; everything a repository needs before its first snapshot. */
+  get skeleton(): string[] {
+    return [this.control, this.worktreesMeta, this.snapshots, this.descriptors, this.intents,
+      this.auditDir, this.gc, this.tombstones, this.pins, this.locks, this.tmp];
+  }
+
+  worktreeConfig(name: string): string { return path.join(this.worktreesMeta, name, 'config.json'); }
+  worktreeMetaDir(name: string): string { return path.join(this.worktreesMeta, name); }
+  payload(name: string): string {
+    return name === MAIN_WORKTREE ? path.join(this.root, MAIN_WORKTREE) : path.join(this.otherWorktreePayloads, name);
+  }
+  snapshotDir(id: string): string { return path.join(this.snapshots, id); }
+  snapshotTmpDir(id: string): string { return path.join(this.snapshots, `${id}.tmp`); }
+  readyFile(id: string): string { return path.join(this.snapshotDir(id), READY_FILE); }
+  descriptor(id: string): string { return path.join(this.descriptors, `${id}.json`); }
+  descriptorTmp(id: string): string { return path.join(this.descriptors, `${id}.json.tmp`); }
+  intent(id: string): string { return path.join(this.intents, `${id}.json`); }
+  gcPlan(planId: string): string { return path.join(this.gc, `${planId}.json`); }
+  tombstone(id: string): string { return path.join(this.tombstones, `${id}.json`); }
+  pin(name: string): string { return path.join(this.pins, `${name}.json`); }
+  lockFile(name = 'repo'): string { return path.join(this.locks, name); }
+  lockOwner(name = 'repo'): string { return path.join(this.locks, `${name}.owner.json`); }
+  tmpPath(name: string): string { return path.join(this.tmp, name); }
+  preSnapshotHook(): string { return path.join(this.hooks, 'pre-snapshot'); }
+}

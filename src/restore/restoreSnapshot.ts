@@ -1,0 +1,98 @@
+import { randomBytes } from 'node:crypto';
+import { JvsError, fromSystemError } from '../errors.js';
+import { applyTree } from '../engines/applyTree.js';
+import { chooseEngine } from '../engines/detect.js';
+import type { Engine } from '../engines/engine.js';
+import { appendAudit } from '../repo/audit.js';
+import { readRepoConfig } from '../repo/config.js';
+import { faultPoint } from '../repo/faults.js';
+import { completeIntent, writeIntent } from '../repo/intents.js';
+import { READY_FILE, type Layout } from '../repo/layout.js';
+import { withRepoLock } from '../repo/lock.js';
+import { resolveLatestTag, resolveRef } from '../repo/refs.js';
+import { isDetached, readWorktreeConfig, writeWorktreeConfig } from '../repo/worktreeConfig.js';
+import type { Reporter } from '../progress.js';
+
+export interface RestoreOptions {
+  worktree: string;
+  ref?: string;
+  latestTag?: string;
+  lockWaitMs?: number;
+  reporter?: Reporter;
+}
+
+export interface RestoreResult {
+  snapshot_id: string;
+  worktree_name: string;
+  ref_kind: string;
+  detached: boolean;
+  head_snapshot_id: string;
+  latest_snapshot_id: string;
+  files_written: number;
+  entries_removed: number;
+  entries_unchanged: number;
+  duration_ms: number;
+}
+
+const SKIP_READY = new Set([READY_FILE]);
+
+/**
+ * Bring a worktree to a snapshot's state, in place. Only entries that differ are
+ * rewritten, each by renaming a fully written sibling over it. Crash safety comes
+ * from the intent: `jvs doctor` re-applies the snapshot (applyTree converges), so
+ * the worktree ends in the new state and never stays half old, half new. We chose
+ * this over swapping a staged copy of the whole tree because a swap costs a full
+ * copy on the copy engine, breaks shells and editors whose cwd is inside the
+ * worktree, and would have to carry ignored paths across.
+ */
+export async function restoreSnapshot(layout: Layout, opts: RestoreOptions): Promise<RestoreResult> {
+  const started = Date.now();
+  const config = await readRepoConfig(layout);
+  return withRepoLock(layout, { waitMs: opts.lockWaitMs, command: 'restore' }, () => {
+    const wt = readWorktreeConfig(layout, opts.worktree);
+    const resolved = opts.latestTag
+      ? resolveLatestTag(layout, opts.latestTag)
+      : opts.ref
+        ? resolveRef(layout, opts.ref, wt)
+        : undefined;
+    if (!resolved) throw new JvsError('E_USAGE', 'restore needs a snapshot ref', { hint: 'e.g. `jvs restore HEAD` or `jvs restore <id|tag|note-prefix>`' });
+    const id = resolved.descriptor.snapshot_id;
+    const { engine } = chooseEngine(layout.tmp, config.default_engine);
+    const opId = `restore-${Date.now()}-${randomBytes(4).toString('hex')}`;
+    writeIntent(layout, { id: opId, operation: 'restore', worktree_name: wt.name, snapshot_id: id, engine: engine.name });
+    faultPoint('restore.1-intent');
+    try {
+      const r = applyRestore(layout, wt.name, id, engine, opts.reporter);
+      faultPoint('restore.2-applied');
+      const next = { ...wt, head_snapshot_id: id };
+      if (!next.latest_snapshot_id) next.latest_snapshot_id = id;
+      writeWorktreeConfig(layout, next);
+      faultPoint('restore.3-head');
+      completeIntent(layout, opId);
+      appendAudit(layout, { event_type: 'restore', snapshot_id: id, worktree_name: wt.name, details: { ref_kind: resolved.kind, files_written: r.written, entries_removed: r.removed } });
+      return {
+        snapshot_id: id,
+        worktree_name: wt.name,
+        ref_kind: resolved.kind,
+        detached: isDetached(next),
+        head_snapshot_id: id,
+        latest_snapshot_id: next.latest_snapshot_id,
+        files_written: r.written,
+        entries_removed: r.removed,
+        entries_unchanged: r.unchanged,
+        duration_ms: Date.now() - started,
+      };
+    } catch (e) {
+      // The intent stays: the worktree may be partly restored, and doctor finishes it.
+      throw fromSystemError(e, `restore of ${id} was interrupted (run \`jvs doctor --repair-runtime\` to finish it)`);
+    }
+  });
+}
+
+/** The in-place apply shared by restore and by doctor's roll-forward of a restore intent. */
+export function applyRestore(layout: Layout, worktree: string, snapshotId: string, engine: Engine, reporter?: Reporter) {
+  return applyTree(layout.snapshotDir(snapshotId), layout.payload(worktree), engine, {
+    skipNames: SKIP_READY,
+    onProgress: reporter ? (d, t) => reporter.progress('restore', d, t) : undefined,
+  });
+}

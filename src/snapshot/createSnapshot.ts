@@ -1,0 +1,159 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { JvsError, fromSystemError } from '../errors.js';
+import { formatTimestamp } from '../format/canonicalJson.js';
+import { descriptorChecksum, serializeDescriptor, serializeReady, type Descriptor } from '../format/descriptor.js';
+import { payloadRootHash } from '../format/payloadHash.js';
+import { newSnapshotId } from '../format/snapshotId.js';
+import { fsyncDir, writeFileDurable } from '../fsutil/atomic.js';
+import { syncTree } from '../fsutil/syncTree.js';
+import { chooseEngine } from '../engines/detect.js';
+import { materializeTree } from '../engines/materialize.js';
+import { appendAudit } from '../repo/audit.js';
+import { readRepoConfig } from '../repo/config.js';
+import { faultPoint } from '../repo/faults.js';
+import { completeIntent, writeIntent } from '../repo/intents.js';
+import type { Layout } from '../repo/layout.js';
+import { READY_FILE } from '../repo/layout.js';
+import { withRepoLock } from '../repo/lock.js';
+import { isDetached, readWorktreeConfig, writeWorktreeConfig } from '../repo/worktreeConfig.js';
+import type { Reporter } from '../progress.js';
+import { validateNote, validateTags } from './notes.js';
+
+export interface SnapshotOptions {
+  worktree: string;
+  note?: string;
+  tags?: string[];
+  lockWaitMs?: number;
+  reporter?: Reporter;
+}
+
+export interface SnapshotResult {
+  snapshot_id: string;
+  parent_id?: string;
+  worktree_name: string;
+  created_at: string;
+  note?: string;
+  tags: string[];
+  engine: string;
+  payload_root_hash: string;
+  files: number;
+  bytes: number;
+  duration_ms: number;
+  degraded: string[];
+}
+
+/**
+ * Publish a snapshot of a worktree. The steps are numbered as in DESIGN section 4;
+ * until step 7 nothing is visible, and every failure before it removes the stage.
+ */
+export async function createSnapshot(layout: Layout, opts: SnapshotOptions): Promise<SnapshotResult> {
+  const started = Date.now();
+  const config = await readRepoConfig(layout);
+  const note = validateNote(opts.note);
+  const tags = validateTags([...(config.default_tags ?? []), ...(opts.tags ?? [])]);
+
+  return withRepoLock(layout, { waitMs: opts.lockWaitMs, command: 'snapshot' }, () => {
+    const wt = readWorktreeConfig(layout, opts.worktree);
+    if (isDetached(wt)) {
+      throw new JvsError('E_DETACHED', `worktree '${wt.name}' is detached at snapshot ${wt.head_snapshot_id} (its latest is ${wt.latest_snapshot_id}); snapshots are taken only at the latest`, {
+        hint: 'run `jvs restore HEAD` to return to the latest snapshot, or `jvs worktree fork <name>` to continue from this one in a new worktree',
+      });
+    }
+    const payload = layout.payload(wt.name);
+    if (!fs.existsSync(payload)) {
+      throw new JvsError('E_NOT_FOUND', `payload folder of worktree '${wt.name}' is missing: ${payload}`, { hint: 'run `jvs doctor --strict`' });
+    }
+    const { engine, degraded: engineNote } = chooseEngine(layout.tmp, config.default_engine);
+    const id = newSnapshotId();
+    const tmpDir = layout.snapshotTmpDir(id);
+    const createdAt = formatTimestamp(new Date());
+
+    // 1. intent (file and folder fsynced)
+    writeIntent(layout, { id, operation: 'snapshot', worktree_name: wt.name, snapshot_id: id, engine: engine.name });
+    faultPoint('snapshot.1-intent');
+    let published = false;
+    try {
+      // 2. materialise into .jvs/snapshots/<id>.tmp/
+      const m = materializeTree(payload, tmpDir, engine, {
+        onProgress: opts.reporter ? (d, t) => opts.reporter!.progress('snapshot', d, t) : undefined,
+      });
+      faultPoint('snapshot.2-materialize');
+      // 3. fsync the tree
+      syncTree(tmpDir, m.entries);
+      faultPoint('snapshot.3-fsync');
+      // 4. payload root hash
+      const rootHash = payloadRootHash(m.entries);
+      // 5. descriptor tmp
+      const d: Descriptor = {
+        snapshot_id: id,
+        ...(wt.latest_snapshot_id ? { parent_id: wt.latest_snapshot_id } : {}),
+        worktree_name: wt.name,
+        created_at: createdAt,
+        ...(note ? { note } : {}),
+        ...(tags.length ? { tags } : {}),
+        engine: engine.name,
+        payload_root_hash: rootHash,
+        descriptor_checksum: '',
+        integrity_state: 'verified',
+      };
+      d.descriptor_checksum = descriptorChecksum(d);
+      fs.rmSync(layout.descriptorTmp(id), { force: true });
+      writeFileDurable(layout.descriptorTmp(id), serializeDescriptor(d));
+      faultPoint('snapshot.5-descriptor-tmp');
+      // 6. .READY inside the staged snapshot
+      writeFileDurable(path.join(tmpDir, READY_FILE), serializeReady({
+        snapshot_id: id,
+        completed_at: formatTimestamp(new Date()),
+        payload_root_hash: rootHash,
+        engine: engine.name,
+        descriptor_checksum: d.descriptor_checksum,
+      }));
+      faultPoint('snapshot.6-ready');
+      // 7. publish the snapshot folder
+      fs.renameSync(tmpDir, layout.snapshotDir(id));
+      fsyncDir(layout.snapshots);
+      published = true;
+      faultPoint('snapshot.7-publish-dir');
+      // 8. publish the descriptor
+      fs.renameSync(layout.descriptorTmp(id), layout.descriptor(id));
+      fsyncDir(layout.descriptors);
+      faultPoint('snapshot.8-publish-descriptor');
+      // 9. worktree head and latest, last
+      writeWorktreeConfig(layout, { ...wt, head_snapshot_id: id, latest_snapshot_id: id });
+      faultPoint('snapshot.9-head');
+      // 10. complete the intent, append audit
+      const degraded = [...(engineNote ? [engineNote] : []), ...m.degraded];
+      completeIntent(layout, id);
+      faultPoint('snapshot.10-intent-done');
+      appendAudit(layout, {
+        event_type: 'snapshot_create',
+        snapshot_id: id,
+        worktree_name: wt.name,
+        details: { engine: engine.name, payload_root_hash: rootHash, files: m.entries.filter((e) => e.type === 'file').length, ...(degraded.length ? { degraded } : {}) },
+      });
+      return {
+        snapshot_id: id,
+        ...(d.parent_id ? { parent_id: d.parent_id } : {}),
+        worktree_name: wt.name,
+        created_at: createdAt,
+        ...(note ? { note } : {}),
+        tags,
+        engine: engine.name,
+        payload_root_hash: rootHash,
+        files: m.entries.filter((e) => e.type === 'file').length,
+        bytes: m.bytes,
+        duration_ms: Date.now() - started,
+        degraded,
+      };
+    } catch (e) {
+      if (!published) {
+        // Nothing was visible yet: remove the stage so a failed snapshot leaves no trace.
+        fs.rmSync(tmpDir, { recursive: true, force: true });
+        fs.rmSync(layout.descriptorTmp(id), { force: true });
+        completeIntent(layout, id);
+      }
+      throw fromSystemError(e, 'snapshot failed');
+    }
+  });
+}

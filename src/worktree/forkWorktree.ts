@@ -1,0 +1,102 @@
+import fs from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { JvsError, fromSystemError } from '../errors.js';
+import { formatTimestamp } from '../format/canonicalJson.js';
+import { chooseEngine } from '../engines/detect.js';
+import { materializeTree } from '../engines/materialize.js';
+import { fsyncDir } from '../fsutil/atomic.js';
+import { appendAudit } from '../repo/audit.js';
+import { readRepoConfig } from '../repo/config.js';
+import { faultPoint } from '../repo/faults.js';
+import { completeIntent, writeIntent } from '../repo/intents.js';
+import { MAIN_WORKTREE, READY_FILE, type Layout } from '../repo/layout.js';
+import { withRepoLock } from '../repo/lock.js';
+import { validateName } from '../repo/names.js';
+import { resolveRef } from '../repo/refs.js';
+import { readWorktreeConfig, writeWorktreeConfig, type WorktreeConfig } from '../repo/worktreeConfig.js';
+import type { Reporter } from '../progress.js';
+
+export interface ForkOptions {
+  name: string;
+  /** Snapshot ref; without it the source worktree's head. With `empty`, no snapshot. */
+  ref?: string;
+  fromWorktree: string;
+  empty?: boolean;
+  lockWaitMs?: number;
+  reporter?: Reporter;
+}
+
+export interface ForkResult {
+  worktree: string;
+  path: string;
+  snapshot_id?: string;
+  files: number;
+}
+
+export function assertNewWorktreeName(layout: Layout, raw: string): string {
+  const name = validateName(raw, 'worktree');
+  if (name === MAIN_WORKTREE || fs.existsSync(layout.worktreeConfig(name)) || fs.existsSync(layout.payload(name))) {
+    throw new JvsError('E_ALREADY_EXISTS', `worktree '${name}' already exists`, { hint: 'choose another name (`jvs worktree list` shows the names in use)' });
+  }
+  return name;
+}
+
+/**
+ * Create a worktree from a snapshot (fork) or empty. The payload is built under
+ * `.jvs/tmp/` and renamed into `worktrees/<name>` before its config is written, so a
+ * crash leaves either no worktree or a complete one (doctor removes a stray stage).
+ */
+export async function forkWorktree(layout: Layout, opts: ForkOptions): Promise<ForkResult> {
+  const config = await readRepoConfig(layout);
+  return withRepoLock(layout, { waitMs: opts.lockWaitMs, command: 'worktree fork' }, () => {
+    const name = assertNewWorktreeName(layout, opts.name);
+    let snapshotId: string | undefined;
+    if (!opts.empty) {
+      const src: WorktreeConfig = readWorktreeConfig(layout, opts.fromWorktree);
+      const ref = opts.ref ?? src.head_snapshot_id;
+      if (!ref) {
+        throw new JvsError('E_NOT_FOUND', `worktree '${src.name}' has no snapshot to fork from`, {
+          hint: 'take one first with `jvs snapshot "note"`, or create an empty worktree with `jvs worktree create <name>`',
+        });
+      }
+      snapshotId = resolveRef(layout, ref, src).descriptor.snapshot_id;
+    }
+    const { engine } = chooseEngine(layout.tmp, config.default_engine);
+    const opId = `fork-${Date.now()}-${randomBytes(4).toString('hex')}`;
+    const stage = layout.tmpPath(opId);
+    const dest = layout.payload(name);
+    writeIntent(layout, { id: opId, operation: 'fork', worktree_name: name, ...(snapshotId ? { snapshot_id: snapshotId } : {}), details: { stage } });
+    faultPoint('fork.1-intent');
+    try {
+      let files = 0;
+      if (snapshotId) {
+        const m = materializeTree(layout.snapshotDir(snapshotId), stage, engine, {
+          skipNames: new Set([READY_FILE]),
+          onProgress: opts.reporter ? (d, t) => opts.reporter!.progress('fork', d, t) : undefined,
+        });
+        files = m.entries.filter((e) => e.type === 'file').length;
+      } else {
+        fs.mkdirSync(stage, { mode: 0o755 });
+        fs.chmodSync(stage, 0o755);
+      }
+      faultPoint('fork.2-materialize');
+      fs.mkdirSync(layout.otherWorktreePayloads, { recursive: true });
+      fs.renameSync(stage, dest);
+      fsyncDir(layout.otherWorktreePayloads);
+      faultPoint('fork.3-publish');
+      writeWorktreeConfig(layout, {
+        name,
+        created_at: formatTimestamp(new Date()),
+        ...(snapshotId ? { base_snapshot_id: snapshotId, head_snapshot_id: snapshotId, latest_snapshot_id: snapshotId } : {}),
+      });
+      faultPoint('fork.4-config');
+      completeIntent(layout, opId);
+      appendAudit(layout, { event_type: 'worktree_create', worktree_name: name, ...(snapshotId ? { snapshot_id: snapshotId } : {}), details: { engine: engine.name } });
+      return { worktree: name, path: dest, ...(snapshotId ? { snapshot_id: snapshotId } : {}), files };
+    } catch (e) {
+      fs.rmSync(stage, { recursive: true, force: true });
+      completeIntent(layout, opId);
+      throw fromSystemError(e, `cannot create worktree '${name}'`);
+    }
+  });
+}
