@@ -1,0 +1,3 @@
+module jvs.local/golden
+
+go 1.22

@@ -1,0 +1,101 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { canonicalJson, formatTimestamp } from '../../src/format/canonicalJson.js';
+import { descriptorChecksum, type Descriptor } from '../../src/format/descriptor.js';
+import { hashPayloadTree } from '../../src/verify/hashPayload.js';
+import { tmpDir } from '../helpers/tmp.js';
+
+// Vectors printed by scripts/golden (Go's encoding/json, as the reference uses it).
+const FULL_NOTE = 'fix <html> & "quotes"\n\u2028 naïve 日本 😀 \u0001\t';
+const FULL_CANON =
+  '{"created_at":"2026-02-28T14:03:12.5Z","engine":"copy","note":"fix \\u003chtml\\u003e \\u0026 \\"quotes\\"\\n\\u2028 naïve 日本 😀 \\u0001\\t","parent_id":"1708300700000-00ff00ff","payload_root_hash":"abababababababababababababababababababababababababababababababab","snapshot_id":"1708300800000-a3f7c1b2","tags":["v1.0","release"],"worktree_name":"main"}';
+const FULL_SUM = 'f9a1d37072d681c8094f1cee28475a7bb3030594d38a15821d279a6c82edcfe8';
+const BARE_CANON =
+  '{"created_at":"2026-02-28T14:03:12Z","engine":"reflink-copy","payload_root_hash":"0000000000000000000000000000000000000000000000000000000000000000","snapshot_id":"1708300800000-a3f7c1b2","worktree_name":"main"}';
+const BARE_SUM = 'a03bc723f6f1041dc9d6c1fe97cfa1cd05710573c5f5c4bdf268358ed02376a9';
+const TREE_HASH = '6546e952a9980151ba454d384747a14e4fb65387332fa8779e4b350d1462551a';
+
+const full: Descriptor = {
+  snapshot_id: '1708300800000-a3f7c1b2',
+  parent_id: '1708300700000-00ff00ff',
+  worktree_name: 'main',
+  created_at: '2026-02-28T14:03:12.5Z',
+  note: FULL_NOTE,
+  tags: ['v1.0', 'release'],
+  engine: 'copy',
+  payload_root_hash: 'ab'.repeat(32),
+  descriptor_checksum: 'ignored',
+  integrity_state: 'verified',
+};
+
+describe('canonical JSON (byte-exact with Go encoding/json)', () => {
+  it('escapes <>& U+2028 and control characters as Go does and sorts keys', () => {
+    const { descriptor_checksum: _c, integrity_state: _i, ...covered } = full;
+    expect(canonicalJson(covered)).toBe(FULL_CANON);
+  });
+
+  it('omits empty optional fields instead of writing null', () => {
+    const bare = { snapshot_id: '1708300800000-a3f7c1b2', parent_id: undefined, worktree_name: 'main', created_at: '2026-02-28T14:03:12Z', note: undefined, engine: 'reflink-copy', payload_root_hash: '0'.repeat(64) };
+    expect(canonicalJson(bare)).toBe(BARE_CANON);
+  });
+
+  it('orders keys by code point, astral characters after U+FB01', () => {
+    expect(canonicalJson({ b: 1, a: [true, null, 2.5], '😀': 'x', 'ﬁ': 'y', Z: 'z' })).toBe('{"Z":"z","a":[true,null,2.5],"b":1,"ﬁ":"y","😀":"x"}');
+  });
+
+  it('prints lone surrogates as U+FFFD like Go does for invalid UTF-8', () => {
+    expect(canonicalJson('a\ud800b')).toBe('"a\\ufffdb"');
+  });
+
+  it('formats timestamps as Go does: fraction trimmed, dropped when zero', () => {
+    expect(formatTimestamp(new Date('2026-02-28T14:03:12.500Z'))).toBe('2026-02-28T14:03:12.5Z');
+    expect(formatTimestamp(new Date('2026-02-28T14:03:12.120Z'))).toBe('2026-02-28T14:03:12.12Z');
+    expect(formatTimestamp(new Date('2026-02-28T14:03:12.000Z'))).toBe('2026-02-28T14:03:12Z');
+  });
+});
+
+describe('descriptor checksum', () => {
+  it('matches the golden vector for a descriptor with every field', () => {
+    expect(descriptorChecksum(full)).toBe(FULL_SUM);
+  });
+
+  it('matches the golden vector when optional fields are empty (omitted, not null)', () => {
+    const bare: Descriptor = { snapshot_id: '1708300800000-a3f7c1b2', worktree_name: 'main', created_at: '2026-02-28T14:03:12Z', note: '', tags: [], engine: 'reflink-copy', payload_root_hash: '0'.repeat(64), descriptor_checksum: 'x', integrity_state: 'unverified' };
+    expect(descriptorChecksum(bare)).toBe(BARE_SUM);
+  });
+
+  it('ignores descriptor_checksum and integrity_state but covers every other field', () => {
+    const a = descriptorChecksum(full);
+    expect(descriptorChecksum({ ...full, integrity_state: 'corrupt', descriptor_checksum: 'zz' })).toBe(a);
+    expect(descriptorChecksum({ ...full, note: FULL_NOTE + ' ' })).not.toBe(a);
+    expect(descriptorChecksum({ ...full, partial_paths: ['Assets'] })).not.toBe(a);
+  });
+});
+
+describe('payload root hash', () => {
+  it('matches the golden vector for a tree with dirs, modes, an empty file, a symlink and a .READY marker', () => {
+    const root = tmpDir();
+    fs.mkdirSync(path.join(root, 'd/e'), { recursive: true });
+    fs.writeFileSync(path.join(root, 'a.txt'), 'hello\n');
+    fs.chmodSync(path.join(root, 'a.txt'), 0o640);
+    fs.writeFileSync(path.join(root, 'd/empty'), '');
+    fs.writeFileSync(path.join(root, 'd/e/big'), 'x'.repeat(1000));
+    fs.chmodSync(path.join(root, 'd/e/big'), 0o755);
+    fs.symlinkSync('../a.txt', path.join(root, 'd/link'));
+    fs.chmodSync(path.join(root, 'd'), 0o750);
+    fs.chmodSync(path.join(root, 'd/e'), 0o755);
+    fs.chmodSync(path.join(root, 'd/empty'), 0o644);
+    fs.writeFileSync(path.join(root, '.READY'), 'ready\n');
+    expect(hashPayloadTree(root).hash).toBe(TREE_HASH);
+  });
+
+  it('changes when one mode bit changes', () => {
+    const root = tmpDir();
+    fs.writeFileSync(path.join(root, 'f'), 'x');
+    fs.chmodSync(path.join(root, 'f'), 0o644);
+    const a = hashPayloadTree(root).hash;
+    fs.chmodSync(path.join(root, 'f'), 0o645);
+    expect(hashPayloadTree(root).hash).not.toBe(a);
+  });
+});
