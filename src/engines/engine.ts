@@ -13,6 +13,12 @@ export interface Engine {
    */
   copyFile(src: string, dst: string, mode: number, hash: true): string;
   copyFile(src: string, dst: string, mode: number, hash: boolean): string | undefined;
+  /**
+   * Engines that clone a whole tree in one command (juicefs clone) implement this:
+   * create `dst` (which must not exist) as a clone of `src`, preserving metadata.
+   * materializeTree then prunes excluded paths and describes the result.
+   */
+  cloneTree?(src: string, dst: string): void;
 }
 
 export const ENGINE_NAMES: readonly EngineName[] = ['juicefs-clone', 'reflink-copy', 'copy'];
