@@ -12,6 +12,9 @@ import { withRepoLock } from '../repo/lock.js';
 import { resolveLatestTag, resolveRef } from '../repo/refs.js';
 import { isDetached, readWorktreeConfig, writeWorktreeConfig } from '../repo/worktreeConfig.js';
 import type { Reporter } from '../progress.js';
+import type { Descriptor } from '../format/descriptor.js';
+import { readDescriptor } from '../repo/snapshots.js';
+import { loadIgnore, selection, type IgnoreMatcher } from '../select/selection.js';
 
 export interface RestoreOptions {
   worktree: string;
@@ -57,12 +60,13 @@ export async function restoreSnapshot(layout: Layout, opts: RestoreOptions): Pro
         : undefined;
     if (!resolved) throw new JvsError('E_USAGE', 'restore needs a snapshot ref', { hint: 'e.g. `jvs restore HEAD` or `jvs restore <id|tag|note-prefix>`' });
     const id = resolved.descriptor.snapshot_id;
+    const include = restoreSelection(layout, wt.name, resolved.descriptor);
     const { engine } = chooseEngine(layout.tmp, config.default_engine);
     const opId = `restore-${Date.now()}-${randomBytes(4).toString('hex')}`;
     writeIntent(layout, { id: opId, operation: 'restore', worktree_name: wt.name, snapshot_id: id, engine: engine.name });
     faultPoint('restore.1-intent');
     try {
-      const r = applyRestore(layout, wt.name, id, engine, opts.reporter);
+      const r = applyRestore(layout, wt.name, id, engine, opts.reporter, include);
       faultPoint('restore.2-applied');
       const next = { ...wt, head_snapshot_id: id };
       if (!next.latest_snapshot_id) next.latest_snapshot_id = id;
@@ -90,9 +94,20 @@ export async function restoreSnapshot(layout: Layout, opts: RestoreOptions): Pro
 }
 
 /** The in-place apply shared by restore and by doctor's roll-forward of a restore intent. */
-export function applyRestore(layout: Layout, worktree: string, snapshotId: string, engine: Engine, reporter?: Reporter) {
+export function applyRestore(layout: Layout, worktree: string, snapshotId: string, engine: Engine, reporter?: Reporter, include?: IgnoreMatcher) {
   return applyTree(layout.snapshotDir(snapshotId), layout.payload(worktree), engine, {
     skipNames: SKIP_READY,
+    include: include ?? restoreSelection(layout, worktree, readDescriptor(layout, snapshotId)),
     onProgress: reporter ? (d, t) => reporter.progress('restore', d, t) : undefined,
   });
+}
+
+/**
+ * What a restore may touch: not paths ignored by the worktree's current `.jvsignore`
+ * or by the snapshot's own, and for a partial snapshot only its selected paths.
+ */
+export function restoreSelection(layout: Layout, worktree: string, d: Descriptor): IgnoreMatcher {
+  const current = loadIgnore(layout.payload(worktree));
+  const recorded = loadIgnore(layout.snapshotDir(d.snapshot_id));
+  return selection({ ignored: [current, recorded].filter((m): m is IgnoreMatcher => !!m), partial: d.partial_paths ?? [] });
 }

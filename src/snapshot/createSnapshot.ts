@@ -19,11 +19,20 @@ import { withRepoLock } from '../repo/lock.js';
 import { isDetached, readWorktreeConfig, writeWorktreeConfig } from '../repo/worktreeConfig.js';
 import type { Reporter } from '../progress.js';
 import { validateNote, validateTags } from './notes.js';
+import { runPreSnapshotHook } from './preSnapshotHook.js';
+import { loadIgnore, normalizePartialPaths, selection } from '../select/selection.js';
 
 export interface SnapshotOptions {
   worktree: string;
   note?: string;
   tags?: string[];
+  /** Partial snapshot: only these paths (relative to `cwd`, default the worktree root). */
+  paths?: string[];
+  cwd?: string;
+  /** Leave out more entries (e.g. the mount's `.fuse_hidden*` files); rel is POSIX, worktree-relative. */
+  exclude?: (rel: string) => boolean;
+  /** Skip the pre-snapshot hook (never set by the CLI). */
+  noHook?: boolean;
   lockWaitMs?: number;
   reporter?: Reporter;
 }
@@ -35,6 +44,7 @@ export interface SnapshotResult {
   created_at: string;
   note?: string;
   tags: string[];
+  partial_paths?: string[];
   engine: string;
   payload_root_hash: string;
   files: number;
@@ -52,6 +62,11 @@ export async function createSnapshot(layout: Layout, opts: SnapshotOptions): Pro
   const config = await readRepoConfig(layout);
   const note = validateNote(opts.note);
   const tags = validateTags([...(config.default_tags ?? []), ...(opts.tags ?? [])]);
+  const payloadRoot = layout.payload(opts.worktree);
+  const partial = opts.paths?.length ? normalizePartialPaths(payloadRoot, opts.paths, opts.cwd ?? payloadRoot) : [];
+  if (!opts.noHook) runPreSnapshotHook(layout, opts.worktree, note);
+  const ignored = loadIgnore(payloadRoot);
+  const include = selection({ ignored: ignored ? [ignored] : [], partial, exclude: opts.exclude });
 
   return withRepoLock(layout, { waitMs: opts.lockWaitMs, command: 'snapshot' }, () => {
     const wt = readWorktreeConfig(layout, opts.worktree);
@@ -76,6 +91,7 @@ export async function createSnapshot(layout: Layout, opts: SnapshotOptions): Pro
     try {
       // 2. materialise into .jvs/snapshots/<id>.tmp/
       const m = materializeTree(payload, tmpDir, engine, {
+        include,
         onProgress: opts.reporter ? (d, t) => opts.reporter!.progress('snapshot', d, t) : undefined,
       });
       faultPoint('snapshot.2-materialize');
@@ -96,6 +112,7 @@ export async function createSnapshot(layout: Layout, opts: SnapshotOptions): Pro
         payload_root_hash: rootHash,
         descriptor_checksum: '',
         integrity_state: 'verified',
+        ...(partial.length ? { partial_paths: partial } : {}),
       };
       d.descriptor_checksum = descriptorChecksum(d);
       fs.rmSync(layout.descriptorTmp(id), { force: true });
@@ -139,6 +156,7 @@ export async function createSnapshot(layout: Layout, opts: SnapshotOptions): Pro
         created_at: createdAt,
         ...(note ? { note } : {}),
         tags,
+        ...(partial.length ? { partial_paths: partial } : {}),
         engine: engine.name,
         payload_root_hash: rootHash,
         files: m.entries.filter((e) => e.type === 'file').length,

@@ -10,7 +10,9 @@ export function registerCoreCommands(program: Command, run: Runner): void {
   program
     .command('snapshot')
     .argument('[note]', 'what this snapshot is')
+    .argument('[paths...]', 'after `--`: paths for a partial snapshot')
     .description('take a snapshot of the worktree')
+    .option('--paths <paths...>', 'partial snapshot of these paths only (also after `--`)')
     .addOption(new Option('-t, --tag <tag>', 'tag the snapshot (repeatable)').argParser((v: string, prev: string[] = []) => [...prev, v]))
     .option('-F, --file <file>', 'read the note from a file (- for stdin)')
     .action(run(lazy(cmds, 'runSnapshot')));

@@ -53,19 +53,25 @@ export async function readNoteFile(file: string): Promise<string> {
 export async function runSnapshot(
   g: GlobalOptions,
   noteArg: string | undefined,
-  o: { tag?: string[]; file?: string },
+  extra: string[],
+  o: { tag?: string[]; file?: string; paths?: string[] },
 ): Promise<CommandOutput> {
   const ctx = commandContext(g);
+  if (extra.length && !process.argv.includes('--')) {
+    throw usage(`unexpected argument ${JSON.stringify(extra[0])}`, 'quote the note (`jvs snapshot "my note"`); partial paths go after --paths or `--`');
+  }
+  const paths = [...(o.paths ?? []), ...extra];
   if (noteArg !== undefined && o.file) throw usage('give the note either as an argument or with -F, not both', 'e.g. `jvs snapshot -F notes.txt`');
   const note = o.file ? await readNoteFile(o.file) : noteArg;
   const { createSnapshot } = await import('../../snapshot/createSnapshot.js');
-  const r = await createSnapshot(ctx.layout, { worktree: ctx.worktreeName, note, tags: o.tag ?? [], lockWaitMs: g.waitMs, reporter: cliReporter(g) });
+  const r = await createSnapshot(ctx.layout, { worktree: ctx.worktreeName, note, tags: o.tag ?? [], paths, cwd: process.cwd(), lockWaitMs: g.waitMs, reporter: cliReporter(g) });
   const s = styles(g);
   return {
     data: r,
     human: [
       `Created snapshot ${s.bold(r.snapshot_id)}`,
       ...(r.tags.length ? [`Tags: ${r.tags.join(', ')}`] : []),
+      ...(r.partial_paths ? [`Partial snapshot of: ${r.partial_paths.join(', ')}`] : []),
       ...r.degraded.map((d) => `${s.yellow('warning')}: ${d}`),
     ],
   };

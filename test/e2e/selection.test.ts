@@ -1,0 +1,84 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { jvs, jvsOk } from '../helpers/cli.js';
+import { readTree, tmpDir, writeFiles } from '../helpers/tmp.js';
+
+function newRepo() {
+  const dir = tmpDir();
+  jvsOk(['init', 'repo'], { cwd: dir });
+  const root = path.join(dir, 'repo');
+  return { root, main: path.join(root, 'main') };
+}
+
+const snapFiles = (root: string, id: string) =>
+  Object.keys(readTree(path.join(root, '.jvs/snapshots', id))).filter((k) => k !== '.READY');
+
+describe('.jvsignore', () => {
+  it('ignored paths are neither snapshotted nor touched by restore (Unity Library/ survives)', () => {
+    const { root, main } = newRepo();
+    writeFiles(main, { '.jvsignore': 'Library/\n*.tmp\n!keep.tmp\n', 'Assets/a.png': 'A1', 'Library/cache.bin': 'C1', 'x.tmp': 't', 'keep.tmp': 'k' });
+    const s1 = jvsOk(['snapshot', 'one', '--json'], { cwd: main }).json();
+    expect(snapFiles(root, s1.snapshot_id).sort()).toEqual(['.jvsignore', 'Assets/', 'Assets/a.png', 'keep.tmp']);
+
+    writeFiles(main, { 'Assets/a.png': 'A2', 'Library/cache.bin': 'C2', 'Library/new.bin': 'N' });
+    jvsOk(['snapshot', 'two'], { cwd: main });
+    jvsOk(['restore', s1.snapshot_id], { cwd: main });
+    expect(fs.readFileSync(path.join(main, 'Assets/a.png'), 'utf8')).toBe('A1');
+    expect(fs.readFileSync(path.join(main, 'Library/cache.bin'), 'utf8')).toBe('C2');
+    expect(fs.readFileSync(path.join(main, 'Library/new.bin'), 'utf8')).toBe('N');
+    expect(fs.readFileSync(path.join(main, 'x.tmp'), 'utf8')).toBe('t');
+  });
+});
+
+describe('partial snapshots', () => {
+  it('--paths records partial_paths and restore of it touches only those paths', () => {
+    const { root, main } = newRepo();
+    writeFiles(main, { 'Assets/a': '1', 'ProjectSettings/p': '1', 'Other/o': '1' });
+    jvsOk(['snapshot', 'full'], { cwd: main });
+    writeFiles(main, { 'Assets/a': '2', 'ProjectSettings/p': '2', 'Other/o': '2' });
+    const part = jvsOk(['snapshot', 'assets only', '--paths', 'Assets', 'ProjectSettings', '--json'], { cwd: main }).json();
+    expect(part.partial_paths).toEqual(['Assets', 'ProjectSettings']);
+    const desc = JSON.parse(fs.readFileSync(path.join(root, '.jvs/descriptors', `${part.snapshot_id}.json`), 'utf8'));
+    expect(desc.partial_paths).toEqual(['Assets', 'ProjectSettings']);
+    expect(snapFiles(root, part.snapshot_id).sort()).toEqual(['Assets/', 'Assets/a', 'ProjectSettings/', 'ProjectSettings/p']);
+
+    writeFiles(main, { 'Assets/a': '3', 'Assets/extra': 'x', 'Other/o': '3' });
+    jvsOk(['restore', part.snapshot_id], { cwd: main });
+    expect(fs.readFileSync(path.join(main, 'Assets/a'), 'utf8')).toBe('2');
+    expect(fs.existsSync(path.join(main, 'Assets/extra'))).toBe(false);
+    expect(fs.readFileSync(path.join(main, 'Other/o'), 'utf8')).toBe('3');
+    jvsOk(['verify', part.snapshot_id], { cwd: main });
+  });
+
+  it('paths after -- work like --paths, and a path leaving the worktree is refused', () => {
+    const { main } = newRepo();
+    writeFiles(main, { 'Assets/a': '1', b: '1' });
+    const r = jvsOk(['snapshot', 'dash', '--json', '--', 'Assets'], { cwd: main }).json();
+    expect(r.partial_paths).toEqual(['Assets']);
+    const esc = jvs(['snapshot', 'bad', '--paths', '../../etc', '--json'], { cwd: main });
+    expect(esc.json().error.class).toBe('E_PATH_ESCAPE');
+    const missing = jvs(['snapshot', 'bad', '--paths', 'nope', '--json'], { cwd: main });
+    expect(missing.json().error.class).toBe('E_NOT_FOUND');
+  });
+});
+
+describe('pre-snapshot hook', () => {
+  it('a non-zero exit aborts with E_HOOK_REJECTED, shows its stderr and publishes nothing', () => {
+    const { root, main } = newRepo();
+    writeFiles(main, { f: 'x' });
+    const hook = path.join(root, '.jvs/hooks/pre-snapshot');
+    fs.mkdirSync(path.dirname(hook), { recursive: true });
+    fs.writeFileSync(hook, '#!/bin/sh\necho "stage failed: $(pwd)" >&2\nexit 3\n', { mode: 0o755 });
+    const r = jvs(['snapshot', 'stage 1'], { cwd: main });
+    expect(r.code).toBe(4);
+    expect(r.stderr).toContain('E_HOOK_REJECTED');
+    expect(r.stderr).toContain(`stage failed: ${main}`);
+    expect(fs.readdirSync(path.join(root, '.jvs/descriptors'))).toEqual([]);
+    expect(fs.readdirSync(path.join(root, '.jvs/snapshots'))).toEqual([]);
+
+    fs.writeFileSync(hook, '#!/bin/sh\nexit 0\n', { mode: 0o755 });
+    jvsOk(['snapshot', 'stage 1'], { cwd: main });
+    expect(fs.readdirSync(path.join(root, '.jvs/descriptors'))).toHaveLength(1);
+  });
+});
