@@ -29,7 +29,7 @@ export function validateName(raw: string, what: 'worktree' | 'tag' | 'pin' = 'wo
 /** True when `child` is `parent` or lies below it (path-boundary safe: /a/bc is not in /a/b). */
 export function isInside(parent: string, child: string): boolean {
   const rel = path.relative(parent, child);
-  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel) && rel !== '..' && !rel.startsWith(`..${path.sep}`));
+  return rel === '' || (rel !== '..' && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel));
 }
 
 /**

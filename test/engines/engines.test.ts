@@ -1,0 +1,104 @@
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { jvs, jvsOk } from '../helpers/cli.js';
+import { loopFsMissing, mountLoopFs, type LoopFs } from '../helpers/loopfs.js';
+import { itWith } from '../helpers/prereq.js';
+import { readTree, tmpDir, writeFiles } from '../helpers/tmp.js';
+
+/** Physical extents of a file with their flags, from `filefrag -v`. */
+function extentsShared(file: string): boolean {
+  const r = spawnSync('filefrag', ['-v', file], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`filefrag failed: ${r.stderr}`);
+  return /\bshared\b/.test(r.stdout);
+}
+
+const BIG = 'reflink me '.repeat(100_000); // ~1.1 MB, several extents worth
+
+describe('reflink-copy engine on a real XFS loop mount (mkfs.xfs -m reflink=1)', () => {
+  const missing = loopFsMissing('xfs');
+  let xfs: LoopFs | undefined;
+  beforeAll(() => {
+    if (!missing) xfs = mountLoopFs('xfs', 512);
+  });
+  afterAll(() => xfs?.unmount());
+
+  itWith('XFS loop mount', missing, 'auto-detects reflink-copy, records it, and the snapshot shares extents with the worktree', () => {
+    const base = xfs!.mountpoint;
+    jvsOk(['init', 'repo'], { cwd: base });
+    const main = path.join(base, 'repo/main');
+    writeFiles(main, { 'big.bin': BIG, 'dir/small': 's' });
+    fs.symlinkSync('big.bin', path.join(main, 'link'));
+    expect(jvsOk(['info', '--json'], { cwd: main }).json().snapshot_engine).toBe('reflink-copy');
+    const s = jvsOk(['snapshot', 'on xfs', '--json'], { cwd: main }).json();
+    expect(s.engine).toBe('reflink-copy');
+    const desc = JSON.parse(fs.readFileSync(path.join(base, 'repo/.jvs/descriptors', `${s.snapshot_id}.json`), 'utf8'));
+    expect(desc.engine).toBe('reflink-copy');
+    const snapBig = path.join(base, 'repo/.jvs/snapshots', s.snapshot_id, 'big.bin');
+    expect(fs.statSync(snapBig).ino).not.toBe(fs.statSync(path.join(main, 'big.bin')).ino);
+    expect(extentsShared(snapBig)).toBe(true);
+
+    // Fork and restore also clone.
+    const fork = jvsOk(['worktree', 'fork', 'f1', '--json'], { cwd: main }).json();
+    expect(extentsShared(path.join(fork.path, 'big.bin'))).toBe(true);
+    expect(readTree(fork.path)).toEqual(readTree(main));
+    jvsOk(['verify', '--all'], { cwd: main });
+  });
+
+  itWith('XFS loop mount', missing, 'JVS_SNAPSHOT_ENGINE=copy on XFS still records copy', () => {
+    const base = xfs!.mountpoint;
+    jvsOk(['init', 'repo2'], { cwd: base });
+    const main = path.join(base, 'repo2/main');
+    writeFiles(main, { f: 'x' });
+    const s = jvsOk(['snapshot', 'forced copy', '--json'], { cwd: main, env: { JVS_SNAPSHOT_ENGINE: 'copy' } }).json();
+    expect(s.engine).toBe('copy');
+  });
+});
+
+describe('copy engine on the local disk', () => {
+  it('is chosen where reflinks are refused, and is recorded in the descriptor', () => {
+    const dir = tmpDir();
+    // /tmp here is ext4, which cannot clone; prove it rather than assume it.
+    const a = path.join(dir, 'a');
+    fs.writeFileSync(a, 'x');
+    let clones = true;
+    try {
+      fs.copyFileSync(a, path.join(dir, 'b'), fs.constants.COPYFILE_FICLONE_FORCE);
+    } catch {
+      clones = false;
+    }
+    jvsOk(['init', 'repo'], { cwd: dir });
+    const main = path.join(dir, 'repo/main');
+    writeFiles(main, { 'f.txt': BIG });
+    const s = jvsOk(['snapshot', 'local', '--json'], { cwd: main }).json();
+    expect(s.engine).toBe(clones ? 'reflink-copy' : 'copy');
+    const snapFile = path.join(dir, 'repo/.jvs/snapshots', s.snapshot_id, 'f.txt');
+    expect(fs.readFileSync(snapFile, 'utf8')).toBe(BIG);
+    expect(fs.statSync(snapFile).ino).not.toBe(fs.statSync(path.join(main, 'f.txt')).ino);
+  });
+
+  it('an unknown JVS_SNAPSHOT_ENGINE is an error, and reflink-copy where it cannot work is refused, not swapped', () => {
+    const dir = tmpDir();
+    jvsOk(['init', 'repo'], { cwd: dir });
+    const main = path.join(dir, 'repo/main');
+    writeFiles(main, { f: 'x' });
+    const bad = jvs(['snapshot', 'x', '--json'], { cwd: main, env: { JVS_SNAPSHOT_ENGINE: 'turbo' } });
+    expect(bad.code).toBe(2);
+    expect(bad.json().error.class).toBe('E_ENGINE_UNKNOWN');
+    expect(bad.json().error.hint).toContain('copy');
+    const a = path.join(dir, 'probe');
+    fs.writeFileSync(a, 'x');
+    let clones = true;
+    try {
+      fs.copyFileSync(a, path.join(dir, 'probe2'), fs.constants.COPYFILE_FICLONE_FORCE);
+    } catch {
+      clones = false;
+    }
+    if (!clones) {
+      const refused = jvs(['snapshot', 'x', '--json'], { cwd: main, env: { JVS_SNAPSHOT_ENGINE: 'reflink-copy' } });
+      expect(refused.json().error.class).toBe('E_ENGINE_UNAVAILABLE');
+    }
+    expect(fs.readdirSync(path.join(dir, 'repo/.jvs/descriptors'))).toEqual([]);
+  });
+});
