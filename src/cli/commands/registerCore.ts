@@ -5,7 +5,12 @@ const cmds = () => import('./repoCommands.js');
 
 export function registerCoreCommands(program: Command, run: Runner): void {
 
-  program.command('init').argument('[name]', 'folder to create the repository in').description('create a repository (payload in <name>/main)').action(run(lazy(cmds, 'runInit')));
+  program
+    .command('init')
+    .argument('[name]', 'folder to create the repository in')
+    .option('--template <t>', 'write main/.jvsignore from a template (unity, unreal, python, node)')
+    .description('create a repository (payload in <name>/main)')
+    .action(run(lazy(cmds, 'runInit')));
   program.command('info').description('show repository facts (format, engine, counts)').action(run(lazy(cmds, 'runInfo')));
   program
     .command('snapshot')

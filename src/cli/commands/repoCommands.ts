@@ -8,13 +8,17 @@ import { cliReporter } from '../progressBar.js';
 
 /** Handlers return data; main.ts prints and picks the exit code. */
 
-export async function runInit(_g: GlobalOptions, name: string | undefined): Promise<CommandOutput> {
+export async function runInit(_g: GlobalOptions, name: string | undefined, o: { template?: string } = {}): Promise<CommandOutput> {
   if (!name) throw usage('init needs the name (folder) of the new repository', 'e.g. `jvs init myproject`');
   const { initRepo } = await import('../../init/initRepo.js');
-  const r = initRepo(name);
+  const r = initRepo(name, { template: o.template });
   return {
     data: r,
-    human: [`Initialized JVS repository in ${r.repo_root}`, `Put your files in ${r.payload} and run \`jvs snapshot "first"\` there.`],
+    human: [
+      `Initialized JVS repository in ${r.repo_root}`,
+      ...(r.template ? [`Wrote ${path.join(r.payload, '.jvsignore')} from the ${r.template} template.`] : []),
+      `Put your files in ${r.payload} and run \`jvs snapshot "first"\` there.`,
+    ],
   };
 }
 
