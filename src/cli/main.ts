@@ -5,9 +5,10 @@ import { printError, printResult, type CommandOutput, type GlobalOptions } from 
 import type { Registrar } from './registry.js';
 import { registerCoreCommands } from './commands/registerCore.js';
 import { registerWorktreeCommands } from './commands/registerWorktree.js';
+import { registerIntegrityCommands } from './commands/registerIntegrity.js';
 
 /** Each command group registers itself; add a group by adding its registrar here. */
-const REGISTRARS: Registrar[] = [registerCoreCommands, registerWorktreeCommands];
+const REGISTRARS: Registrar[] = [registerCoreCommands, registerWorktreeCommands, registerIntegrityCommands];
 
 const require = createRequire(import.meta.url);
 const VERSION = (require('../../package.json') as { version: string }).version;

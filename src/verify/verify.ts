@@ -5,7 +5,7 @@ import { descriptorChecksum, type Descriptor } from '../format/descriptor.js';
 import type { Layout } from '../repo/layout.js';
 import { resolveRef } from '../repo/refs.js';
 import { loadDescriptors } from '../repo/snapshots.js';
-import { readWorktreeConfig } from '../repo/worktreeConfig.js';
+import { listWorktreeNames, readWorktreeConfig } from '../repo/worktreeConfig.js';
 import type { Reporter } from '../progress.js';
 import { hashPayloadTree } from './hashPayload.js';
 
@@ -23,8 +23,16 @@ export interface SnapshotVerification {
   problems: string[];
 }
 
+export interface LineageProblem {
+  snapshot_id?: string;
+  worktree?: string;
+  problem: string;
+}
+
 export interface VerifyReport {
   results: SnapshotVerification[];
+  /** Cycles in parent links and worktree heads naming missing snapshots (with --all). */
+  lineage_problems?: LineageProblem[];
   audit_chain_valid?: boolean;
   audit_problems?: Array<{ line: number; problem: string }>;
   tamper_detected: boolean;
@@ -40,7 +48,12 @@ function readReady(layout: Layout, id: string): Record<string, unknown> | undefi
   }
 }
 
-export function verifyDescriptor(layout: Layout, d: Descriptor, known: Set<string>, reporter?: Reporter): SnapshotVerification {
+/**
+ * Check one snapshot. `deep` (the default) re-hashes the payload; without it only the
+ * cheap checks run (checksum, folder, .READY, parent) and payload_hash_valid reports
+ * whether the folder exists — used by `jvs doctor` without `--strict`.
+ */
+export function verifyDescriptor(layout: Layout, d: Descriptor, known: Set<string>, reporter?: Reporter, deep = true): SnapshotVerification {
   const problems: string[] = [];
   let errorClass: ErrorClass | undefined;
   const checksumValid = descriptorChecksum(d) === d.descriptor_checksum;
@@ -51,9 +64,9 @@ export function verifyDescriptor(layout: Layout, d: Descriptor, known: Set<strin
   let payloadValid = false;
   if (!fs.existsSync(layout.snapshotDir(d.snapshot_id))) {
     problems.push('snapshot payload folder is missing');
-    errorClass ??= 'E_PAYLOAD_HASH_MISMATCH';
+    errorClass ??= 'E_PARTIAL_SNAPSHOT';
   } else {
-    payloadValid = hashPayloadTree(layout.snapshotDir(d.snapshot_id), reporter ? (x, t) => reporter.progress('verify', x, t) : undefined).hash === d.payload_root_hash;
+    payloadValid = !deep || hashPayloadTree(layout.snapshotDir(d.snapshot_id), reporter ? (x, t) => reporter.progress('verify', x, t) : undefined).hash === d.payload_root_hash;
     if (!payloadValid) {
       problems.push('payload root hash does not match the files on disk');
       errorClass ??= 'E_PAYLOAD_HASH_MISMATCH';
@@ -63,7 +76,8 @@ export function verifyDescriptor(layout: Layout, d: Descriptor, known: Set<strin
   const readyValid = !!ready && ready.snapshot_id === d.snapshot_id && ready.payload_root_hash === d.payload_root_hash && ready.descriptor_checksum === d.descriptor_checksum;
   if (!readyValid) {
     problems.push(ready ? '.READY marker disagrees with the descriptor' : '.READY marker is missing or unreadable');
-    errorClass ??= 'E_DESCRIPTOR_CORRUPT';
+    // A missing marker means the snapshot was never completed; a wrong one is damage.
+    errorClass ??= ready ? 'E_DESCRIPTOR_CORRUPT' : 'E_PARTIAL_SNAPSHOT';
   }
   const lineageValid = !d.parent_id || known.has(d.parent_id);
   if (!lineageValid) {
@@ -99,18 +113,22 @@ export function verify(layout: Layout, opts: VerifyOptions): VerifyReport {
   const { descriptors, broken } = loadDescriptors(layout);
   const known = new Set([...descriptors.map((d) => d.snapshot_id), ...broken.map((b) => b.id)]);
   let targets: Descriptor[];
-  const results: SnapshotVerification[] = broken.map((b) => ({
-    snapshot_id: b.id, checksum_valid: false, payload_hash_valid: false, ready_valid: false, lineage_valid: false,
-    tamper_detected: true, severity: 'critical' as const, error_class: b.error.code, problems: [b.error.message],
-  }));
+  const results: SnapshotVerification[] = verifyBroken(broken);
   if (opts.all) {
     targets = descriptors;
   } else {
     const wt = opts.worktree ? readWorktreeConfig(layout, opts.worktree) : undefined;
     const ref = opts.ref ?? wt?.head_snapshot_id;
     if (!ref) throw new JvsError('E_NOT_FOUND', 'nothing to verify: no snapshots yet', { hint: 'take one with `jvs snapshot "note"`' });
-    targets = [resolveRef(layout, ref, wt, descriptors).descriptor];
+    const brokenHit = broken.find((b) => b.id === ref);
     results.length = 0;
+    if (brokenHit) {
+      // A damaged descriptor is not resolvable as a ref, but naming it fully still reports it.
+      results.push(...verifyBroken([brokenHit]));
+      targets = [];
+    } else {
+      targets = [resolveRef(layout, ref, wt, descriptors).descriptor];
+    }
   }
   for (const d of targets) results.push(verifyDescriptor(layout, d, known, opts.reporter));
   const report: VerifyReport = { results, tamper_detected: results.some((r) => r.tamper_detected), severity: 'ok', checked: results.length };
@@ -119,11 +137,14 @@ export function verify(layout: Layout, opts: VerifyOptions): VerifyReport {
     try {
       text = fs.readFileSync(layout.auditLog, 'utf8');
     } catch { /* no log yet */ }
+    report.lineage_problems = checkLineage(layout, descriptors);
     report.audit_problems = checkAuditChain(text);
     report.audit_chain_valid = report.audit_problems.length === 0;
     if (!report.audit_chain_valid) report.tamper_detected = true;
   }
-  report.severity = results.some((r) => r.severity === 'critical') || report.audit_chain_valid === false ? 'critical' : results.some((r) => r.severity === 'error') ? 'error' : 'ok';
+  report.severity = results.some((r) => r.severity === 'critical') || report.audit_chain_valid === false
+    ? 'critical'
+    : results.some((r) => r.severity === 'error') || report.lineage_problems?.length ? 'error' : 'ok';
   return report;
 }
 
@@ -136,6 +157,13 @@ export function verifyFailure(report: VerifyReport): JvsError | undefined {
       details: { report: report as unknown as Record<string, unknown> },
     });
   }
+  const lp = report.lineage_problems?.[0];
+  if (lp) {
+    return new JvsError('E_LINEAGE_BROKEN', `${lp.worktree ? `worktree '${lp.worktree}'` : `snapshot ${lp.snapshot_id}`}: ${lp.problem}`, {
+      hint: 'run `jvs doctor --strict` to see every finding; `jvs worktree list` shows the heads',
+      details: { report: report as unknown as Record<string, unknown> },
+    });
+  }
   if (report.audit_chain_valid === false) {
     const p = report.audit_problems![0]!;
     return new JvsError('E_AUDIT_CHAIN_BROKEN', `audit log line ${p.line}: ${p.problem}`, {
@@ -144,4 +172,51 @@ export function verifyFailure(report: VerifyReport): JvsError | undefined {
     });
   }
   return undefined;
+}
+
+function verifyBroken(broken: Array<{ id: string; error: JvsError }>): SnapshotVerification[] {
+  return broken.map((b) => ({
+    snapshot_id: b.id, checksum_valid: false, payload_hash_valid: false, ready_valid: false, lineage_valid: false,
+    tamper_detected: true, severity: 'critical' as const, error_class: b.error.code, problems: [b.error.message],
+  }));
+}
+
+/**
+ * Lineage over the whole repository: parent links must not form a cycle, and every
+ * worktree's head, latest and base must name an existing snapshot. (A missing parent
+ * is reported per snapshot by verifyDescriptor.)
+ */
+export function checkLineage(layout: Layout, descriptors: Descriptor[]): LineageProblem[] {
+  const problems: LineageProblem[] = [];
+  const byId = new Map(descriptors.map((d) => [d.snapshot_id, d]));
+  const done = new Set<string>();
+  for (const d of descriptors) {
+    const path: string[] = [];
+    const onPath = new Set<string>();
+    let cur: string | undefined = d.snapshot_id;
+    while (cur && byId.has(cur) && !done.has(cur)) {
+      if (onPath.has(cur)) {
+        problems.push({ snapshot_id: cur, problem: `parent links form a cycle (${path.slice(path.indexOf(cur)).join(' → ')} → ${cur})` });
+        break;
+      }
+      onPath.add(cur);
+      path.push(cur);
+      cur = byId.get(cur)!.parent_id;
+    }
+    for (const p of path) done.add(p);
+  }
+  for (const name of listWorktreeNames(layout)) {
+    let c;
+    try {
+      c = readWorktreeConfig(layout, name);
+    } catch (e) {
+      problems.push({ worktree: name, problem: (e as Error).message });
+      continue;
+    }
+    for (const k of ['head_snapshot_id', 'latest_snapshot_id'] as const) {
+      const id = c[k];
+      if (id && !byId.has(id)) problems.push({ worktree: name, problem: `${k} names snapshot ${id}, which does not exist` });
+    }
+  }
+  return problems;
 }

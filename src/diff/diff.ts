@@ -1,0 +1,108 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { JvsError } from '../errors.js';
+import { hashFile } from '../fsutil/fileHash.js';
+import { permBits, walkTree, type TreeEntry } from '../fsutil/walk.js';
+import { READY_FILE, type Layout } from '../repo/layout.js';
+import { resolveRef } from '../repo/refs.js';
+import { loadDescriptors } from '../repo/snapshots.js';
+import { readWorktreeConfig } from '../repo/worktreeConfig.js';
+import { loadIgnore, selection, type IgnoreMatcher } from '../select/selection.js';
+
+export interface DiffOptions {
+  worktree: string;
+  from?: string;
+  to?: string;
+}
+
+export interface DiffResult {
+  from_snapshot_id: string;
+  /** null when the right side is the live worktree. */
+  to_snapshot_id: string | null;
+  from_time: string;
+  to_time: string | null;
+  /** Set when the right side is the live worktree. */
+  to_worktree?: string;
+  added: string[];
+  removed: string[];
+  modified: string[];
+  total_added: number;
+  total_removed: number;
+  total_modified: number;
+}
+
+interface Side {
+  root: string;
+  entries: Map<string, TreeEntry>;
+}
+
+function readSide(root: string, include: IgnoreMatcher | undefined): Side {
+  const walk = walkTree(root, {
+    include: (rel, isDir) => path.posix.basename(rel) !== READY_FILE && (include ? include(rel, isDir) : true),
+  });
+  return { root, entries: new Map(walk.entries.map((e) => [e.rel, e])) };
+}
+
+const shown = (e: TreeEntry) => (e.type === 'dir' ? `${e.rel}/` : e.rel);
+
+function sameEntry(a: Side, ea: TreeEntry, b: Side, eb: TreeEntry): boolean {
+  if (ea.type !== eb.type) return false;
+  if (permBits(ea.stat) !== permBits(eb.stat)) return false;
+  switch (ea.type) {
+    case 'dir':
+      return true;
+    case 'symlink':
+      return fs.readlinkSync(path.join(a.root, ea.rel)) === fs.readlinkSync(path.join(b.root, eb.rel));
+    case 'file':
+      if (ea.stat.size !== eb.stat.size) return false;
+      // Snapshots share unchanged files by hard link: the same inode is the same content.
+      if (ea.stat.dev === eb.stat.dev && ea.stat.ino === eb.stat.ino) return true;
+      return hashFile(path.join(a.root, ea.rel)) === hashFile(path.join(b.root, eb.rel));
+  }
+}
+
+/**
+ * Compare two states of a worktree. No refs: its head snapshot against the live
+ * worktree; one ref: that snapshot against the live worktree; two refs: snapshot
+ * against snapshot. Content is compared by size, then inode, then SHA-256; a mode
+ * change or a symlink retarget counts as modified; mtimes do not. Paths the
+ * worktree's `.jvsignore` excludes are left out, and for a partial snapshot only its
+ * selected paths are compared.
+ */
+export function diff(layout: Layout, opts: DiffOptions): DiffResult {
+  const wt = readWorktreeConfig(layout, opts.worktree);
+  const all = loadDescriptors(layout).descriptors;
+  const fromRef = opts.from ?? wt.head_snapshot_id;
+  if (!fromRef) {
+    throw new JvsError('E_NOT_FOUND', `worktree '${wt.name}' has no snapshots yet, so there is nothing to compare with`, { hint: 'take one with `jvs snapshot "note"`' });
+  }
+  const from = resolveRef(layout, fromRef, wt, all).descriptor;
+  const to = opts.to !== undefined ? resolveRef(layout, opts.to, wt, all).descriptor : undefined;
+  const partial = [...(from.partial_paths ?? []), ...(to?.partial_paths ?? [])];
+  const ignore = to ? undefined : loadIgnore(layout.payload(wt.name));
+  const include = selection({ ignored: ignore ? [ignore] : [], partial });
+  const a = readSide(layout.snapshotDir(from.snapshot_id), include);
+  const b = readSide(to ? layout.snapshotDir(to.snapshot_id) : layout.payload(wt.name), include);
+  const added: string[] = [];
+  const removed: string[] = [];
+  const modified: string[] = [];
+  for (const [rel, ea] of a.entries) {
+    const eb = b.entries.get(rel);
+    if (!eb) removed.push(shown(ea));
+    else if (!sameEntry(a, ea, b, eb)) modified.push(shown(eb));
+  }
+  for (const [rel, eb] of b.entries) if (!a.entries.has(rel)) added.push(shown(eb));
+  return {
+    from_snapshot_id: from.snapshot_id,
+    to_snapshot_id: to ? to.snapshot_id : null,
+    from_time: from.created_at,
+    to_time: to ? to.created_at : null,
+    ...(to ? {} : { to_worktree: wt.name }),
+    added: added.sort(),
+    removed: removed.sort(),
+    modified: modified.sort(),
+    total_added: added.length,
+    total_removed: removed.length,
+    total_modified: modified.length,
+  };
+}

@@ -1,0 +1,161 @@
+import fs from 'node:fs';
+import { JvsError } from '../errors.js';
+import { appendAudit } from '../repo/audit.js';
+import { readRepoConfig, type RepoConfig } from '../repo/config.js';
+import { listIntents } from '../repo/intents.js';
+import type { Layout } from '../repo/layout.js';
+import { withRepoLock } from '../repo/lock.js';
+import { loadDescriptors } from '../repo/snapshots.js';
+import { listWorktreeNames } from '../repo/worktreeConfig.js';
+import { checkLineage, verifyDescriptor } from '../verify/verify.js';
+import type { Reporter } from '../progress.js';
+import { REPAIRS, type Finding, type PendingRepair, type RepairName } from './findings.js';
+import { analyzeIntent } from './intentRepairs.js';
+import { auditFindings, indexFindings, tmpFindings, type Owned } from './runtimeChecks.js';
+
+export interface DoctorOptions {
+  /** Re-hash every payload and check the audit chain end to end. */
+  strict?: boolean;
+  /** Apply the runtime repairs (clean_tmp, clean_intents, advance_head, rebuild_index, audit_repair). */
+  repairRuntime?: boolean;
+  lockWaitMs?: number;
+  reporter?: Reporter;
+}
+
+export interface DoctorReport {
+  healthy: boolean;
+  strict: boolean;
+  repair_runtime: boolean;
+  findings: Finding[];
+  /** Repairs applied in this run, in order. */
+  repairs_applied: Array<{ repair: RepairName; path?: string; result: string }>;
+  checked: { snapshots: number; worktrees: number; intents: number };
+}
+
+export function repairList(): Array<{ name: RepairName; description: string }> {
+  return (Object.keys(REPAIRS) as RepairName[]).map((name) => ({ name, description: REPAIRS[name] }));
+}
+
+/**
+ * Check a repository and, with `repairRuntime`, repair what interrupted operations
+ * left behind. Runs under the repository lock, so every intent it sees belongs to a
+ * process that is gone. Order matters: intents first (finishing an operation may
+ * consume its stage), then leftovers no remaining intent owns, then snapshots,
+ * lineage, the audit log and the index cache. Damage to published data is reported,
+ * never "repaired" away.
+ */
+export async function doctor(layout: Layout, opts: DoctorOptions = {}): Promise<DoctorReport> {
+  let config: RepoConfig = {};
+  const configFindings: Finding[] = [];
+  try {
+    config = await readRepoConfig(layout);
+  } catch (e) {
+    if (!(e instanceof JvsError)) throw e;
+    configFindings.push({ check: 'config', severity: 'error', error_class: e.code, message: e.message, path: layout.configYaml });
+  }
+  return withRepoLock(layout, { waitMs: opts.lockWaitMs, command: 'doctor' }, () => {
+    const findings: Finding[] = [...configFindings];
+    const applied: DoctorReport['repairs_applied'] = [];
+    const handle = (items: PendingRepair[]) => {
+      for (const { finding, apply } of items) {
+        if (opts.repairRuntime && apply && finding.repair) {
+          try {
+            finding.repair_result = apply();
+            finding.repaired = true;
+            applied.push({ repair: finding.repair, ...(finding.path ? { path: finding.path } : {}), result: finding.repair_result });
+          } catch (e) {
+            finding.repaired = false;
+            finding.repair_result = `repair failed: ${(e as Error).message}`;
+          }
+        }
+        findings.push(finding);
+      }
+    };
+
+    // 1. Interrupted operations.
+    const intents = listIntents(layout);
+    for (const entry of intents) handle(analyzeIntent(layout, entry, config));
+
+    // 2. Leftovers that no remaining intent owns.
+    const owned: Owned = { snapshotIds: new Set(), tmpEntries: new Set() };
+    for (const entry of listIntents(layout)) {
+      const i = entry.intent;
+      if (!i) {
+        const base = entry.file.slice(entry.file.lastIndexOf('/') + 1).replace(/\.json$/, '');
+        owned.snapshotIds.add(base);
+        continue;
+      }
+      if (i.snapshot_id) owned.snapshotIds.add(i.snapshot_id);
+      owned.snapshotIds.add(i.id);
+      owned.tmpEntries.add(layout.tmpPath(i.id));
+      if (typeof i.details?.stage === 'string') owned.tmpEntries.add(i.details.stage);
+      if (i.operation === 'gc_run') {
+        // gc stages are named after the snapshot being removed.
+        for (const n of safeReaddir(layout.tmp)) if (n.startsWith('gc-')) owned.tmpEntries.add(layout.tmpPath(n));
+      }
+    }
+    handle(tmpFindings(layout, owned));
+
+    // 3. Published snapshots: structure always, payload hashes with --strict.
+    const { descriptors, broken } = loadDescriptors(layout);
+    for (const b of broken) {
+      findings.push({ check: 'descriptor', severity: 'critical', error_class: b.error.code, message: b.error.message, path: layout.descriptor(b.id) });
+    }
+    const known = new Set([...descriptors.map((d) => d.snapshot_id), ...broken.map((b) => b.id)]);
+    for (const d of descriptors) {
+      const v = verifyDescriptor(layout, d, known, opts.reporter, !!opts.strict);
+      if (v.severity !== 'ok') {
+        findings.push({ check: 'snapshot', severity: v.severity === 'critical' ? 'critical' : 'error', error_class: v.error_class ?? 'E_PAYLOAD_HASH_MISMATCH', message: `snapshot ${d.snapshot_id}: ${v.problems.join('; ')}`, path: layout.snapshotDir(d.snapshot_id) });
+      }
+    }
+
+    // 4. Worktrees and lineage.
+    const worktrees = listWorktreeNames(layout);
+    for (const p of checkLineage(layout, descriptors)) {
+      findings.push({ check: 'lineage', severity: 'error', error_class: p.problem.includes('damaged') ? 'E_DESCRIPTOR_CORRUPT' : 'E_LINEAGE_BROKEN', message: `${p.worktree ? `worktree '${p.worktree}'` : `snapshot ${p.snapshot_id}`}: ${p.problem}`, ...(p.worktree ? { path: layout.worktreeConfig(p.worktree) } : {}) });
+    }
+    for (const w of worktrees) {
+      if (!fs.existsSync(layout.payload(w))) {
+        findings.push({ check: 'worktree', severity: 'error', error_class: 'E_NOT_FOUND', message: `payload folder of worktree '${w}' is missing (recreate it with \`mkdir\` and \`jvs restore HEAD\`)`, path: layout.payload(w) });
+      }
+    }
+
+    // 5. Audit log and 6. index cache.
+    handle(auditFindings(layout, descriptors));
+    handle(indexFindings(layout));
+
+    if (applied.length) {
+      appendAudit(layout, { event_type: 'doctor_repair', details: { repairs: applied.map((a) => `${a.repair}: ${a.result}`) } });
+    }
+    return {
+      healthy: findings.every((f) => f.repaired),
+      strict: !!opts.strict,
+      repair_runtime: !!opts.repairRuntime,
+      findings,
+      repairs_applied: applied,
+      checked: { snapshots: descriptors.length + broken.length, worktrees: worktrees.length, intents: intents.length },
+    };
+  });
+}
+
+function safeReaddir(dir: string): string[] {
+  try {
+    return fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+/** The error an unhealthy report turns into: the class of its most severe open finding. */
+export function doctorFailure(r: DoctorReport): JvsError | undefined {
+  const open = r.findings.filter((f) => !f.repaired);
+  if (!open.length) return undefined;
+  const rank = { critical: 0, error: 1, warning: 2 } as const;
+  const worst = [...open].sort((a, b) => rank[a.severity] - rank[b.severity])[0]!;
+  const repairable = open.every((f) => f.repair && f.repaired === undefined);
+  return new JvsError(worst.error_class, `repository needs attention: ${open.length} finding${open.length === 1 ? '' : 's'}; worst: ${worst.message}`, {
+    hint: repairable
+      ? 'run `jvs doctor --repair-runtime` to repair them'
+      : 'repairable findings are fixed by `jvs doctor --repair-runtime`; damaged snapshots need `jvs verify <id>` and a restore from a healthy copy',
+  });
+}

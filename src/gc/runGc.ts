@@ -1,0 +1,121 @@
+import fs from 'node:fs';
+import { JvsError, fromSystemError } from '../errors.js';
+import { canonicalJson, formatTimestamp, type JsonValue } from '../format/canonicalJson.js';
+import { fsyncDir, writeFileAtomic } from '../fsutil/atomic.js';
+import { appendAudit } from '../repo/audit.js';
+import { faultPoint } from '../repo/faults.js';
+import { completeIntent, writeIntent } from '../repo/intents.js';
+import type { Layout } from '../repo/layout.js';
+import { withRepoLock } from '../repo/lock.js';
+import { loadDescriptors } from '../repo/snapshots.js';
+import { readGcPlan } from './planGc.js';
+import { computeProtection } from './protection.js';
+
+/** `.jvs/gc/tombstones/<id>.json`: a snapshot gc has taken (or is taking) away. */
+export interface Tombstone {
+  snapshot_id: string;
+  deleted_at: string;
+  reclaimable: boolean;
+  gc_state: 'marked' | 'committed';
+  plan_id: string;
+}
+
+export interface GcRunResult {
+  plan_id: string;
+  deleted: string[];
+  /** Already gone before this run (a resumed or repeated run). */
+  already_deleted: string[];
+  /** Only when resuming: planned snapshots that became protected meanwhile and were kept. */
+  kept: string[];
+  resumed: boolean;
+}
+
+export function gcIntentId(planId: string): string {
+  return `gc-${planId}`;
+}
+
+function writeTombstone(layout: Layout, t: Tombstone): void {
+  fs.mkdirSync(layout.tombstones, { recursive: true });
+  writeFileAtomic(layout.tombstone(t.snapshot_id), canonicalJson(t as unknown as JsonValue) + '\n');
+}
+
+export interface GcRunOptions {
+  planId: string;
+  lockWaitMs?: number;
+}
+
+/**
+ * Phase two of gc. The plan is revalidated against the repository as it is now: a
+ * planned snapshot that has since become protected fails the run with
+ * E_GC_PLAN_MISMATCH before anything is deleted. Per snapshot: tombstone (marked) →
+ * descriptor removed (the snapshot stops being published at this single rename-free
+ * unlink) → payload moved under `.jvs/tmp/` → removed → tombstone committed. The
+ * gc_run intent lets `jvs doctor` (or the same command again) resume after a crash;
+ * every step is idempotent.
+ */
+export function runGc(layout: Layout, opts: GcRunOptions): GcRunResult {
+  return withRepoLock(layout, { waitMs: opts.lockWaitMs, command: 'gc run' }, () => executeGc(layout, opts.planId, false));
+}
+
+/** The body of gc run; `resume` (doctor, lock already held) keeps newly protected snapshots instead of failing. */
+export function executeGc(layout: Layout, planId: string, resumeOnly: boolean): GcRunResult {
+  const plan = readGcPlan(layout, planId);
+  const intentId = gcIntentId(planId);
+  const resumed = fs.existsSync(layout.intent(intentId));
+  const { descriptors } = loadDescriptors(layout);
+  const published = new Set(descriptors.map((d) => d.snapshot_id));
+  const protection = computeProtection(layout, descriptors, plan.retention_policy, Date.now());
+  const conflicts = plan.to_delete.filter((id) => published.has(id) && protection.all.has(id));
+  if (conflicts.length && !resumed && !resumeOnly) {
+    throw new JvsError('E_GC_PLAN_MISMATCH', `gc plan ${planId} no longer matches the repository: ${conflicts.length} planned snapshot${conflicts.length === 1 ? ' is' : 's are'} now protected (${conflicts.slice(0, 5).join(', ')}${conflicts.length > 5 ? ', …' : ''})`, {
+      hint: 'nothing was deleted; run `jvs gc plan` again and run the new plan',
+      details: { now_protected: conflicts },
+    });
+  }
+  const kept = new Set(conflicts);
+  if (!resumed) {
+    writeIntent(layout, { id: intentId, operation: 'gc_run', details: { plan_id: planId } });
+  }
+  faultPoint('gc.1-intent');
+  const deleted: string[] = [];
+  const already: string[] = [];
+  try {
+    for (const id of plan.to_delete) {
+      if (kept.has(id)) continue;
+      const stage = layout.tmpPath(`gc-${id}`);
+      const hasDir = fs.existsSync(layout.snapshotDir(id));
+      if (!published.has(id) && !hasDir && !fs.existsSync(stage)) {
+        already.push(id);
+        continue;
+      }
+      if (!fs.existsSync(layout.tombstone(id))) {
+        writeTombstone(layout, { snapshot_id: id, deleted_at: formatTimestamp(new Date()), reclaimable: true, gc_state: 'marked', plan_id: planId });
+      }
+      faultPoint('gc.2-tombstone');
+      if (published.has(id)) {
+        fs.rmSync(layout.descriptor(id), { force: true });
+        fsyncDir(layout.descriptors);
+      }
+      faultPoint('gc.3-descriptor');
+      if (hasDir) {
+        fs.mkdirSync(layout.tmp, { recursive: true });
+        fs.rmSync(stage, { recursive: true, force: true });
+        fs.renameSync(layout.snapshotDir(id), stage);
+        fsyncDir(layout.snapshots);
+      }
+      faultPoint('gc.4-payload-moved');
+      fs.rmSync(stage, { recursive: true, force: true });
+      faultPoint('gc.5-payload-removed');
+      writeTombstone(layout, { snapshot_id: id, deleted_at: formatTimestamp(new Date()), reclaimable: false, gc_state: 'committed', plan_id: planId });
+      deleted.push(id);
+    }
+  } catch (e) {
+    // The intent stays so the run can be resumed: `jvs gc run --plan-id` again, or `jvs doctor --repair-runtime`.
+    throw fromSystemError(e, `gc run of plan ${planId} was interrupted (re-run \`jvs gc run --plan-id ${planId}\` to finish it)`);
+  }
+  completeIntent(layout, intentId);
+  faultPoint('gc.6-intent-done');
+  for (const id of deleted) appendAudit(layout, { event_type: 'snapshot_delete', snapshot_id: id, details: { plan_id: planId } });
+  appendAudit(layout, { event_type: 'gc_run', details: { plan_id: planId, deleted: deleted.length, ...(resumed ? { resumed: true } : {}), ...(kept.size ? { kept: [...kept] } : {}) } });
+  return { plan_id: planId, deleted, already_deleted: already, kept: [...kept], resumed };
+}
