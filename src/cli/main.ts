@@ -5,10 +5,12 @@ import { printError, printResult, type CommandOutput, type GlobalOptions } from 
 import type { Registrar } from './registry.js';
 import { registerCoreCommands } from './commands/registerCore.js';
 import { registerWorktreeCommands } from './commands/registerWorktree.js';
+import { registerCompletionCommands } from './commands/registerCompletion.js';
 import { registerIntegrityCommands } from './commands/registerIntegrity.js';
+import { applyHelpExamples } from './helpExamples.js';
 
 /** Each command group registers itself; add a group by adding its registrar here. */
-const REGISTRARS: Registrar[] = [registerCoreCommands, registerWorktreeCommands, registerIntegrityCommands];
+const REGISTRARS: Registrar[] = [registerCoreCommands, registerWorktreeCommands, registerCompletionCommands, registerIntegrityCommands];
 
 const require = createRequire(import.meta.url);
 const VERSION = (require('../../package.json') as { version: string }).version;
@@ -59,6 +61,7 @@ export async function main(argv: string[]): Promise<number> {
     .showHelpAfterError('(run `jvs --help` or `jvs <command> --help` for usage)')
     .exitOverride();
   for (const register of REGISTRARS) register(program, run);
+  applyHelpExamples(program);
 
   const json = argv.includes('--json');
   program.configureOutput({
