@@ -18,6 +18,7 @@ export const EXAMPLES: Readonly<Record<string, readonly Example[]>> = {
     ['jvs restore v1', 'bring the worktree back to v1 (DETACHED state)'],
     ['jvs restore HEAD', 'forward to the latest snapshot again'],
     ['jvs worktree fork v1 experiment', 'a second worktree starting at v1'],
+    ['jvs -w experiment snapshot "try 1"', 'act on another worktree from anywhere in the repo'],
     ['jvs info --json', 'any command: exactly one JSON document on stdout'],
     ['jvs completion bash > ~/.local/share/bash-completion/completions/jvs', 'tab completion (also zsh, fish)'],
   ],
@@ -60,7 +61,6 @@ export const EXAMPLES: Readonly<Record<string, readonly Example[]>> = {
     ['jvs worktree fork experiment', 'a new worktree from the current head'],
     ['jvs worktree list', 'every worktree with its head'],
     ['cd "$(jvs worktree path experiment)"', 'go to its files'],
-    ['jvs -w experiment snapshot "try 1"', 'act on another worktree from anywhere in the repo'],
   ],
   'worktree fork': [
     ['jvs worktree fork experiment', 'from the current head'],
@@ -124,8 +124,6 @@ export const EXAMPLES: Readonly<Record<string, readonly Example[]>> = {
   mount: [
     ['jvs mount ~/mnt/game', 'serve main in the foreground until Ctrl-C'],
     ['jvs -w experiment mount --daemon /mnt/exp', 'another worktree, in the background'],
-    ['echo "after the art pass" > ~/mnt/game/.jvs/ctl/snapshot', 'snapshot current/ through a control file'],
-    ['ls ~/mnt/game/.jvs/snapshots/', 'every snapshot, by id and tag, and HEAD'],
   ],
   umount: [
     ['jvs umount ~/mnt/game', 'unmount'],
@@ -154,6 +152,14 @@ function render(examples: readonly Example[], extra: string[]): string {
 
 /** Extra lines computed only when help is shown (no start-up cost). */
 function extrasFor(path: string): string[] {
+  if (path === 'mount')
+    return [
+      '',
+      'Then, from any program:',
+      '  echo "after the art pass" > ~/mnt/game/.jvs/ctl/snapshot   # snapshot current/',
+      '  cat ~/mnt/game/.jvs/ctl/snapshot                           # the result, as JSON',
+      '  ls ~/mnt/game/.jvs/snapshots/                              # every snapshot by id, tag and HEAD',
+    ];
   if (path === 'init') return ['', `Templates: ${listTemplates().join(', ')}`];
   if (path === '')
     return [
