@@ -14,7 +14,7 @@ let vol: Volume | undefined;
 beforeAll(() => {
   if (!missing) vol = localVolume();
 });
-afterAll(() => vol?.close());
+afterAll(async () => vol?.close());
 
 /** A new repository in a fresh folder on the volume (never at the mount root: JuiceFS keeps .stats, .trash… there). */
 function newRepo() {

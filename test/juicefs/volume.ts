@@ -44,7 +44,8 @@ export interface Volume {
   metaUrl: string;
   /** Mount points, one per simulated host. */
   mounts: string[];
-  close(): void;
+  /** Unmount everything, stop Redis (waiting for it to exit), remove the temp dir. */
+  close(): Promise<void>;
 }
 
 function isMounted(dir: string): boolean {
@@ -78,7 +79,7 @@ export function localVolume(): Volume {
     root,
     metaUrl,
     mounts,
-    close() {
+    async close() {
       unmountAll(mounts);
       fs.rmSync(root, { recursive: true, force: true });
     },
@@ -87,7 +88,7 @@ export function localVolume(): Volume {
     run('juicefs', ['format', metaUrl, 'jvstest', '--storage', 'file', '--bucket', path.join(root, 'bucket') + '/']);
     mounts.push(mount(metaUrl, root, 'mnt'));
   } catch (e) {
-    vol.close();
+    void vol.close();
     throw e;
   }
   return vol;
@@ -137,9 +138,13 @@ export async function sharedVolume(clients = 2): Promise<Volume> {
     root,
     metaUrl,
     mounts,
-    close() {
+    async close() {
       unmountAll(mounts);
-      if (redis.exitCode === null && redis.pid) process.kill(redis.pid, 'SIGTERM');
+      if (redis.exitCode === null && redis.signalCode === null) {
+        const exited = new Promise((resolve) => redis.once('exit', resolve));
+        redis.kill('SIGTERM');
+        await exited;
+      }
       fs.rmSync(root, { recursive: true, force: true });
     },
   };
@@ -148,7 +153,7 @@ export async function sharedVolume(clients = 2): Promise<Volume> {
     run('juicefs', ['format', metaUrl, 'jvsshared', '--storage', 'file', '--bucket', path.join(root, 'bucket') + '/']);
     for (let i = 1; i <= clients; i++) mounts.push(mount(metaUrl, root, `host${i}`));
   } catch (e) {
-    vol.close();
+    await vol.close();
     throw e;
   }
   return vol;
