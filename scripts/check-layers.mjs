@@ -1,5 +1,5 @@
 // Import-direction check (STYLE habit 2), run by `npm run check`:
-//   - nothing outside src/cli imports src/cli; nothing outside src/fuse imports src/fuse
+//   - nothing outside src/cli imports src/cli; only src/cli (which starts the daemon) imports src/fuse
 //   - src/format imports only src/format and src/errors (pure functions over bytes)
 //   - exactly one file imports fuse-native; process.exit only in src/cli
 import fs from 'node:fs';
@@ -27,7 +27,7 @@ for (const f of files) {
     if (!spec.startsWith('.')) continue;
     const to = room(path.resolve(path.dirname(f), spec));
     if (to === 'cli' && from !== 'cli') problems.push(`${path.relative(src, f)} imports src/cli (${spec})`);
-    if (to === 'fuse' && from !== 'fuse') problems.push(`${path.relative(src, f)} imports src/fuse (${spec})`);
+    if (to === 'fuse' && from !== 'fuse' && from !== 'cli') problems.push(`${path.relative(src, f)} imports src/fuse (${spec})`);
     if (from === 'format' && to !== 'format' && to.replace(/\.(js|ts)$/, '') !== 'errors') problems.push(`${path.relative(src, f)}: src/format must stay pure but imports ${spec}`);
   }
   if (/process\.exit\(/.test(text) && from !== 'cli') problems.push(`${path.relative(src, f)} calls process.exit outside src/cli`);

@@ -6,11 +6,12 @@ import type { Registrar } from './registry.js';
 import { registerCoreCommands } from './commands/registerCore.js';
 import { registerWorktreeCommands } from './commands/registerWorktree.js';
 import { registerCompletionCommands } from './commands/registerCompletion.js';
+import { registerMountCommands } from './commands/registerMount.js';
 import { registerIntegrityCommands } from './commands/registerIntegrity.js';
 import { applyHelpExamples } from './helpExamples.js';
 
 /** Each command group registers itself; add a group by adding its registrar here. */
-const REGISTRARS: Registrar[] = [registerCoreCommands, registerWorktreeCommands, registerCompletionCommands, registerIntegrityCommands];
+const REGISTRARS: Registrar[] = [registerCoreCommands, registerWorktreeCommands, registerCompletionCommands, registerMountCommands, registerIntegrityCommands];
 
 const require = createRequire(import.meta.url);
 const VERSION = (require('../../package.json') as { version: string }).version;

@@ -1,0 +1,44 @@
+/**
+ * The consistent cut of a control-file snapshot: mutations arriving through the mount
+ * run as shared holders; a snapshot (or restore) takes the gate exclusively. While it
+ * is held, new mutations wait; the exclusive holder starts only after every mutation
+ * already running has finished. So every write that returned before the request is in
+ * the snapshot and none that started after it.
+ */
+export class WriteGate {
+  private running = 0;
+  private exclusive = false;
+  private waiting: Array<() => void> = [];
+  private drained: Array<() => void> = [];
+
+  /** True while an exclusive holder runs or waits (mutations will queue). */
+  get held(): boolean {
+    return this.exclusive;
+  }
+
+  /** Run a mutation; it waits while an exclusive holder has the gate. */
+  async shared<T>(fn: () => T | Promise<T>): Promise<T> {
+    while (this.exclusive) await new Promise<void>((r) => this.waiting.push(r));
+    this.running++;
+    try {
+      return await fn();
+    } finally {
+      this.running--;
+      if (this.running === 0) for (const r of this.drained.splice(0)) r();
+    }
+  }
+
+  /** Run `fn` alone: after running mutations finish, with new ones held until it returns. */
+  async exclusiveRun<T>(fn: () => T | Promise<T>): Promise<T> {
+    // One exclusive holder at a time: queue behind a current one.
+    while (this.exclusive) await new Promise<void>((r) => this.waiting.push(r));
+    this.exclusive = true;
+    try {
+      while (this.running > 0) await new Promise<void>((r) => this.drained.push(r));
+      return await fn();
+    } finally {
+      this.exclusive = false;
+      for (const r of this.waiting.splice(0)) r();
+    }
+  }
+}

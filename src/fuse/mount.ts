@@ -1,0 +1,191 @@
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { JvsError } from '../errors.js';
+import { chooseEngine } from '../engines/detect.js';
+import { readRepoConfig } from '../repo/config.js';
+import type { Layout } from '../repo/layout.js';
+import { isInside } from '../repo/names.js';
+import { readWorktreeConfig } from '../repo/worktreeConfig.js';
+import { restoreSnapshot } from '../restore/restoreSnapshot.js';
+import { createSnapshot } from '../snapshot/createSnapshot.js';
+import { ControlFiles } from './control.js';
+import { mountFuse } from './fuseAdapter.js';
+import { WriteGate } from './gate.js';
+import { MountTree } from './mountTree.js';
+import { isFuseHidden, Passthrough } from './passthrough.js';
+import { SnapshotView } from './snapshotView.js';
+
+/** File system type the mount shows in /proc/mounts (`fsname=jvs,subtype=jvs`). */
+export const MOUNT_FSTYPE = 'fuse.jvs';
+
+/**
+ * The mount's node tree for one worktree, wired to the same operations as the CLI
+ * (createSnapshot, restoreSnapshot, resolveRef, loadDescriptors). No kernel involved:
+ * tests drive it directly.
+ */
+export async function buildMountTree(layout: Layout, worktree: string): Promise<MountTree> {
+  readWorktreeConfig(layout, worktree); // fails with E_NOT_FOUND for an unknown worktree
+  const config = await readRepoConfig(layout);
+  const gate = new WriteGate();
+  const view = new SnapshotView(layout, worktree);
+  let engine: string | undefined;
+  const control = new ControlFiles({
+    layout,
+    worktree,
+    engineName: () => (engine ??= chooseEngine(layout.tmp, config.default_engine).engine.name),
+    snapshot: (req) =>
+      gate.exclusiveRun(async () => {
+        try {
+          const r = await createSnapshot(layout, { worktree, ...req, exclude: isFuseHidden });
+          return {
+            snapshot_id: r.snapshot_id,
+            ...(r.parent_id ? { parent_id: r.parent_id } : {}),
+            note: r.note ?? '',
+            tags: r.tags,
+            ...(r.partial_paths ? { partial_paths: r.partial_paths } : {}),
+            engine: r.engine,
+            files: r.files,
+            bytes: r.bytes,
+            ...(r.degraded.length ? { degraded: r.degraded } : {}),
+          };
+        } finally {
+          view.invalidate();
+        }
+      }),
+    restore: (req) =>
+      gate.exclusiveRun(async () => {
+        try {
+          const r = await restoreSnapshot(layout, { worktree, ...('ref' in req ? { ref: req.ref } : { latestTag: req.latestTag }) });
+          return { ...r };
+        } finally {
+          view.invalidate();
+        }
+      }),
+  });
+  return new MountTree(new Passthrough(layout.payload(worktree)), view, control, gate);
+}
+
+/** The mount table entry at `mountpoint`, if any (from /proc/self/mountinfo). */
+export function mountAt(mountpoint: string): { fstype: string } | undefined {
+  let text: string;
+  try {
+    text = fs.readFileSync('/proc/self/mountinfo', 'utf8');
+  } catch {
+    return undefined;
+  }
+  const target = path.resolve(mountpoint);
+  let found: { fstype: string } | undefined;
+  for (const line of text.split('\n')) {
+    const [left, right] = line.split(' - ');
+    if (!left || !right) continue;
+    const mp = unescapeMountPath(left.split(' ')[4] ?? '');
+    if (mp === target) found = { fstype: right.split(' ')[0] ?? '' }; // the last (top) one wins
+  }
+  return found;
+}
+
+const unescapeMountPath = (s: string) => s.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
+
+/** Lazily unmount `mountpoint` (fusermount -uz, else umount -l). */
+export function detach(mountpoint: string): boolean {
+  for (const [cmd, args] of [['fusermount', ['-uz', mountpoint]], ['umount', ['-l', mountpoint]]] as const) {
+    const r = spawnSync(cmd, [...args], { stdio: 'ignore' });
+    if (r.status === 0) return true;
+  }
+  return false;
+}
+
+/** Unmount a JVS mount; a busy mount fails unless `lazy` (then it detaches at once). */
+export function unmountPath(mountpoint: string, lazy: boolean): void {
+  const tries: Array<[string, string[]]> = lazy
+    ? [['fusermount', ['-uz', mountpoint]], ['umount', ['-l', mountpoint]]]
+    : [['fusermount', ['-u', mountpoint]], ['umount', [mountpoint]]];
+  let why = '';
+  for (const [cmd, args] of tries) {
+    const r = spawnSync(cmd, args, { encoding: 'utf8' });
+    if (r.status === 0) return;
+    why ||= (r.stderr || r.error?.message || '').trim();
+  }
+  throw new JvsError('E_IO', `could not unmount ${mountpoint}: ${why}`, {
+    hint: `close programs using it (\`fuser -vm ${mountpoint}\`), or run \`jvs umount --lazy ${mountpoint}\``,
+  });
+}
+
+function isStale(mountpoint: string): boolean {
+  try {
+    fs.statSync(mountpoint);
+    return false;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ENOTCONN';
+  }
+}
+
+/**
+ * Check and prepare a mountpoint: it must be an empty folder outside the repository.
+ * A mount left by a killed daemon (stat fails with ENOTCONN) is detached first; a live
+ * JVS mount is refused.
+ */
+export function prepareMountpoint(layout: Layout, mountpoint: string): { recoveredStale: boolean } {
+  const mp = path.resolve(mountpoint);
+  if (isInside(layout.root, mp) || isInside(mp, layout.root)) {
+    throw new JvsError('E_PATH_ESCAPE', `the mountpoint ${mp} overlaps the repository ${layout.root}; snapshots would read their own mount`, {
+      hint: 'mount somewhere outside the repository, e.g. `jvs mount ~/mnt/<name>`',
+    });
+  }
+  let recoveredStale = false;
+  if (isStale(mp)) {
+    detach(mp);
+    recoveredStale = true;
+  } else if (mountAt(mp)) {
+    throw new JvsError('E_ALREADY_EXISTS', `${mp} is already a mount point (${mountAt(mp)!.fstype})`, {
+      hint: `run \`jvs umount ${mp}\` first, or choose another folder`,
+    });
+  }
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(mp);
+  } catch {
+    throw new JvsError('E_NOT_FOUND', `mountpoint ${mp} does not exist`, { hint: `create it: \`mkdir -p ${mp}\`` });
+  }
+  if (!st.isDirectory()) throw new JvsError('E_USAGE', `mountpoint ${mp} is not a folder`, { hint: 'pass an empty folder' });
+  if (fs.readdirSync(mp).length) throw new JvsError('E_USAGE', `mountpoint ${mp} is not empty`, { hint: 'pass an empty folder (mounting would hide its content)' });
+  return { recoveredStale };
+}
+
+export interface RunningMount {
+  mountpoint: string;
+  worktree: string;
+  recoveredStale: boolean;
+  /** Resolves when the mount is gone (our unmount, `jvs umount`, or `umount -l`). */
+  closed: Promise<void>;
+  unmount(): Promise<void>;
+}
+
+/** Mount `worktree` of the repository at `mountpoint` until unmounted. */
+export async function startMount(layout: Layout, worktree: string, mountpoint: string, opts: { allowOther?: boolean; debug?: boolean } = {}): Promise<RunningMount> {
+  const mp = path.resolve(mountpoint);
+  const { recoveredStale } = prepareMountpoint(layout, mp);
+  const tree = await buildMountTree(layout, worktree);
+  // Modes from create/mkdir already carry the caller's umask; ours must not cut more.
+  process.umask(0);
+  const fuse = await mountFuse(tree, mp, opts);
+  let unmounting: Promise<void> | undefined;
+  let finish!: () => void;
+  const closed = new Promise<void>((r) => (finish = r));
+  // Notice an unmount done from outside (`jvs umount`, `fusermount -u`, `umount -l`).
+  const watch = setInterval(() => {
+    if (!mountAt(mp)) void unmount();
+  }, 500);
+  const unmount = () =>
+    (unmounting ??= (async () => {
+      clearInterval(watch);
+      try {
+        await fuse.unmount();
+      } catch {
+        detach(mp);
+      }
+      finish();
+    })());
+  return { mountpoint: mp, worktree, recoveredStale, closed, unmount };
+}

@@ -1,0 +1,247 @@
+// The mount's node tree without a kernel: routing, control-file requests, errno mapping,
+// read-only snapshot views and the consistent cut, driven through MountTree directly.
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { JvsError } from '../../src/errors.js';
+import { errnoOf, ERRNO_OF_CLASS, FsError } from '../../src/fuse/errno.js';
+import { parseRestoreRequest, parseSnapshotRequest } from '../../src/fuse/control.js';
+import { statArray } from '../../src/fuse/fuseAdapter.js';
+import { buildMountTree } from '../../src/fuse/mount.js';
+import { OPEN_DIRECT_IO, OPEN_KEEP_CACHE, type MountTree } from '../../src/fuse/mountTree.js';
+import { UTIME_OMIT } from '../../src/fuse/passthrough.js';
+import { route } from '../../src/fuse/router.js';
+import { initRepo } from '../../src/init/initRepo.js';
+import { Layout } from '../../src/repo/layout.js';
+import { listSnapshotIds } from '../../src/repo/snapshots.js';
+import { restoreSnapshot } from '../../src/restore/restoreSnapshot.js';
+import { createSnapshot } from '../../src/snapshot/createSnapshot.js';
+import { tmpDir, writeFiles } from '../helpers/tmp.js';
+
+const O_RDONLY = fs.constants.O_RDONLY;
+const O_WRONLY = fs.constants.O_WRONLY;
+
+async function fixture() {
+  const dir = tmpDir();
+  const root = path.join(dir, 'repo');
+  initRepo(root);
+  const layout = new Layout(root);
+  const main = layout.payload('main');
+  writeFiles(main, { 'a.txt': 'one\n', 'sub/b.txt': 'bee\n' });
+  const s1 = await createSnapshot(layout, { worktree: 'main', note: 'first', tags: ['v1'] });
+  const tree = await buildMountTree(layout, 'main');
+  return { layout, main, s1, tree };
+}
+
+async function errnoFrom(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (e) {
+    return errnoOf(e);
+  }
+  throw new Error('expected the operation to fail');
+}
+
+async function ctlWrite(tree: MountTree, name: string, text: string): Promise<number> {
+  const { fh } = await tree.open(`/.jvs/ctl/${name}`, O_WRONLY);
+  try {
+    const buf = Buffer.from(text);
+    return await tree.write(fh, buf, buf.length, 0);
+  } finally {
+    await tree.release(fh);
+  }
+}
+
+async function readAll(tree: MountTree, p: string): Promise<string> {
+  const { fh } = await tree.open(p, O_RDONLY);
+  const chunks: Buffer[] = [];
+  for (let pos = 0; ; ) {
+    const buf = Buffer.alloc(7);
+    const n = await tree.read(fh, buf, buf.length, pos);
+    if (!n) break;
+    chunks.push(buf.subarray(0, n));
+    pos += n;
+  }
+  await tree.release(fh);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+describe('router', () => {
+  it('maps mount paths to areas and refuses dot components', () => {
+    expect(route('/')).toEqual({ kind: 'root' });
+    expect(route('/current')).toEqual({ kind: 'current', rel: '' });
+    expect(route('/current/a/b.txt')).toEqual({ kind: 'current', rel: 'a/b.txt' });
+    expect(route('/.jvs/snapshots')).toEqual({ kind: 'snapshots' });
+    expect(route('/.jvs/snapshots/HEAD/x/y')).toEqual({ kind: 'snapshot', name: 'HEAD', rel: 'x/y' });
+    expect(route('/.jvs/ctl/snapshot')).toEqual({ kind: 'ctl', name: 'snapshot' });
+    expect(route('/.jvs/ctl/other')).toEqual({ kind: 'none' });
+    expect(route('/elsewhere')).toEqual({ kind: 'none' });
+    expect(route('/current/../etc')).toEqual({ kind: 'none' });
+    expect(route('/.jvs/snapshots/x/../../..')).toEqual({ kind: 'none' });
+  });
+});
+
+describe('control-file requests', () => {
+  it('takes one line as the note and a JSON object as note, tags and paths', () => {
+    expect(parseSnapshotRequest('after stage 2\n')).toEqual({ note: 'after stage 2' });
+    expect(parseSnapshotRequest('{"note":"n","tags":["a","b"],"paths":["x"]}\n')).toEqual({ note: 'n', tags: ['a', 'b'], paths: ['x'] });
+    expect(parseRestoreRequest('HEAD\n')).toEqual({ ref: 'HEAD' });
+    expect(parseRestoreRequest('{"latest_tag":"v1"}')).toEqual({ latestTag: 'v1' });
+  });
+
+  it('refuses malformed JSON and wrong field types with E_USAGE', () => {
+    for (const bad of ['{"note":', '{"tags":"v1"}', '{"note":3}', '{"nope":1}', '{"paths":[1]}']) {
+      expect(() => parseSnapshotRequest(bad), bad).toThrow(JvsError);
+    }
+    expect(() => parseRestoreRequest('')).toThrow(/one ref/);
+  });
+
+  it('maps error classes to the documented errno values', () => {
+    expect(ERRNO_OF_CLASS.E_DETACHED).toBe('EBUSY');
+    expect(ERRNO_OF_CLASS.E_NAME_INVALID).toBe('EINVAL');
+    expect(ERRNO_OF_CLASS.E_NOTE_INVALID).toBe('EINVAL');
+    expect(ERRNO_OF_CLASS.E_HOOK_REJECTED).toBe('EPERM');
+    expect(ERRNO_OF_CLASS.E_LOCKED).toBe('EAGAIN');
+    expect(ERRNO_OF_CLASS.E_NO_SPACE).toBe('ENOSPC');
+    expect(errnoOf(new JvsError('E_NOT_FOUND', 'x'))).toBe('ENOENT');
+    expect(errnoOf(new FsError('EROFS'))).toBe('EROFS');
+    expect(errnoOf(Object.assign(new Error('x'), { code: 'ENOTEMPTY' }))).toBe('ENOTEMPTY');
+    expect(errnoOf(new Error('plain'))).toBe('EIO');
+  });
+});
+
+describe('stat arrays for the patched binding', () => {
+  it('carry nanoseconds and the high word of 64-bit inode numbers', () => {
+    const ints = statArray({ mode: 0o100644, uid: 1, gid: 2, size: 2 ** 33 + 5, nlink: 1, ino: 2 ** 40 + 7, rdev: 0, blksize: 4096, blocks: 8,
+      atimeNs: 1_000_000_123_456_789n, mtimeNs: 981_173_106_123_456_789n, ctimeNs: 0n });
+    expect(ints.length).toBe(22);
+    expect(ints[3]! + ints[4]! * 2 ** 32).toBe(2 ** 33 + 5);
+    expect(ints[14]! + ints[15]! * 2 ** 32).toBe(981_173_106_123); // mtime in ms
+    expect(ints[19]).toBe(456_789); // the rest of mtime in ns
+    expect(ints[7]).toBe(7);
+    expect(ints[21]).toBe(2 ** 8);
+  });
+});
+
+describe('mount tree', () => {
+  it('shows current/, snapshots by id, tag and HEAD, and the control files', async () => {
+    const { tree, s1 } = await fixture();
+    expect(await tree.readdir('/')).toEqual(['.', '..', 'current', '.jvs']);
+    expect((await tree.readdir('/.jvs/snapshots')).sort()).toEqual(['.', '..', 'HEAD', s1.snapshot_id, 'v1'].sort());
+    expect(await tree.readlink('/.jvs/snapshots/HEAD')).toBe(s1.snapshot_id);
+    expect(await tree.readlink('/.jvs/snapshots/v1')).toBe(s1.snapshot_id);
+    expect((await tree.readdir(`/.jvs/snapshots/${s1.snapshot_id}`)).sort()).toEqual(['.', '..', 'a.txt', 'sub']);
+    expect(await readAll(tree, `/.jvs/snapshots/${s1.snapshot_id}/sub/b.txt`)).toBe('bee\n');
+    expect(await tree.readdir('/.jvs/ctl')).toEqual(['.', '..', 'snapshot', 'restore', 'status']);
+    expect(await errnoFrom(tree.getattr('/nothing'))).toBe('ENOENT');
+  });
+
+  it('keeps snapshot trees read-only: EROFS on writes, no write bits, .READY hidden', async () => {
+    const { tree, s1 } = await fixture();
+    const base = `/.jvs/snapshots/${s1.snapshot_id}`;
+    expect(await errnoFrom(tree.open(`${base}/a.txt`, O_WRONLY))).toBe('EROFS');
+    expect(await errnoFrom(tree.create(`${base}/new.txt`, 0o644))).toBe('EROFS');
+    expect(await errnoFrom(tree.unlink(`${base}/a.txt`))).toBe('EROFS');
+    expect(await errnoFrom(tree.mkdir(`${base}/d`, 0o755))).toBe('EROFS');
+    expect(await errnoFrom(tree.chmod(`${base}/a.txt`, 0o777))).toBe('EROFS');
+    expect(await errnoFrom(tree.rename(`${base}/a.txt`, '/current/a2.txt'))).toBe('EXDEV');
+    expect((await tree.getattr(`${base}/a.txt`)).mode & 0o222).toBe(0);
+    expect((await tree.getattr(`${base}/sub`)).mode & 0o222).toBe(0);
+    expect(await errnoFrom(tree.getattr(`${base}/.READY`))).toBe('ENOENT');
+    expect((await tree.open(`${base}/a.txt`, O_RDONLY)).flags).toBe(OPEN_KEEP_CACHE);
+  });
+
+  it('takes a snapshot from a control-file write and shows the result as JSON', async () => {
+    const { tree, layout, main, s1 } = await fixture();
+    fs.writeFileSync(path.join(main, 'a.txt'), 'two\n');
+    expect(await ctlWrite(tree, 'snapshot', 'after edit\n')).toBe('after edit\n'.length);
+    const ids = listSnapshotIds(layout);
+    expect(ids).toHaveLength(2);
+    const result = JSON.parse(await readAll(tree, '/.jvs/ctl/snapshot'));
+    expect(result).toMatchObject({ ok: true, snapshot_id: ids[1], parent_id: s1.snapshot_id, note: 'after edit', tags: [] });
+    expect(typeof result.duration_ms).toBe('number');
+    // New snapshots appear without remounting, and HEAD moves.
+    expect(await tree.readlink('/.jvs/snapshots/HEAD')).toBe(ids[1]);
+    expect(await readAll(tree, `/.jvs/snapshots/HEAD/a.txt`).catch((e) => errnoOf(e))).toBe('ENOTDIR'); // HEAD is a link: the kernel follows it
+    expect(await readAll(tree, `/.jvs/snapshots/${ids[1]}/a.txt`)).toBe('two\n');
+    expect((await tree.open('/.jvs/ctl/snapshot', O_RDONLY)).flags).toBe(OPEN_DIRECT_IO);
+  });
+
+  it('accepts a JSON request with tags and paths', async () => {
+    const { tree, layout } = await fixture();
+    await ctlWrite(tree, 'snapshot', '{"note":"partial","tags":["stage2"],"paths":["sub"]}');
+    const result = JSON.parse(await readAll(tree, '/.jvs/ctl/snapshot'));
+    expect(result).toMatchObject({ ok: true, tags: ['stage2'], partial_paths: ['sub'] });
+    expect(await tree.readlink('/.jvs/snapshots/stage2')).toBe(listSnapshotIds(layout)[1]);
+  });
+
+  it('fails the write with the mapped errno and records the error class', async () => {
+    const { tree, layout } = await fixture();
+    expect(await errnoFrom(ctlWrite(tree, 'snapshot', '{"note":"x","tags":["bad/tag"]}'))).toBe('EINVAL');
+    const result = JSON.parse(await readAll(tree, '/.jvs/ctl/snapshot'));
+    expect(result).toMatchObject({ ok: false, errno: 'EINVAL', error: { class: 'E_NAME_INVALID' } });
+    expect(listSnapshotIds(layout)).toHaveLength(1);
+  });
+
+  it('refuses a snapshot of a detached worktree with EBUSY', async () => {
+    const { tree, layout, s1 } = await fixture();
+    await createSnapshot(layout, { worktree: 'main', note: 'second' });
+    await restoreSnapshot(layout, { worktree: 'main', ref: s1.snapshot_id });
+    expect(await errnoFrom(ctlWrite(tree, 'snapshot', 'third\n'))).toBe('EBUSY');
+    expect(JSON.parse(await readAll(tree, '/.jvs/ctl/snapshot')).error.class).toBe('E_DETACHED');
+  });
+
+  it('restores through ctl/restore and reports status', async () => {
+    const { tree, main, s1 } = await fixture();
+    fs.writeFileSync(path.join(main, 'a.txt'), 'changed\n');
+    await ctlWrite(tree, 'restore', 'v1\n');
+    expect(fs.readFileSync(path.join(main, 'a.txt'), 'utf8')).toBe('one\n');
+    expect(JSON.parse(await readAll(tree, '/.jvs/ctl/restore'))).toMatchObject({ ok: true, snapshot_id: s1.snapshot_id, detached: false });
+    const status = JSON.parse(await readAll(tree, '/.jvs/ctl/status'));
+    expect(status).toMatchObject({ worktree: 'main', head_snapshot_id: s1.snapshot_id, latest_snapshot_id: s1.snapshot_id, detached: false });
+    expect(typeof status.engine).toBe('string');
+    expect(await errnoFrom(tree.open('/.jvs/ctl/status', O_WRONLY))).toBe('EACCES');
+  });
+
+  it('leaves .fuse_hidden files out of control-file snapshots', async () => {
+    const { tree, layout, main } = await fixture();
+    writeFiles(main, { '.fuse_hidden000001': 'open but unlinked', 'sub/.fuse_hidden00000a': 'x' });
+    await ctlWrite(tree, 'snapshot', 'with hidden\n');
+    const id = listSnapshotIds(layout)[1]!;
+    expect(fs.readdirSync(layout.snapshotDir(id)).sort()).toEqual(['.READY', 'a.txt', 'sub']);
+    expect(fs.readdirSync(path.join(layout.snapshotDir(id), 'sub'))).toEqual(['b.txt']);
+  });
+
+  it('holds writes through current/ while a control-file snapshot runs (consistent cut)', async () => {
+    const { tree, layout } = await fixture();
+    const before = await tree.open('/current/a.txt', O_WRONLY);
+    const early = Buffer.from('EARLY');
+    await tree.write(before.fh, early, early.length, 0);
+
+    const snap = await tree.open('/.jvs/ctl/snapshot', O_WRONLY);
+    const req = Buffer.from('cut\n');
+    const taking = tree.write(snap.fh, req, req.length, 0);
+    expect(tree.gate.held).toBe(true);
+    let lateDone = false;
+    const late = Buffer.from('LATE!');
+    const writing = tree.write(before.fh, late, late.length, 0).then((n) => ((lateDone = true), n));
+    await taking;
+    await writing;
+    expect(lateDone).toBe(true);
+    const id = listSnapshotIds(layout)[1]!;
+    expect(fs.readFileSync(path.join(layout.snapshotDir(id), 'a.txt'), 'utf8')).toBe('EARLY');
+    expect(fs.readFileSync(path.join(layout.payload('main'), 'a.txt'), 'utf8')).toBe('LATE!');
+    await tree.release(before.fh);
+    await tree.release(snap.fh);
+  });
+
+  it('applies one-sided time updates (UTIME_OMIT keeps the other time)', async () => {
+    const { tree, main } = await fixture();
+    const f = path.join(main, 'a.txt');
+    fs.utimesSync(f, 1_000_000, 2_000_000);
+    await tree.utimens('/current/a.txt', { sec: 0, nsec: UTIME_OMIT }, { sec: 981_173_106, nsec: 123_456_789 });
+    const st = fs.statSync(f, { bigint: true });
+    expect(st.mtimeNs).toBe(981_173_106_123_456_789n);
+    expect(st.atimeNs).toBe(1_000_000_000_000_000n);
+  });
+});
