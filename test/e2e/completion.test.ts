@@ -1,0 +1,137 @@
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { jvs, jvsOk } from '../helpers/cli.js';
+import { itWith } from '../helpers/prereq.js';
+import { tmpDir } from '../helpers/tmp.js';
+
+/**
+ * The completion scripts are run by the real shells: bash calls the completion
+ * function as readline would (COMP_WORDS/COMP_CWORD), fish answers `complete -C`,
+ * and zsh runs the script's path finder and candidate tables.
+ */
+function has(cmd: string): string | undefined {
+  const r = spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' });
+  return r.status === 0 ? undefined : `${cmd} is not installed (apt-get install ${cmd})`;
+}
+
+function script(shell: string): string {
+  const dir = tmpDir();
+  const file = path.join(dir, `jvs.${shell}`);
+  fs.writeFileSync(file, jvsOk(['completion', shell], { cwd: dir }).stdout);
+  return file;
+}
+
+function run(cmd: string, args: string[]): string {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', cwd: tmpDir() });
+  if (r.status !== 0) throw new Error(`${cmd} exited ${r.status}: ${r.stderr}`);
+  return r.stdout;
+}
+
+/** What bash offers for the words typed so far (the last one is being completed). */
+function bashComplete(file: string, typed: string[]): string[] {
+  const words = typed.map((w) => `'${w.replace(/'/g, `'\\''`)}'`).join(' ');
+  const out = run('bash', ['-c', `source '${file}'; COMP_WORDS=(${words}); COMP_CWORD=$((\${#COMP_WORDS[@]}-1)); _jvs; printf '%s\\n' "\${COMPREPLY[@]}"`]);
+  return out.split('\n').filter(Boolean).sort();
+}
+
+const sorted = (xs: string[]) => [...xs].sort();
+
+describe('jvs completion', () => {
+  it('needs a known shell', () => {
+    const dir = tmpDir();
+    expect(jvs(['completion'], { cwd: dir }).code).toBe(2);
+    expect(jvs(['completion', 'tcsh'], { cwd: dir }).code).toBe(2);
+    expect(jvs(['completion', '--json'], { cwd: dir }).json().error.class).toBe('E_USAGE');
+  });
+
+  it('--json carries the script and the command tree it came from', () => {
+    const r = jvsOk(['completion', 'fish', '--json'], { cwd: tmpDir() }).json();
+    expect(r.shell).toBe('fish');
+    expect(r.script).toContain('complete -c jvs');
+    expect(r.commands.commands.map((c: { name: string }) => c.name)).toContain('worktree');
+  });
+
+  it('bash: commands, subcommands, options, option values and the argument after --', () => {
+    const f = script('bash');
+    expect(run('bash', ['-n', f])).toBe('');
+    const top = bashComplete(f, ['jvs', '']);
+    expect(top).toEqual(expect.arrayContaining(['init', 'snapshot', 'restore', 'worktree', 'completion']));
+    expect(bashComplete(f, ['jvs', 'wor'])).toEqual(['worktree']);
+    expect(bashComplete(f, ['jvs', 'worktree', ''])).toEqual(sorted(['fork', 'create', 'list', 'path', 'rename', 'remove']));
+    // Global options and their values are skipped when finding the command.
+    expect(bashComplete(f, ['jvs', '--json', '-w', 'main', 'worktree', 'f'])).toEqual(['fork']);
+    expect(bashComplete(f, ['jvs', 'snapshot', '--t'])).toEqual(['--tag']);
+    expect(bashComplete(f, ['jvs', 'snapshot', '--'])).toEqual(expect.arrayContaining(['--paths', '--json', '--help']));
+    expect(bashComplete(f, ['jvs', 'init', 'g', '--template', ''])).toEqual(['node', 'python', 'unity', 'unreal']);
+    expect(bashComplete(f, ['jvs', 'completion', ''])).toEqual(['bash', 'fish', 'zsh']);
+    // Leaf arguments and paths after `--` fall back to file names (empty reply + -o default).
+    expect(bashComplete(f, ['jvs', 'snapshot', 'note', '--', ''])).toEqual([]);
+    expect(fs.readFileSync(f, 'utf8')).toContain('complete -o default -o bashdefault -F _jvs jvs');
+  });
+
+  itWith('fish', has('fish'), 'fish: complete -C offers commands, subcommands, options and values', () => {
+    const f = script('fish');
+    const complete = (line: string) =>
+      run('fish', ['-c', `source '${f}'; complete -C '${line}'`])
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => l.split('\t')[0]!)
+        .sort();
+    expect(complete('jvs ')).toEqual(expect.arrayContaining(['init', 'snapshot', 'worktree', 'completion']));
+    expect(complete('jvs worktree ')).toEqual(sorted(['fork', 'create', 'list', 'path', 'rename', 'remove']));
+    expect(complete('jvs --json -w main worktree f')).toEqual(['fork']);
+    expect(complete('jvs snapshot --t')).toEqual(['--tag']);
+    expect(complete('jvs init g --template ')).toEqual(['node', 'python', 'unity', 'unreal']);
+    expect(complete('jvs completion ')).toEqual(['bash', 'fish', 'zsh']);
+  });
+
+  itWith('zsh', has('zsh'), 'zsh: the script parses, finds the command path and offers the right candidates', () => {
+    const f = script('zsh');
+    run('zsh', ['-n', f]);
+    // compdef comes from compinit; a stand-in lets the script be sourced outside an interactive shell.
+    const probe = (typed: string[]) =>
+      run('zsh', [
+        '-f',
+        '-c',
+        `compdef() { :; }; source '${f}'; words=(${typed.map((w) => `'${w}'`).join(' ')}); CURRENT=$#words; _jvs_find_path; ` +
+          `_jvs_subcommands "$jvs_cmdpath"; print -r -- "$jvs_cmdpath|$jvs_dashdash|\${(j: :)\${(@)reply%%:*}}"`,
+      ]).trim();
+    expect(probe(['jvs', ''])).toMatch(/^\|0\|init info snapshot /);
+    expect(probe(['jvs', '--json', '-w', 'main', 'worktree', 'f'])).toBe('worktree|0|fork create list path rename remove');
+    expect(probe(['jvs', 'snapshot', 'x', '--', ''])).toBe('snapshot|1|');
+    const table = (fn: string, arg: string) => run('zsh', ['-f', '-c', `compdef() { :; }; source '${f}'; ${fn} '${arg}'; print -r -- "\${(j:,:)\${(@)reply%%:*}}"`]).trim();
+    expect(table('_jvs_options', 'snapshot')).toBe('--paths,-t,--tag,-F,--file');
+    expect(table('_jvs_choices', '--template')).toBe('node,python,unity,unreal');
+    expect(table('_jvs_argchoices', 'completion')).toBe('bash,zsh,fish');
+  });
+
+  itWith('zsh', has('zsh'), 'zsh: in a real interactive zsh (zpty + compinit), TAB lists subcommands with descriptions and option values', () => {
+    const f = script('zsh');
+    const typed = (line: string) => {
+      const driver = path.join(tmpDir(), 'drive.zsh');
+      fs.writeFileSync(
+        driver,
+        [
+          'zmodload zsh/zpty',
+          "zpty -b z 'zsh -f -i'",
+          `zpty -w z 'PS1="> "; autoload -Uz compinit; compinit -u -d /dev/null; source ${f}; LISTMAX=1000'`,
+          `zpty -w -n z $'${line}\\t'`,
+          'sleep 1',
+          "out=''",
+          'while zpty -r -t z chunk; do out+=$chunk; done',
+          'print -r -- "$out"',
+          'zpty -d z',
+        ].join('\n'),
+      );
+      // Strip terminal escapes so only the listing's text is compared.
+      return run('zsh', ['-f', driver]).replace(/\u001b\[[0-9;]*[A-Za-z]/g, '').replace(/\r/g, '');
+    };
+    const wt = typed('jvs worktree ');
+    for (const s of ['fork', 'create', 'list', 'path', 'rename', 'remove']) expect(wt).toMatch(new RegExp(`${s}\\s+-- `));
+    expect(wt).toContain('new worktree from a snapshot');
+    const tpl = typed('jvs init g --template ');
+    for (const s of ['node', 'python', 'unity', 'unreal']) expect(tpl).toContain(s);
+  });
+});
