@@ -8,10 +8,11 @@ import { registerWorktreeCommands } from './commands/registerWorktree.js';
 import { registerCompletionCommands } from './commands/registerCompletion.js';
 import { registerMountCommands } from './commands/registerMount.js';
 import { registerIntegrityCommands } from './commands/registerIntegrity.js';
+import { registerStatusCommands } from './commands/registerStatus.js';
 import { applyHelpExamples } from './helpExamples.js';
 
 /** Each command group registers itself; add a group by adding its registrar here. */
-const REGISTRARS: Registrar[] = [registerCoreCommands, registerWorktreeCommands, registerCompletionCommands, registerMountCommands, registerIntegrityCommands];
+const REGISTRARS: Registrar[] = [registerCoreCommands, registerWorktreeCommands, registerCompletionCommands, registerMountCommands, registerIntegrityCommands, registerStatusCommands];
 
 const require = createRequire(import.meta.url);
 const VERSION = (require('../../package.json') as { version: string }).version;

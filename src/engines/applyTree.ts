@@ -13,6 +13,8 @@ export interface ApplyOptions extends WalkFilter {
    * answer the file is rewritten (always correct, costs a copy).
    */
   sameContent?(rel: string, src: TreeEntry, dst: TreeEntry): boolean;
+  /** Told of each destination file left entirely untouched (content and metadata), with its stat. */
+  onUntouched?(rel: string, dst: TreeEntry): void;
   onProgress?(done: number, total: number): void;
 }
 
@@ -119,6 +121,7 @@ export function applyTree(srcRoot: string, dstRoot: string, engine: Engine, opts
         if (same) {
           res.unchanged++;
           if (permBits(d.stat) !== permBits(s.stat) || d.stat.mtimeNs !== s.stat.mtimeNs) applyMetadata(to, s.stat, false);
+          else opts.onUntouched?.(s.rel, d);
         } else {
           replaceWith(to, (tmp) => {
             engine.copyFile(from, tmp, permBits(s.stat), false);

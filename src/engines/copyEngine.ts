@@ -18,7 +18,9 @@ export class CopyEngine implements Engine {
       try {
         fs.copyFileSync(src, dst, fs.constants.COPYFILE_EXCL | fs.constants.COPYFILE_FICLONE_FORCE);
         this.cloneWorks = true;
-        return hash ? hashFile(src) : undefined;
+        // Hash the clone, not the source: it is what the snapshot holds even if the
+        // source is written to meanwhile.
+        return hash ? hashFile(dst) : undefined;
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
         if (code === 'ENOENT' || code === 'EEXIST' || code === 'ENOSPC') throw e;

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { HashedEntry } from '../format/payloadHash.js';
+import { hashFile } from '../fsutil/fileHash.js';
 import { permBits, walkTree, type TreeEntry, type WalkFilter } from '../fsutil/walk.js';
 import type { Engine } from './engine.js';
 import { applyMetadata } from './metadata.js';
@@ -22,6 +23,7 @@ export interface MaterializeResult {
   /** Things that could not be kept exactly, for the descriptor's audit record. Never silent. */
   degraded: string[];
   bytes: number;
+  stats?: MaterializeStats;
 }
 
 export interface MaterializeOptions extends WalkFilter {
@@ -29,6 +31,32 @@ export interface MaterializeOptions extends WalkFilter {
   onProgress?(done: number, total: number): void;
   /** Skip entries by base name (e.g. `.READY` when copying out of a snapshot). */
   skipNames?: ReadonlySet<string>;
+  /** Incremental snapshots: what is already known about the source (see KnownContent). */
+  known?: KnownContent;
+  /** false: do not hash files (a fork takes hashes from the snapshot's manifest). Default true. */
+  hash?: boolean;
+}
+
+/**
+ * What an incremental snapshot knows before it reads anything (src/index provides it).
+ * Contract: `trusted` answers only when the file's stat proves it unchanged since its
+ * content was last read; `parent` describes the parent snapshot's entry at the same
+ * path (snapshots are immutable, so its file holds exactly that content and metadata).
+ */
+export interface KnownContent {
+  trusted(rel: string, stat: fs.BigIntStats): string | undefined;
+  parent(rel: string): { hash?: string; type: string; size: number; mode: number; mtimeNs: bigint; file: string } | undefined;
+  /** Hard-link files whose content equals the parent's from the parent snapshot (copy engine). */
+  link: boolean;
+}
+
+/** Counts of how files reached the new tree, for results and the bench. */
+export interface MaterializeStats {
+  linked: number;
+  copied: number;
+  /** Files read only to compare with the parent (racy or unknown stat), then linked or copied. */
+  compared: number;
+  bytesCopied: number;
 }
 
 /**
@@ -58,6 +86,7 @@ export function materializeTree(srcRoot: string, dstRoot: string, engine: Engine
   const firstOfInode = new Map<string, ManifestEntry>();
   const dirs: Array<{ abs: string; stat: fs.BigIntStats }> = [];
   let done = 0;
+  const stats: MaterializeStats = { linked: 0, copied: 0, compared: 0, bytesCopied: 0 };
 
   for (const e of walk.entries) {
     const src = path.join(srcRoot, e.rel);
@@ -80,11 +109,11 @@ export function materializeTree(srcRoot: string, dstRoot: string, engine: Engine
           fs.linkSync(path.join(dstRoot, first.rel), dst);
           m.linkOf = first.rel;
           m.contentHash = first.contentHash;
+          m.size = first.size;
           break;
         }
         if (e.stat.nlink > 1n) firstOfInode.set(key, m);
-        m.contentHash = engine.copyFile(src, dst, permBits(e.stat), true);
-        applyMetadata(dst, e.stat, false);
+        placeFile(src, dst, e, m, engine, opts, stats);
         done += m.size;
         opts.onProgress?.(done, total);
         break;
@@ -94,7 +123,79 @@ export function materializeTree(srcRoot: string, dstRoot: string, engine: Engine
   }
   for (let i = dirs.length - 1; i >= 0; i--) applyMetadata(dirs[i]!.abs, dirs[i]!.stat, false);
   applyMetadata(dstRoot, rootStat, false);
-  return { entries, degraded, bytes: total };
+  return { entries, degraded, bytes: total, stats };
+}
+
+const LINK_FALLBACK = new Set(['ENOENT', 'EMLINK', 'EXDEV', 'EPERM', 'EACCES']);
+
+function tryLink(from: string, to: string): boolean {
+  try {
+    fs.linkSync(from, to);
+    return true;
+  } catch (err) {
+    if (LINK_FALLBACK.has((err as NodeJS.ErrnoException).code ?? '')) return false;
+    throw err;
+  }
+}
+
+/**
+ * Put one file (not a second member of a user hard-link group) into the new tree and
+ * set m.contentHash:
+ * - stat proves it unchanged and the parent holds the same content → hard link to the
+ *   parent's file (copy engine), no read at all;
+ * - stat proves it unchanged otherwise → engine copy without hashing; a source that
+ *   changed while being copied is noticed by a second lstat and the copy is hashed;
+ * - stat matches the parent's but cannot be trusted (racy, or no recorded state) →
+ *   read once to compare; equal → link, else copy;
+ * - anything else → copied and hashed in the same read (copyAndHash / clone + hash).
+ */
+function placeFile(src: string, dst: string, e: TreeEntry, m: ManifestEntry, engine: Engine, opts: MaterializeOptions, stats: MaterializeStats): void {
+  const mode = permBits(e.stat);
+  const k = opts.known;
+  if (k) {
+    const trusted = k.trusted(e.rel, e.stat);
+    const p = k.parent(e.rel);
+    const parentSame = !!p && p.type === 'file' && !!p.hash && p.size === m.size && p.mode === mode && p.mtimeNs === e.stat.mtimeNs;
+    if (trusted !== undefined) {
+      if (k.link && parentSame && p!.hash === trusted && tryLink(p!.file, dst)) {
+        m.contentHash = trusted;
+        stats.linked++;
+        return;
+      }
+      engine.copyFile(src, dst, mode, false);
+      const after = fs.lstatSync(src, { bigint: true });
+      const steady = after.ctimeNs === e.stat.ctimeNs && after.mtimeNs === e.stat.mtimeNs && after.size === e.stat.size && after.ino === e.stat.ino;
+      m.contentHash = steady ? trusted : hashFile(dst);
+      finishCopy(dst, e, m, stats);
+      return;
+    }
+    if (parentSame) {
+      stats.compared++;
+      const h = hashFile(src);
+      if (h === p!.hash && k.link && tryLink(p!.file, dst)) {
+        m.contentHash = h;
+        stats.linked++;
+        return;
+      }
+    }
+  }
+  if (opts.hash === false) {
+    engine.copyFile(src, dst, mode, false);
+    stats.copied++;
+    stats.bytesCopied += m.size;
+    applyMetadata(dst, e.stat, false);
+    return;
+  }
+  m.contentHash = engine.copyFile(src, dst, mode, true);
+  finishCopy(dst, e, m, stats);
+}
+
+/** Metadata of a copied file, and its size as copied (the source may have changed size meanwhile). */
+function finishCopy(dst: string, e: TreeEntry, m: ManifestEntry, stats: MaterializeStats): void {
+  m.size = Number(fs.lstatSync(dst).size);
+  applyMetadata(dst, e.stat, false);
+  stats.copied++;
+  stats.bytesCopied += m.size;
 }
 
 function baseEntry(e: TreeEntry): ManifestEntry {

@@ -20,6 +20,7 @@ export class ReflinkEngine implements Engine {
         cause: e,
       });
     }
-    return hash ? hashFile(src) : undefined;
+    // Hash the clone: what the snapshot holds even if the source is written to meanwhile.
+    return hash ? hashFile(dst) : undefined;
   }
 }

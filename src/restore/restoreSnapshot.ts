@@ -1,6 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { JvsError, fromSystemError } from '../errors.js';
-import { applyTree } from '../engines/applyTree.js';
+import fs from 'node:fs';
+import { applyTree, type ApplyResult } from '../engines/applyTree.js';
+import { fsClockNs } from '../index/changeDetect.js';
+import { IndexDb } from '../index/indexDb.js';
+import { restoreKnowledge, stateAfterApply } from '../index/incremental.js';
+import { byRel, ensureSnapshotManifest, putWorktreeState } from '../index/manifests.js';
 import { chooseEngine } from '../engines/detect.js';
 import type { Engine } from '../engines/engine.js';
 import { appendAudit } from '../repo/audit.js';
@@ -93,13 +98,47 @@ export async function restoreSnapshot(layout: Layout, opts: RestoreOptions): Pro
   });
 }
 
-/** The in-place apply shared by restore and by doctor's roll-forward of a restore intent. */
-export function applyRestore(layout: Layout, worktree: string, snapshotId: string, engine: Engine, reporter?: Reporter, include?: IgnoreMatcher) {
-  return applyTree(layout.snapshotDir(snapshotId), layout.payload(worktree), engine, {
-    skipNames: SKIP_READY,
-    include: include ?? restoreSelection(layout, worktree, readDescriptor(layout, snapshotId)),
-    onProgress: reporter ? (d, t) => reporter.progress('restore', d, t) : undefined,
-  });
+/**
+ * The in-place apply shared by restore and by doctor's roll-forward of a restore intent.
+ * Incremental: a worktree file whose stat the worktree state vouches for, with the
+ * hash the snapshot's manifest has at that path, is left alone; afterwards the state
+ * records what the worktree now holds so the next snapshot need not read it again.
+ * Without an index every file is rewritten (always correct).
+ */
+export function applyRestore(layout: Layout, worktree: string, snapshotId: string, engine: Engine, reporter?: Reporter, include?: IgnoreMatcher): ApplyResult {
+  const idx = IndexDb.open(layout);
+  try {
+    const target = idx ? ensureSnapshotManifest(idx, layout, snapshotId) : undefined;
+    const targetMap = target ? byRel(target) : undefined;
+    // Before anything is written: files this restore writes get ctimes at or after it,
+    // so the state never vouches for them until a snapshot has read them.
+    const probeNs = fsClockNs(layout.tmp);
+    const { sameContent } = restoreKnowledge(idx, worktree, targetMap);
+    const untouched = new Map<string, fs.BigIntStats | undefined>();
+    const root = layout.payload(worktree);
+    const sel = include ?? restoreSelection(layout, worktree, readDescriptor(layout, snapshotId));
+    const r = applyTree(layout.snapshotDir(snapshotId), root, engine, {
+      skipNames: SKIP_READY,
+      include: sel,
+      ...(sameContent ? { sameContent } : {}),
+      onUntouched: (rel, d) => untouched.set(rel, d.stat),
+      onProgress: reporter ? (d, t) => reporter.progress('restore', d, t) : undefined,
+    });
+    if (idx && target) {
+      // Only what the restore applied: paths its selection left alone are not the snapshot's.
+      const applied = target.filter((t) => isSelected(sel, t.rel, t.type === 'dir'));
+      putWorktreeState(idx, worktree, { entries: stateAfterApply(root, applied, untouched), probeNs, basis: snapshotId });
+    }
+    return r;
+  } finally {
+    idx?.close();
+  }
+}
+
+/** Whether a walk filtered by `sel` reaches `rel` (every ancestor folder taken, and the entry). */
+function isSelected(sel: IgnoreMatcher, rel: string, isDir: boolean): boolean {
+  for (let i = rel.indexOf('/'); i !== -1; i = rel.indexOf('/', i + 1)) if (!sel(rel.slice(0, i), true)) return false;
+  return sel(rel, isDir);
 }
 
 /**

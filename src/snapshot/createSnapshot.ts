@@ -8,7 +8,10 @@ import { newSnapshotId } from '../format/snapshotId.js';
 import { fsyncDir, writeFileDurable } from '../fsutil/atomic.js';
 import { syncTree } from '../fsutil/syncTree.js';
 import { chooseEngine } from '../engines/detect.js';
-import { materializeTree } from '../engines/materialize.js';
+import { materializeTree, type MaterializeStats } from '../engines/materialize.js';
+import { fsClockNs } from '../index/changeDetect.js';
+import { IndexDb } from '../index/indexDb.js';
+import { recordSnapshot, snapshotKnowledge } from '../index/incremental.js';
 import { appendAudit } from '../repo/audit.js';
 import { readRepoConfig } from '../repo/config.js';
 import { faultPoint } from '../repo/faults.js';
@@ -51,6 +54,8 @@ export interface SnapshotResult {
   bytes: number;
   duration_ms: number;
   degraded: string[];
+  /** How files reached the snapshot: hard-linked from the parent, copied, or read to compare. */
+  incremental: MaterializeStats & { index: boolean };
 }
 
 /**
@@ -88,10 +93,17 @@ export async function createSnapshot(layout: Layout, opts: SnapshotOptions): Pro
     writeIntent(layout, { id, operation: 'snapshot', worktree_name: wt.name, snapshot_id: id, engine: engine.name });
     faultPoint('snapshot.1-intent');
     let published = false;
+    const idx = IndexDb.open(layout);
     try {
-      // 2. materialise into .jvs/snapshots/<id>.tmp/
+      // 2. materialise into .jvs/snapshots/<id>.tmp/ — incrementally: the clock probe
+      //    comes before the stat walk (racy-clean rule, src/index/changeDetect.ts);
+      //    unchanged files are hard-linked from the parent (copy engine) or cloned
+      //    without being read, changed files are hashed while copied.
+      const probeNs = fsClockNs(layout.tmp);
+      const known = snapshotKnowledge(layout, idx, wt.name, wt.latest_snapshot_id, engine.name === 'copy');
       const m = materializeTree(payload, tmpDir, engine, {
         include,
+        ...(known ? { known } : {}),
         onProgress: opts.reporter ? (d, t) => opts.reporter!.progress('snapshot', d, t) : undefined,
       });
       faultPoint('snapshot.2-materialize');
@@ -149,6 +161,8 @@ export async function createSnapshot(layout: Layout, opts: SnapshotOptions): Pro
         worktree_name: wt.name,
         details: { engine: engine.name, payload_root_hash: rootHash, files: m.entries.filter((e) => e.type === 'file').length, ...(degraded.length ? { degraded } : {}) },
       });
+      // (cache, after the protocol) manifest, worktree state and catalog row in the index
+      recordSnapshot(idx, layout, id, wt.name, m.entries, probeNs);
       return {
         snapshot_id: id,
         ...(d.parent_id ? { parent_id: d.parent_id } : {}),
@@ -163,6 +177,7 @@ export async function createSnapshot(layout: Layout, opts: SnapshotOptions): Pro
         bytes: m.bytes,
         duration_ms: Date.now() - started,
         degraded,
+        incremental: { ...(m.stats ?? { linked: 0, copied: 0, compared: 0, bytesCopied: 0 }), index: !!idx },
       };
     } catch (e) {
       if (!published) {
@@ -172,6 +187,8 @@ export async function createSnapshot(layout: Layout, opts: SnapshotOptions): Pro
         completeIntent(layout, id);
       }
       throw fromSystemError(e, 'snapshot failed');
+    } finally {
+      idx?.close();
     }
   });
 }

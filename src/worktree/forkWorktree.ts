@@ -4,6 +4,10 @@ import { JvsError, fromSystemError } from '../errors.js';
 import { formatTimestamp } from '../format/canonicalJson.js';
 import { chooseEngine } from '../engines/detect.js';
 import { materializeTree } from '../engines/materialize.js';
+import { fsClockNs } from '../index/changeDetect.js';
+import { IndexDb } from '../index/indexDb.js';
+import { stateAfterApply } from '../index/incremental.js';
+import { getSnapshotManifest, putSnapshotManifest, putWorktreeState } from '../index/manifests.js';
 import { fsyncDir } from '../fsutil/atomic.js';
 import { appendAudit } from '../repo/audit.js';
 import { readRepoConfig } from '../repo/config.js';
@@ -70,11 +74,26 @@ export async function forkWorktree(layout: Layout, opts: ForkOptions): Promise<F
     try {
       let files = 0;
       if (snapshotId) {
-        const m = materializeTree(layout.snapshotDir(snapshotId), stage, engine, {
-          skipNames: new Set([READY_FILE]),
-          onProgress: opts.reporter ? (d, t) => opts.reporter!.progress('fork', d, t) : undefined,
-        });
-        files = m.entries.filter((e) => e.type === 'file').length;
+        const idx = IndexDb.open(layout);
+        try {
+          // Hashes come from the snapshot's manifest; only without one are files hashed while copied.
+          let manifest = getSnapshotManifest(idx, snapshotId);
+          const m = materializeTree(layout.snapshotDir(snapshotId), stage, engine, {
+            skipNames: new Set([READY_FILE]),
+            hash: !manifest,
+            onProgress: opts.reporter ? (d, t) => opts.reporter!.progress('fork', d, t) : undefined,
+          });
+          files = m.entries.filter((e) => e.type === 'file').length;
+          if (idx && !manifest) putSnapshotManifest(idx, snapshotId, (manifest = m.entries));
+          if (idx && manifest) {
+            // The stage is private until published, so its files can be vouched for by a
+            // clock probe taken after they were written (nobody else can write them meanwhile).
+            const probeNs = fsClockNs(layout.tmp);
+            putWorktreeState(idx, name, { entries: stateAfterApply(stage, manifest, new Map()), probeNs, basis: snapshotId });
+          }
+        } finally {
+          idx?.close();
+        }
       } else {
         fs.mkdirSync(stage, { mode: 0o755 });
         fs.chmodSync(stage, 0o755);

@@ -1,0 +1,90 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { KnownContent } from '../engines/materialize.js';
+import type { TreeEntry } from '../fsutil/walk.js';
+import type { Layout } from '../repo/layout.js';
+import { catalogAdd } from './catalog.js';
+import { isUnchanged } from './changeDetect.js';
+import type { IndexDb } from './indexDb.js';
+import type { IndexedEntry } from './manifestCodec.js';
+import { byRel, getSnapshotManifest, getWorktreeState, putSnapshotManifest, putWorktreeState, type ManifestMap } from './manifests.js';
+
+/**
+ * What a snapshot of `worktree` (whose parent is `parentId`) can take without reading:
+ * hashes of files whose stat is unchanged since the worktree state was recorded, and
+ * the parent's manifest (to hard-link equal files from it). Undefined when the index
+ * knows nothing (every file is then read once, while being copied).
+ */
+export function snapshotKnowledge(layout: Layout, idx: IndexDb | undefined, worktree: string, parentId: string | undefined, link: boolean): KnownContent | undefined {
+  const state = getWorktreeState(idx, worktree);
+  const parent = parentId ? getSnapshotManifest(idx, parentId) : undefined;
+  if (!state && !parent) return undefined;
+  const stateMap = state ? byRel(state.entries) : undefined;
+  const parentMap = parent ? byRel(parent) : undefined;
+  const parentDir = parentId ? layout.snapshotDir(parentId) : '';
+  return {
+    link: link && !!parentMap,
+    trusted(rel, stat) {
+      const r = stateMap?.get(rel);
+      return r && r.type === 'file' && isUnchanged(r, state!.probeNs, stat) ? r.contentHash : undefined;
+    },
+    parent(rel) {
+      const p = parentMap?.get(rel);
+      return p ? { hash: p.contentHash, type: p.type, size: p.size, mode: p.mode, mtimeNs: p.mtimeNs, file: path.join(parentDir, rel) } : undefined;
+    },
+  };
+}
+
+/** After a published snapshot: its manifest, the worktree's state and the catalog row, in one transaction. */
+export function recordSnapshot(idx: IndexDb | undefined, layout: Layout, id: string, worktree: string, entries: readonly IndexedEntry[], probeNs: bigint): void {
+  if (!idx) return;
+  idx.transaction(() => {
+    putSnapshotManifest(idx, id, entries);
+    putWorktreeState(idx, worktree, { entries: entries as IndexedEntry[], probeNs, basis: id });
+    catalogAdd(idx, layout, id);
+  });
+}
+
+/**
+ * For restore: a `sameContent` answer for applyTree. A worktree file is known to hold
+ * the snapshot's content when the worktree state vouches for its stat and records the
+ * hash the snapshot's manifest has at that path.
+ */
+export function restoreKnowledge(idx: IndexDb | undefined, worktree: string, target: ManifestMap | undefined) {
+  const state = getWorktreeState(idx, worktree);
+  if (!state || !target) return { state, sameContent: undefined };
+  const stateMap = byRel(state.entries);
+  return {
+    state,
+    sameContent(rel: string, _src: TreeEntry, dst: TreeEntry): boolean {
+      const r = stateMap.get(rel);
+      const t = target.get(rel);
+      return !!r && !!t && r.type === 'file' && !!r.contentHash && r.contentHash === t.contentHash && isUnchanged(r, state.probeNs, dst.stat);
+    },
+  };
+}
+
+/**
+ * The worktree state after a restore or fork: for every entry of the snapshot's
+ * manifest, the worktree's stat now and the manifest's hash. `probeNs` must have been
+ * read before any file recorded here was last written, so files the operation wrote
+ * count as racy (re-read once by the next snapshot) unless the caller took the probe
+ * after writing into a private stage (fork).
+ */
+export function stateAfterApply(root: string, target: readonly IndexedEntry[], known: Map<string, fs.BigIntStats | undefined>): IndexedEntry[] {
+  const out: IndexedEntry[] = [];
+  for (const t of target) {
+    let st = known.get(t.rel);
+    if (st === undefined) {
+      try {
+        st = fs.lstatSync(path.join(root, t.rel), { bigint: true });
+      } catch {
+        continue;
+      }
+    }
+    const type = st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : undefined;
+    if (type !== t.type) continue;
+    out.push({ ...t, mode: Number(st.mode) & 0o7777, size: t.type === 'file' ? Number(st.size) : 0, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, dev: st.dev, ino: st.ino });
+  }
+  return out;
+}

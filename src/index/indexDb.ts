@@ -1,0 +1,222 @@
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import type BetterSqlite3 from 'better-sqlite3';
+import type { Layout } from '../repo/layout.js';
+import { chunkEntries, decodeEntries, type IndexedEntry } from './manifestCodec.js';
+
+/**
+ * `.jvs/index.sqlite`: a cache, never a source of truth. Everything in it can be
+ * rebuilt from descriptors and payloads (rebuildIndex), so every failure to open,
+ * read or write it — missing module, damaged file, read-only repository — degrades
+ * to "no index" (slower: files are re-read) and a damaged file is deleted and
+ * started over.
+ *
+ * Tables (schema 1):
+ *   meta(key, value)                       schema version
+ *   catalog(id, size, mtime_ns, descriptor) descriptor text by snapshot id, with the
+ *                                          file's size/mtime to notice edits
+ *   chunks(hash, refs, data)               manifest chunks, content-addressed and
+ *                                          reference-counted (manifestCodec.ts)
+ *   lists(owner, chunks, entries, probe_ns, basis)
+ *                                          one row per manifest: `snapshot:<id>` (what a
+ *                                          snapshot holds, with its sources' stats) or
+ *                                          `worktree:<name>` (what the worktree held after
+ *                                          the last snapshot/restore/fork); `chunks` is
+ *                                          the concatenation of 32-byte chunk hashes
+ */
+export const SCHEMA_VERSION = '1';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS catalog(id TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns TEXT NOT NULL, descriptor TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS chunks(hash BLOB PRIMARY KEY, refs INTEGER NOT NULL, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS lists(owner TEXT PRIMARY KEY, chunks BLOB NOT NULL, entries INTEGER NOT NULL, probe_ns TEXT NOT NULL, basis TEXT);
+`;
+
+export interface StoredList {
+  entries: IndexedEntry[];
+  /** Filesystem clock when the recording stat walk began (see changeDetect.ts). */
+  probeNs: bigint;
+  /** Snapshot the entries correspond to (worktree states). */
+  basis?: string;
+}
+
+export interface CatalogRow {
+  id: string;
+  size: number;
+  mtimeNs: string;
+  descriptor: string;
+}
+
+let Driver: typeof BetterSqlite3 | null | undefined;
+
+/** better-sqlite3, loaded on first use only (start-up of `jvs --version` stays light). */
+function driver(): typeof BetterSqlite3 | null {
+  if (Driver !== undefined) return Driver;
+  try {
+    Driver = createRequire(import.meta.url)('better-sqlite3') as typeof BetterSqlite3;
+  } catch {
+    Driver = null;
+  }
+  return Driver;
+}
+
+const isCorruption = (e: unknown) => /^SQLITE_(CORRUPT|NOTADB)/.test(String((e as { code?: string })?.code ?? ''));
+
+function removeIndexFiles(file: string): void {
+  for (const f of [file, `${file}-wal`, `${file}-shm`, `${file}-journal`]) fs.rmSync(f, { force: true });
+}
+
+export class IndexDb {
+  private readonly st: ReturnType<IndexDb['prepare']>;
+  /** Set when a query found the file damaged: it was deleted, this handle is dead. */
+  private dead = false;
+
+  private constructor(private readonly db: BetterSqlite3.Database, private readonly file: string) {
+    this.st = this.prepare();
+  }
+
+  /** Open (creating when missing) the index of `layout`, or undefined when no index can be had. */
+  static open(layout: Layout): IndexDb | undefined {
+    if (process.env.JVS_NO_INDEX === '1') return undefined;
+    const D = driver();
+    if (!D) return undefined;
+    const file = layout.indexDb;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      let db: BetterSqlite3.Database | undefined;
+      try {
+        db = new D(file, { timeout: 10_000 });
+        db.pragma('journal_mode = WAL');
+        // A cache: losing the last transaction to a power cut is fine, losing consistency is not (WAL keeps it).
+        db.pragma('synchronous = NORMAL');
+        const hasMeta = db.prepare("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").get();
+        const version = hasMeta ? (db.prepare("SELECT value FROM meta WHERE key='schema'").get() as { value: string } | undefined)?.value : undefined;
+        if (version !== SCHEMA_VERSION) {
+          if (version !== undefined) {
+            // Another schema: a cache, so start over rather than migrate.
+            db.close();
+            removeIndexFiles(file);
+            continue;
+          }
+          db.exec(SCHEMA);
+          db.prepare("INSERT OR REPLACE INTO meta(key, value) VALUES ('schema', ?)").run(SCHEMA_VERSION);
+        }
+        return new IndexDb(db, file);
+      } catch (e) {
+        try { db?.close(); } catch { /* already unusable */ }
+        const code = (e as NodeJS.ErrnoException).code ?? '';
+        if (code === 'EACCES' || code === 'EROFS' || /SQLITE_(READONLY|CANTOPEN|BUSY|PERM)/.test(code)) return undefined;
+        // Damaged (not a database, corrupt pages, half-written schema): a cache, so start over.
+        removeIndexFiles(file);
+      }
+    }
+    return undefined;
+  }
+
+  private prepare() {
+    const db = this.db;
+    return {
+      getList: db.prepare('SELECT chunks, probe_ns, basis FROM lists WHERE owner = ?'),
+      getChunk: db.prepare('SELECT data FROM chunks WHERE hash = ?').pluck(),
+      addChunk: db.prepare('INSERT INTO chunks(hash, refs, data) VALUES (?, 1, ?) ON CONFLICT(hash) DO UPDATE SET refs = refs + 1'),
+      unref: db.prepare('UPDATE chunks SET refs = refs - 1 WHERE hash = ?'),
+      dropUnused: db.prepare('DELETE FROM chunks WHERE refs <= 0'),
+      putList: db.prepare('INSERT OR REPLACE INTO lists(owner, chunks, entries, probe_ns, basis) VALUES (?, ?, ?, ?, ?)'),
+      delList: db.prepare('DELETE FROM lists WHERE owner = ?'),
+      owners: db.prepare('SELECT owner FROM lists').pluck(),
+      catalogAll: db.prepare('SELECT id, size, mtime_ns AS mtimeNs, descriptor FROM catalog'),
+      catalogPut: db.prepare('INSERT OR REPLACE INTO catalog(id, size, mtime_ns, descriptor) VALUES (?, ?, ?, ?)'),
+      catalogDel: db.prepare('DELETE FROM catalog WHERE id = ?'),
+    };
+  }
+
+  close(): void {
+    if (!this.dead) this.db.close();
+    this.dead = true;
+  }
+
+  /**
+   * Run `fn` against the database; any failure yields `fallback` (the caller then does
+   * the slow, index-free thing). A damaged file is deleted so the next run rebuilds it.
+   */
+  guard<T>(fn: () => T, fallback: T): T {
+    if (this.dead) return fallback;
+    try {
+      return fn();
+    } catch (e) {
+      if (isCorruption(e)) {
+        this.close();
+        removeIndexFiles(this.file);
+      }
+      return fallback;
+    }
+  }
+
+  getList(owner: string): StoredList | undefined {
+    return this.guard(() => {
+      const row = this.st.getList.get(owner) as { chunks: Buffer; probe_ns: string; basis: string | null } | undefined;
+      if (!row) return undefined;
+      const entries: IndexedEntry[] = [];
+      for (let o = 0; o < row.chunks.length; o += 32) {
+        const data = this.st.getChunk.get(row.chunks.subarray(o, o + 32)) as Buffer | undefined;
+        if (!data) return undefined; // inconsistent: treat as missing
+        decodeEntries(data, entries);
+      }
+      return { entries, probeNs: BigInt(row.probe_ns), ...(row.basis ? { basis: row.basis } : {}) };
+    }, undefined);
+  }
+
+  /** Store (replace) a manifest; shared chunks are stored once. Returns false when the index could not take it. */
+  putList(owner: string, list: StoredList): boolean {
+    return this.guard(() => {
+      const chunks = chunkEntries(list.entries);
+      this.db.transaction(() => {
+        const old = this.st.getList.get(owner) as { chunks: Buffer } | undefined;
+        for (const c of chunks) this.st.addChunk.run(c.hash, c.data);
+        if (old) for (let o = 0; o < old.chunks.length; o += 32) this.st.unref.run(old.chunks.subarray(o, o + 32));
+        this.st.putList.run(owner, Buffer.concat(chunks.map((c) => c.hash)), list.entries.length, list.probeNs.toString(), list.basis ?? null);
+        if (old) this.st.dropUnused.run();
+      })();
+      return true;
+    }, false);
+  }
+
+  deleteList(owner: string): void {
+    this.guard(() => {
+      this.db.transaction(() => {
+        const old = this.st.getList.get(owner) as { chunks: Buffer } | undefined;
+        if (!old) return;
+        for (let o = 0; o < old.chunks.length; o += 32) this.st.unref.run(old.chunks.subarray(o, o + 32));
+        this.st.delList.run(owner);
+        this.st.dropUnused.run();
+      })();
+    }, undefined);
+  }
+
+  listOwners(): string[] {
+    return this.guard(() => this.st.owners.all() as string[], []);
+  }
+
+  catalogRows(): CatalogRow[] | undefined {
+    return this.guard(() => this.st.catalogAll.all() as CatalogRow[], undefined);
+  }
+
+  /** Apply catalog changes in one transaction. */
+  updateCatalog(put: CatalogRow[], remove: string[]): void {
+    if (!put.length && !remove.length) return;
+    this.guard(() => {
+      this.db.transaction(() => {
+        for (const r of put) this.st.catalogPut.run(r.id, r.size, r.mtimeNs, r.descriptor);
+        for (const id of remove) this.st.catalogDel.run(id);
+      })();
+    }, undefined);
+  }
+
+  /** Run several writes as one transaction (one fsync of the WAL). */
+  transaction(fn: () => void): void {
+    this.guard(() => this.db.transaction(fn)(), undefined);
+  }
+}
+
+export const snapshotOwner = (id: string) => `snapshot:${id}`;
+export const worktreeOwner = (name: string) => `worktree:${name}`;

@@ -1,0 +1,145 @@
+import { createHash } from 'node:crypto';
+
+/**
+ * One entry of a manifest (a snapshot's) or of a worktree state. The stat fields
+ * (dev, ino, ctimeNs, and mtimeNs/size/mode) are those of the *source* when the entry
+ * was recorded: the worktree file a snapshot read, or the worktree file a restore
+ * left behind. They are what change detection compares a fresh lstat against.
+ */
+export interface IndexedEntry {
+  rel: string;
+  type: 'dir' | 'file' | 'symlink';
+  /** Permission bits (0o7777). */
+  mode: number;
+  size: number;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
+  dev: bigint;
+  ino: bigint;
+  /** Hex SHA-256 of the content (files). */
+  contentHash?: string;
+  /** Link target (symlinks). */
+  target?: string;
+  /** First path of the user hard-link group this file belongs to, when it is not that first path. */
+  linkOf?: string;
+}
+
+/*
+ * Binary layout of one chunk: a sequence of entries, each
+ *   u8 type (0 dir, 1 file, 2 symlink) | u8 flags (1 hash, 2 target, 4 linkOf)
+ *   u16 mode | f64 size | i64 mtimeNs | i64 ctimeNs | u64 dev | u64 ino
+ *   u16 len + utf8 rel | [32 bytes hash] | [u16 len + target] | [u16 len + linkOf]
+ * Fixed-size fields first so decoding needs no per-field allocation but the strings.
+ * Longer strings (up to 4 GiB) use len 0xffff followed by a u32 length.
+ */
+const TYPES = ['dir', 'file', 'symlink'] as const;
+const TYPE_CODE = { dir: 0, file: 1, symlink: 2 } as const;
+const FIXED = 2 + 2 + 8 + 8 * 4;
+
+function strBytes(s: string): Buffer {
+  return Buffer.from(s, 'utf8');
+}
+
+export function encodeEntries(entries: readonly IndexedEntry[]): Buffer {
+  const parts: Buffer[] = [];
+  let total = 0;
+  for (const e of entries) {
+    const rel = strBytes(e.rel);
+    const target = e.target !== undefined ? strBytes(e.target) : undefined;
+    const linkOf = e.linkOf !== undefined ? strBytes(e.linkOf) : undefined;
+    const hasHash = e.type === 'file' && !!e.contentHash;
+    const strLen = (b: Buffer) => (b.length >= 0xffff ? 6 : 2) + b.length;
+    const size = FIXED + strLen(rel) + (hasHash ? 32 : 0) + (target ? strLen(target) : 0) + (linkOf ? strLen(linkOf) : 0);
+    const b = Buffer.allocUnsafe(size);
+    let o = 0;
+    b.writeUInt8(TYPE_CODE[e.type], o++);
+    b.writeUInt8((hasHash ? 1 : 0) | (target ? 2 : 0) | (linkOf ? 4 : 0), o++);
+    b.writeUInt16LE(e.mode & 0xffff, o); o += 2;
+    b.writeDoubleLE(e.size, o); o += 8;
+    b.writeBigInt64LE(e.mtimeNs, o); o += 8;
+    b.writeBigInt64LE(e.ctimeNs, o); o += 8;
+    b.writeBigUInt64LE(BigInt.asUintN(64, e.dev), o); o += 8;
+    b.writeBigUInt64LE(BigInt.asUintN(64, e.ino), o); o += 8;
+    const putStr = (s: Buffer) => {
+      if (s.length >= 0xffff) {
+        b.writeUInt16LE(0xffff, o); o += 2;
+        b.writeUInt32LE(s.length, o); o += 4;
+      } else {
+        b.writeUInt16LE(s.length, o); o += 2;
+      }
+      s.copy(b, o); o += s.length;
+    };
+    putStr(rel);
+    if (hasHash) { b.write(e.contentHash!, o, 32, 'hex'); o += 32; }
+    if (target) putStr(target);
+    if (linkOf) putStr(linkOf);
+    parts.push(b);
+    total += size;
+  }
+  return Buffer.concat(parts, total);
+}
+
+export function decodeEntries(b: Buffer, out: IndexedEntry[] = []): IndexedEntry[] {
+  let o = 0;
+  const getStr = () => {
+    let n = b.readUInt16LE(o); o += 2;
+    if (n === 0xffff) { n = b.readUInt32LE(o); o += 4; }
+    const s = b.toString('utf8', o, o + n);
+    o += n;
+    return s;
+  };
+  while (o < b.length) {
+    const type = TYPES[b.readUInt8(o)];
+    if (!type) throw new Error(`manifest chunk: bad entry type at ${o}`);
+    const flags = b.readUInt8(o + 1);
+    const mode = b.readUInt16LE(o + 2);
+    const size = b.readDoubleLE(o + 4);
+    const mtimeNs = b.readBigInt64LE(o + 12);
+    const ctimeNs = b.readBigInt64LE(o + 20);
+    const dev = b.readBigUInt64LE(o + 28);
+    const ino = b.readBigUInt64LE(o + 36);
+    o += FIXED;
+    const e: IndexedEntry = { rel: getStr(), type, mode, size, mtimeNs, ctimeNs, dev, ino };
+    if (flags & 1) { e.contentHash = b.toString('hex', o, o + 32); o += 32; }
+    if (flags & 2) e.target = getStr();
+    if (flags & 4) e.linkOf = getStr();
+    out.push(e);
+  }
+  if (o !== b.length) throw new Error('manifest chunk: truncated entry');
+  return out;
+}
+
+/** FNV-1a of a string's UTF-16 code units: cheap, stable, good enough to place chunk cuts. */
+function fnv1a(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+/** Average entries per chunk (a power of two). */
+export const CHUNK_TARGET = 64;
+
+/**
+ * Cut an entry list into chunks at content-defined points: a chunk ends after any
+ * entry whose path hashes to 0 modulo CHUNK_TARGET (and at 4×CHUNK_TARGET entries at
+ * the latest). Cuts depend only on the paths, so a snapshot that changed ten files
+ * shares every chunk with its parent except the ~ten that hold the changed entries;
+ * inserting or removing paths moves no cut elsewhere.
+ */
+export function chunkEntries(entries: readonly IndexedEntry[]): Array<{ hash: Buffer; data: Buffer }> {
+  const out: Array<{ hash: Buffer; data: Buffer }> = [];
+  let start = 0;
+  const flush = (end: number) => {
+    const data = encodeEntries(entries.slice(start, end));
+    out.push({ hash: createHash('sha256').update(data).digest(), data });
+    start = end;
+  };
+  for (let i = 0; i < entries.length; i++) {
+    if ((fnv1a(entries[i]!.rel) & (CHUNK_TARGET - 1)) === 0 || i + 1 - start >= CHUNK_TARGET * 4) flush(i + 1);
+  }
+  if (start < entries.length) flush(entries.length);
+  return out;
+}
