@@ -31,6 +31,10 @@ export const EXAMPLES: Readonly<Record<string, readonly Example[]>> = {
     ['jvs info', 'format, engine, snapshot and worktree counts, head'],
     ['jvs info --json', 'the same as one JSON document'],
   ],
+  status: [
+    ['jvs status', 'head, DETACHED or not, and files added, modified, removed since the head'],
+    ['jvs status --json', 'the same as JSON'],
+  ],
   snapshot: [
     ['jvs snapshot "first playable"', 'snapshot the whole worktree with a note'],
     ['jvs snapshot "release candidate" --tag rc --tag v1.2', 'tags are repeatable'],
