@@ -1,0 +1,101 @@
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach } from 'vitest';
+import { jvsOk } from '../helpers/cli.js';
+import { tmpDir } from '../helpers/tmp.js';
+
+/** Why a real FUSE mount cannot run here, or undefined when it can. */
+export function fuseMissing(): string | undefined {
+  if (!fs.existsSync('/dev/fuse')) return '/dev/fuse does not exist';
+  if (spawnSync('fusermount', ['-V'], { stdio: 'ignore' }).status !== 0) return 'fusermount (Debian package fuse) is not installed';
+  try {
+    const require = createRequire(import.meta.url);
+    const dir = path.dirname(require.resolve('fuse-native/package.json'));
+    const binding = require('node-gyp-build')(dir) as { jvs_patch_level?: number };
+    if ((binding.jvs_patch_level ?? 0) < 2) return 'the patched fuse-native binding is not built (npm run build:fuse; needs libfuse-dev)';
+  } catch (e) {
+    return `fuse-native does not load: ${(e as Error).message}`;
+  }
+  return undefined;
+}
+
+export interface Sh {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export function sh(cmd: string, cwd: string, input?: string): Sh {
+  const r = spawnSync('bash', ['-c', cmd], { cwd, encoding: 'utf8', input: input ?? '', timeout: 120_000 });
+  return { code: r.status ?? 128, stdout: r.stdout, stderr: r.stderr };
+}
+
+export function shOk(cmd: string, cwd: string): string {
+  const r = sh(cmd, cwd);
+  if (r.code !== 0) throw new Error(`${cmd} exited ${r.code}\n${r.stdout}\n${r.stderr}`);
+  return r.stdout;
+}
+
+export interface Mounted {
+  root: string;
+  main: string;
+  mnt: string;
+  pid: number;
+}
+
+const live: Array<{ mnt: string; pid?: number }> = [];
+
+/** Unmount everything a test mounted, then remove the mountpoints. */
+afterEach(() => {
+  for (const m of live.splice(0)) {
+    spawnSync('fusermount', ['-uz', m.mnt], { stdio: 'ignore' });
+    if (m.pid) {
+      try {
+        process.kill(m.pid, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    }
+    fs.rmSync(m.mnt, { recursive: true, force: true });
+  }
+});
+
+/** An empty mountpoint outside any repository, cleaned after the test. */
+export function mountpoint(): string {
+  const mnt = fs.mkdtempSync(path.join(os.tmpdir(), 'jvs-mnt-'));
+  live.push({ mnt });
+  return mnt;
+}
+
+/** `jvs mount --daemon` of worktree main; `files` are written before the mount. */
+export function mountNewRepo(files: Record<string, string> = {}): Mounted {
+  const dir = tmpDir();
+  jvsOk(['init', 'repo'], { cwd: dir });
+  const root = path.join(dir, 'repo');
+  const main = path.join(root, 'main');
+  for (const [rel, content] of Object.entries(files)) {
+    fs.mkdirSync(path.dirname(path.join(main, rel)), { recursive: true });
+    fs.writeFileSync(path.join(main, rel), content);
+  }
+  const mnt = mountpoint();
+  return { root, main, mnt, pid: mountAgain(main, mnt) };
+}
+
+/** Mount (again) at `mnt` and return the daemon's pid. */
+export function mountAgain(main: string, mnt: string): number {
+  const r = jvsOk(['mount', '--daemon', '--json', mnt], { cwd: main }).json<{ pid: number }>();
+  live.push({ mnt, pid: r.pid });
+  return r.pid;
+}
+
+/** Ids of the snapshots shown under .jvs/snapshots (folders only), oldest first. */
+export function snapshotIds(mnt: string): string[] {
+  return fs
+    .readdirSync(path.join(mnt, '.jvs/snapshots'), { withFileTypes: true })
+    .filter((d) => d.isDirectory())
+    .map((d) => d.name)
+    .sort();
+}
