@@ -39,6 +39,14 @@ function writeTombstone(layout: Layout, t: Tombstone): void {
   writeFileAtomic(layout.tombstone(t.snapshot_id), canonicalJson(t as unknown as JsonValue) + '\n');
 }
 
+function readTombstoneState(layout: Layout, id: string): string | undefined {
+  try {
+    return (JSON.parse(fs.readFileSync(layout.tombstone(id), 'utf8')) as Partial<Tombstone>).gc_state;
+  } catch {
+    return undefined; // damaged: rewritten as committed
+  }
+}
+
 export interface GcRunOptions {
   planId: string;
   lockWaitMs?: number;
@@ -85,6 +93,10 @@ export function executeGc(layout: Layout, planId: string, resumeOnly: boolean): 
       const stage = layout.tmpPath(`gc-${id}`);
       const hasDir = fs.existsSync(layout.snapshotDir(id));
       if (!published.has(id) && !hasDir && !fs.existsSync(stage)) {
+        // Gone already; a crash after the payload went may have left the tombstone marked.
+        if (fs.existsSync(layout.tombstone(id)) && readTombstoneState(layout, id) !== 'committed') {
+          writeTombstone(layout, { snapshot_id: id, deleted_at: formatTimestamp(new Date()), reclaimable: false, gc_state: 'committed', plan_id: planId });
+        }
         already.push(id);
         continue;
       }

@@ -1,0 +1,192 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { jvsOk } from '../helpers/cli.js';
+import { writeFiles } from '../helpers/tmp.js';
+import { descriptorIds, faultSteps, newRepo, run, snapshot, treeState, worktreeConfig, type Repo } from './support.js';
+
+/**
+ * Kill -9 at every named step of snapshot, restore, fork, gc run and audit append
+ * (JVS_FAULT=<step>), then `doctor --strict --repair-runtime` and `verify --all`:
+ * no published snapshot is lost, the worktree holds the old or the new state (never
+ * a mix), and nothing half-made stays behind.
+ */
+
+const SNAPSHOT_STEPS = ['snapshot.1-intent', 'snapshot.2-materialize', 'snapshot.3-fsync', 'snapshot.5-descriptor-tmp', 'snapshot.6-ready', 'snapshot.7-publish-dir', 'snapshot.8-publish-descriptor', 'snapshot.9-head', 'snapshot.10-intent-done'];
+const RESTORE_STEPS = ['restore.1-intent', 'restore.2-applied', 'restore.3-head'];
+const FORK_STEPS = ['fork.1-intent', 'fork.2-materialize', 'fork.3-publish', 'fork.4-config'];
+const GC_STEPS = ['gc.1-intent', 'gc.2-tombstone', 'gc.3-descriptor', 'gc.4-payload-moved', 'gc.5-payload-removed', 'gc.6-intent-done'];
+const AUDIT_STEPS = ['audit.append'];
+
+function crash(args: string[], cwd: string, step: string) {
+  const r = run(args, cwd, { JVS_FAULT: step });
+  expect(r.signal, `${step} did not kill jvs ${args.join(' ')}: code ${r.code}\n${r.stdout}\n${r.stderr}`).toBe('SIGKILL');
+}
+
+/** doctor must leave a repository where verify --all passes and no runtime state is left. */
+function repairAndVerify(repo: Repo) {
+  const d = run(['doctor', '--strict', '--repair-runtime', '--json'], repo.main);
+  expect(d.code, d.stdout + d.stderr).toBe(0);
+  expect(d.json().healthy).toBe(true);
+  const again = run(['doctor', '--strict'], repo.main);
+  expect(again.stdout).toContain('Repository is healthy.');
+  const v = run(['verify', '--all', '--json'], repo.main);
+  expect(v.code, v.stdout + v.stderr).toBe(0);
+  expect(fs.readdirSync(path.join(repo.ctl, 'intents'))).toEqual([]);
+  expect(fs.readdirSync(path.join(repo.ctl, 'tmp')).filter((n) => !n.startsWith('.probe-'))).toEqual([]);
+  expect(fs.readdirSync(path.join(repo.ctl, 'snapshots')).filter((n) => n.endsWith('.tmp'))).toEqual([]);
+  expect(fs.readdirSync(path.join(repo.ctl, 'descriptors')).filter((n) => n.endsWith('.tmp'))).toEqual([]);
+  // Every snapshot folder is published (has its descriptor) and vice versa.
+  expect(fs.readdirSync(path.join(repo.ctl, 'snapshots')).sort()).toEqual(descriptorIds(repo));
+  return d.json();
+}
+
+function snapshotDirs(repo: Repo): string[] {
+  return fs.readdirSync(path.join(repo.ctl, 'snapshots')).filter((n) => !n.endsWith('.tmp')).sort();
+}
+
+describe('crash at every fault point, then doctor', () => {
+  it('the suite covers every faultPoint step in the sources', () => {
+    const covered = new Set([...SNAPSHOT_STEPS, ...RESTORE_STEPS, ...FORK_STEPS, ...GC_STEPS, ...AUDIT_STEPS]);
+    const missing = faultSteps().filter((s) => !covered.has(s));
+    expect(missing, 'add these steps to test/integrity/crash.test.ts').toEqual([]);
+  });
+
+  for (const step of SNAPSHOT_STEPS) {
+    it(`snapshot killed at ${step}: earlier snapshots kept, new one complete or absent, worktree untouched`, () => {
+      const repo = newRepo();
+      writeFiles(repo.main, { 'a.txt': 'A', 'keep/k.txt': 'k', 'gone.txt': 'bye' });
+      const s1 = snapshot(repo, 'one');
+      writeFiles(repo.main, { 'a.txt': 'B', 'new/n.txt': 'n' });
+      fs.rmSync(path.join(repo.main, 'gone.txt'));
+      const stateB = treeState(repo.main);
+      crash(['snapshot', 'two'], repo.main, step);
+      const publishedBeforeRepair = snapshotDirs(repo);
+      repairAndVerify(repo);
+      const ids = descriptorIds(repo);
+      for (const id of publishedBeforeRepair) expect(ids, `published ${id} lost`).toContain(id);
+      expect(ids).toContain(s1);
+      expect(treeState(repo.main)).toEqual(stateB);
+      const cfg = worktreeConfig(repo);
+      const fresh = ids.filter((id) => id !== s1);
+      expect(fresh.length).toBeLessThanOrEqual(1);
+      if (fresh.length) {
+        // A published snapshot is the head, and holds state B exactly.
+        expect(cfg.head_snapshot_id).toBe(fresh[0]);
+        expect(treeState(path.join(repo.ctl, 'snapshots', fresh[0]!), (r) => r === '.READY')).toEqual(stateB);
+      } else {
+        expect(cfg.head_snapshot_id).toBe(s1);
+      }
+      // History stays a chain: the next snapshot continues from the head.
+      const next = jvsOk(['snapshot', 'three', '--json'], { cwd: repo.main }).json();
+      expect(next.parent_id).toBe(cfg.head_snapshot_id);
+    });
+  }
+
+  for (const step of RESTORE_STEPS) {
+    it(`restore killed at ${step}: worktree ends wholly old or wholly new, head agrees`, () => {
+      const repo = newRepo();
+      writeFiles(repo.main, { 'a.txt': 'A', 'dir/x': 'x1', 'only-a': 'a' });
+      const s1 = snapshot(repo, 'one');
+      const stateA = treeState(repo.main);
+      fs.rmSync(path.join(repo.main, 'only-a'));
+      writeFiles(repo.main, { 'a.txt': 'B', 'dir/x': 'x2', 'dir/y': 'y', 'only-b/z': 'z' });
+      const s2 = snapshot(repo, 'two');
+      const stateB = treeState(repo.main);
+      crash(['restore', s1], repo.main, step);
+      repairAndVerify(repo);
+      expect(descriptorIds(repo)).toEqual([s1, s2]);
+      const now = treeState(repo.main);
+      const cfg = worktreeConfig(repo);
+      if (JSON.stringify(now) === JSON.stringify(stateA)) expect(cfg.head_snapshot_id).toBe(s1);
+      else {
+        expect(now).toEqual(stateB);
+        expect(cfg.head_snapshot_id).toBe(s2);
+      }
+      expect(cfg.latest_snapshot_id).toBe(s2);
+    });
+  }
+
+  for (const step of FORK_STEPS) {
+    it(`fork killed at ${step}: the new worktree exists completely or not at all`, () => {
+      const repo = newRepo();
+      writeFiles(repo.main, { 'a.txt': 'A', 'd/e/f': 'deep' });
+      const s1 = snapshot(repo, 'one');
+      const stateA = treeState(repo.main);
+      crash(['worktree', 'fork', s1, 'feat'], repo.main, step);
+      repairAndVerify(repo);
+      const cfgFile = path.join(repo.ctl, 'worktrees/feat/config.json');
+      const payload = path.join(repo.root, 'worktrees/feat');
+      if (fs.existsSync(cfgFile)) {
+        expect(worktreeConfig(repo, 'feat')).toMatchObject({ head_snapshot_id: s1, latest_snapshot_id: s1 });
+        expect(treeState(payload)).toEqual(stateA);
+      } else {
+        expect(fs.existsSync(payload)).toBe(false);
+        // The name is free again.
+        jvsOk(['worktree', 'fork', s1, 'feat'], { cwd: repo.main });
+        expect(treeState(payload)).toEqual(stateA);
+      }
+      expect(treeState(repo.main)).toEqual(stateA);
+    });
+  }
+
+  for (const step of GC_STEPS) {
+    it(`gc run killed at ${step}: each planned snapshot is wholly there or wholly gone, protected ones untouched, re-run is idempotent`, () => {
+      const repo = newRepo();
+      writeFiles(repo.main, { 'a.txt': 'A' });
+      const s1 = snapshot(repo, 'one');
+      jvsOk(['worktree', 'fork', s1, 'old'], { cwd: repo.main });
+      const oldDir = path.join(repo.root, 'worktrees/old');
+      writeFiles(oldDir, { 'o.txt': 'o1' });
+      jvsOk(['snapshot', 'o1'], { cwd: oldDir });
+      writeFiles(oldDir, { 'o.txt': 'o2' });
+      jvsOk(['snapshot', 'o2'], { cwd: oldDir });
+      jvsOk(['worktree', 'remove', 'old', '--force'], { cwd: repo.main });
+      const plan = jvsOk(['gc', 'plan', '--json'], { cwd: repo.main }).json();
+      expect(plan.to_delete).toHaveLength(2);
+      crash(['gc', 'run', '--plan-id', plan.plan_id], repo.main, step);
+      const dirs = snapshotDirs(repo);
+      const ids = descriptorIds(repo);
+      for (const id of plan.to_delete) {
+        // Never a descriptor without its payload: a published snapshot is always whole.
+        if (ids.includes(id)) expect(dirs).toContain(id);
+      }
+      repairAndVerify(repo);
+      expect(descriptorIds(repo)).toEqual([s1]);
+      const again = run(['gc', 'run', '--plan-id', plan.plan_id], repo.main);
+      expect(again.code, again.stderr).toBe(0);
+      expect(again.stdout).toContain('GC completed successfully.');
+      for (const id of plan.to_delete) {
+        expect(JSON.parse(fs.readFileSync(path.join(repo.ctl, 'gc/tombstones', `${id}.json`), 'utf8'))).toMatchObject({ snapshot_id: id, gc_state: 'committed' });
+      }
+    });
+  }
+
+  it('snapshot killed at audit.append: the snapshot stays published and the audit log gets a recovered record', () => {
+    const repo = newRepo();
+    writeFiles(repo.main, { 'a.txt': 'A' });
+    const s1 = snapshot(repo, 'one');
+    writeFiles(repo.main, { 'a.txt': 'B' });
+    crash(['snapshot', 'two'], repo.main, 'audit.append');
+    repairAndVerify(repo);
+    const ids = descriptorIds(repo);
+    expect(ids).toHaveLength(2);
+    const s2 = ids.find((id) => id !== s1)!;
+    expect(worktreeConfig(repo).head_snapshot_id).toBe(s2);
+    const records = fs.readFileSync(path.join(repo.ctl, 'audit/audit.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(records.some((r) => r.event_type === 'snapshot_create' && r.snapshot_id === s2 && r.details?.recovered === true)).toBe(true);
+  });
+
+  it('restore killed at audit.append: the worktree is wholly restored and verify passes', () => {
+    const repo = newRepo();
+    writeFiles(repo.main, { 'a.txt': 'A' });
+    const s1 = snapshot(repo, 'one');
+    const stateA = treeState(repo.main);
+    writeFiles(repo.main, { 'a.txt': 'B', 'b.txt': 'b' });
+    snapshot(repo, 'two');
+    crash(['restore', s1], repo.main, 'audit.append');
+    repairAndVerify(repo);
+    expect(treeState(repo.main)).toEqual(stateA);
+    expect(worktreeConfig(repo).head_snapshot_id).toBe(s1);
+  });
+});
