@@ -1,0 +1,140 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { IndexDb } from '../../src/index/indexDb.js';
+import { chunkEntries, decodeEntries, encodeEntries, type IndexedEntry } from '../../src/index/manifestCodec.js';
+import { getSnapshotManifest } from '../../src/index/manifests.js';
+import { rebuildIndex } from '../../src/index/rebuildIndex.js';
+import { Layout } from '../../src/repo/layout.js';
+import { createSnapshot } from '../../src/snapshot/createSnapshot.js';
+import { readTree, writeFiles } from '../helpers/tmp.js';
+import { newRepo, restore, snap, status, verifyAll } from './helpers.js';
+
+function entry(rel: string, i: number, extra: Partial<IndexedEntry> = {}): IndexedEntry {
+  return { rel, type: 'file', mode: 0o644, size: i, mtimeNs: 1_700_000_000_123_456_789n + BigInt(i), ctimeNs: 1_700_000_001_000_000_000n, dev: 2049n, ino: 1000n + BigInt(i), contentHash: i.toString(16).padStart(64, '0'), ...extra };
+}
+
+describe('manifest storage', () => {
+  it('round-trips every field, including symlink targets, link groups and non-ASCII names', () => {
+    const list: IndexedEntry[] = [
+      { rel: 'dir', type: 'dir', mode: 0o2755, size: 0, mtimeNs: 5n, ctimeNs: 6n, dev: 1n, ino: 2n },
+      entry('dir/ünïcødé ✓.txt', 1),
+      entry('dir/alias', 1, { linkOf: 'dir/ünïcødé ✓.txt' }),
+      { rel: 'ln', type: 'symlink', mode: 0o777, size: 0, mtimeNs: 7n, ctimeNs: 8n, dev: 1n, ino: 3n, target: '../'.repeat(30000) + 'x' },
+      entry('big', 2 ** 40, { ino: 2n ** 63n + 5n }),
+    ];
+    expect(decodeEntries(encodeEntries(list))).toEqual(list);
+  });
+
+  it('a snapshot that changed a few files shares all but a few chunks with its parent', () => {
+    const parent = Array.from({ length: 10_000 }, (_, i) => entry(`d${Math.floor(i / 100)}/f${i}`, i));
+    const child = parent.map((e, i) => (i % 1000 === 7 ? { ...e, contentHash: 'f'.repeat(64) } : e));
+    child.splice(5000, 0, entry('d50/inserted', 1));
+    const a = new Set(chunkEntries(parent).map((c) => c.hash.toString('hex')));
+    const b = chunkEntries(child).map((c) => c.hash.toString('hex'));
+    const fresh = b.filter((h) => !a.has(h)).length;
+    expect(b.length).toBeGreaterThan(50);
+    expect(fresh).toBeLessThanOrEqual(11);
+  });
+});
+
+describe('index.sqlite is a cache: losing it costs time, never correctness', () => {
+  for (const damage of ['deleted', 'garbage', 'corrupt pages'] as const) {
+    it(`a repository whose index was ${damage} snapshots, restores, reports status and verifies correctly`, () => {
+      const { main, index, snaps } = newRepo();
+      writeFiles(main, { 'a.txt': 'one', 'b/c.txt': 'see', 'd.txt': 'dee' });
+      const s1 = snap(main, 'one');
+      fs.writeFileSync(path.join(main, 'a.txt'), 'two');
+      const s2 = snap(main, 'two');
+      if (damage === 'deleted') fs.rmSync(index);
+      else if (damage === 'garbage') fs.writeFileSync(index, 'this is not a database at all'.repeat(100));
+      else {
+        // Keep the header (it still opens) and scribble over every page after the first.
+        const b = fs.readFileSync(index);
+        for (let o = 4096; o < b.length; o++) b[o] = (o * 7919) & 0xff;
+        fs.writeFileSync(index, b);
+      }
+      fs.writeFileSync(path.join(main, 'd.txt'), 'DEE');
+      expect(status(main).modified).toEqual(['d.txt']);
+      const s3 = snap(main, 'three');
+      expect(fs.readFileSync(path.join(snaps, s3.snapshot_id, 'd.txt'), 'utf8')).toBe('DEE');
+      restore(main, s1.snapshot_id);
+      expect(readTree(main)).toEqual({ 'a.txt': 'one', 'b/': '', 'b/c.txt': 'see', 'd.txt': 'dee' });
+      restore(main, s2.snapshot_id);
+      expect(fs.readFileSync(path.join(main, 'a.txt'), 'utf8')).toBe('two');
+      expect(fs.readFileSync(path.join(main, 'd.txt'), 'utf8')).toBe('dee');
+      expect(verifyAll(main).severity).toBe('ok');
+      // And the cache is back: the next snapshot after a restore of HEAD links again.
+      restore(main, 'HEAD');
+      fs.writeFileSync(path.join(main, 'b/c.txt'), 'SEA');
+      const s4 = snap(main, 'four');
+      expect(s4.incremental.index).toBe(true);
+      expect(s4.incremental.linked).toBeGreaterThanOrEqual(1);
+    });
+  }
+
+  it('rebuildIndex recreates every snapshot manifest with the hashes the snapshots were taken with', async () => {
+    const { root, main } = newRepo();
+    writeFiles(main, { 'x': 'x1', 'y/z': 'z1' });
+    const s1 = snap(main, 'one');
+    writeFiles(main, { 'x': 'x2' });
+    const s2 = snap(main, 'two');
+    const layout = new Layout(root);
+    const before = new Map<string, IndexedEntry[] | undefined>();
+    let idx = IndexDb.open(layout)!;
+    for (const id of [s1.snapshot_id, s2.snapshot_id]) before.set(id, getSnapshotManifest(idx, id));
+    idx.close();
+    fs.writeFileSync(layout.indexDb, 'junk');
+    const r = rebuildIndex(layout);
+    expect(r).toMatchObject({ rebuilt: true, snapshots: 2, manifests: 2, skipped: [] });
+    idx = IndexDb.open(layout)!;
+    for (const [id, old] of before) {
+      const now = getSnapshotManifest(idx, id)!;
+      const view = (l: IndexedEntry[]) => l.map((e) => [e.rel, e.type, e.mode, e.size, e.contentHash ?? null, e.mtimeNs]);
+      expect(view(now)).toEqual(view(old!));
+    }
+    idx.close();
+  });
+});
+
+describe('a file edited while a snapshot is being taken', () => {
+  it('the snapshot stays self-consistent and the next snapshot captures the edit', async () => {
+    const { root, main, snaps } = newRepo();
+    const names = Array.from({ length: 12 }, (_, i) => `f${String(i).padStart(2, '0')}`);
+    writeFiles(main, Object.fromEntries(names.map((n) => [n, `${n} original`])));
+    snap(main, 'base');
+    // Changed files are copied; the progress callback fires after each copy. The first
+    // call edits a later, unchanged file (same size, same mtime) and an earlier one.
+    fs.writeFileSync(path.join(main, 'f00'), 'f00 changed!');
+    const victim = path.join(main, 'f09');
+    const mtime = fs.statSync(victim).mtime;
+    let edited = false;
+    process.env.JVS_SNAPSHOT_ENGINE = 'copy';
+    try {
+      const s = await createSnapshot(new Layout(root), {
+        worktree: 'main',
+        note: 'during',
+        noHook: true,
+        reporter: {
+          progress() {
+            if (edited) return;
+            edited = true;
+            fs.writeFileSync(victim, 'f09 EDITED!');
+            fs.utimesSync(victim, mtime, mtime);
+            fs.writeFileSync(path.join(main, 'f00'), 'f00 AGAIN!!!');
+          },
+        },
+      });
+      expect(edited).toBe(true);
+      expect(verifyAll(main).severity).toBe('ok');
+      expect(['f09 original', 'f09 EDITED!']).toContain(fs.readFileSync(path.join(snaps, s.snapshot_id, 'f09'), 'utf8'));
+    } finally {
+      delete process.env.JVS_SNAPSHOT_ENGINE;
+    }
+    expect(status(main).clean).toBe(false);
+    const next = snap(main, 'after');
+    expect(fs.readFileSync(path.join(snaps, next.snapshot_id, 'f09'), 'utf8')).toBe('f09 EDITED!');
+    expect(fs.readFileSync(path.join(snaps, next.snapshot_id, 'f00'), 'utf8')).toBe('f00 AGAIN!!!');
+    expect(verifyAll(main).severity).toBe('ok');
+  });
+});
