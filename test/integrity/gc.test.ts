@@ -1,0 +1,148 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { jvsOk } from '../helpers/cli.js';
+import { writeFiles } from '../helpers/tmp.js';
+import { descriptorIds, expectError, newRepo, run, snapshot, type Repo } from './support.js';
+
+/** main has s1 → s2; a removed worktree 'old' left o1 → o2 (children of s1) unprotected. */
+function repoWithGarbage(): { repo: Repo; s1: string; s2: string; o1: string; o2: string } {
+  const repo = newRepo();
+  writeFiles(repo.main, { 'a.txt': 'A', 'big.bin': 'x'.repeat(10_000) });
+  const s1 = snapshot(repo, 'one');
+  jvsOk(['worktree', 'fork', s1, 'old'], { cwd: repo.main });
+  const oldDir = path.join(repo.root, 'worktrees/old');
+  writeFiles(oldDir, { 'o.txt': 'o1', 'own.bin': 'y'.repeat(5_000) });
+  const o1 = jvsOk(['snapshot', 'o1', '--json'], { cwd: oldDir }).json().snapshot_id;
+  writeFiles(oldDir, { 'o.txt': 'o2' });
+  const o2 = jvsOk(['snapshot', 'o2', '--json'], { cwd: oldDir }).json().snapshot_id;
+  jvsOk(['worktree', 'remove', 'old', '--force'], { cwd: repo.main });
+  writeFiles(repo.main, { 'a.txt': 'A2' });
+  const s2 = snapshot(repo, 'two');
+  return { repo, s1, s2, o1, o2 };
+}
+
+function plan(repo: Repo, args: string[] = []) {
+  const r = run(['gc', 'plan', '--json', ...args], repo.main);
+  expect(r.code, r.stderr + r.stdout).toBe(0);
+  return r.json();
+}
+
+describe('gc: plan, run, pins, retention', () => {
+  it('plan protects heads and their lineage, lists the rest, and has the design fields', () => {
+    const { repo, s1, s2, o1, o2 } = repoWithGarbage();
+    const p = plan(repo);
+    for (const k of ['plan_id', 'created_at', 'protected_set', 'protected_by_pin', 'protected_by_lineage', 'protected_by_retention', 'candidate_count', 'to_delete', 'deletable_bytes_estimate', 'retention_policy']) {
+      expect(p).toHaveProperty(k);
+    }
+    expect(p.protected_set).toEqual([s1, s2]);
+    expect(p.protected_by_lineage).toBe(1); // s1, as s2's parent
+    expect(p.to_delete).toEqual([o1, o2]);
+    expect(p.candidate_count).toBe(2);
+    // own.bin (5,000 bytes) lives only in o1/o2 (shared by hard link); o.txt versions too.
+    expect(p.deletable_bytes_estimate).toBeGreaterThanOrEqual(5_000);
+    expect(p.deletable_bytes_estimate).toBeLessThan(10_000);
+    const stored = JSON.parse(fs.readFileSync(path.join(repo.ctl, 'gc', `${p.plan_id}.json`), 'utf8'));
+    expect(stored.to_delete).toEqual(p.to_delete);
+    // Planning deletes nothing.
+    expect(descriptorIds(repo)).toEqual([s1, o1, o2, s2].sort());
+  });
+
+  it('run deletes exactly the plan, prints the reference phrase, and verify stays clean', () => {
+    const { repo, s1, s2, o1, o2 } = repoWithGarbage();
+    const p = plan(repo);
+    const r = run(['gc', 'run', '--plan-id', p.plan_id], repo.main);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('GC completed successfully.');
+    expect(descriptorIds(repo)).toEqual([s1, s2]);
+    for (const id of [o1, o2]) {
+      expect(fs.existsSync(path.join(repo.ctl, 'snapshots', id))).toBe(false);
+      expect(JSON.parse(fs.readFileSync(path.join(repo.ctl, 'gc/tombstones', `${id}.json`), 'utf8'))).toMatchObject({ snapshot_id: id, gc_state: 'committed' });
+    }
+    expect(run(['verify', '--all'], repo.main).code).toBe(0);
+    const audit = fs.readFileSync(path.join(repo.ctl, 'audit/audit.jsonl'), 'utf8');
+    expect(audit).toContain('"event_type":"gc_run"');
+    expect(audit).toContain('"event_type":"snapshot_delete"');
+  });
+
+  it('running the same plan twice is harmless (idempotent)', () => {
+    const { repo, s1, s2 } = repoWithGarbage();
+    const p = plan(repo);
+    jvsOk(['gc', 'run', '--plan-id', p.plan_id], { cwd: repo.main });
+    const again = run(['gc', 'run', '--plan-id', p.plan_id, '--json'], repo.main);
+    expect(again.code).toBe(0);
+    expect(again.json()).toMatchObject({ deleted: [], already_deleted: p.to_delete });
+    expect(descriptorIds(repo)).toEqual([s1, s2]);
+  });
+
+  it('a plan that no longer holds fails with E_GC_PLAN_MISMATCH and deletes nothing', () => {
+    const { repo, o1, o2 } = repoWithGarbage();
+    const p = plan(repo);
+    // o2 becomes a worktree's head again: the plan must not delete it (nor its parent).
+    jvsOk(['worktree', 'fork', o2, 'revived'], { cwd: repo.main });
+    const r = run(['gc', 'run', '--plan-id', p.plan_id, '--json'], repo.main);
+    expectError(r, 'E_GC_PLAN_MISMATCH');
+    expect(descriptorIds(repo)).toEqual(expect.arrayContaining([o1, o2]));
+    expect(r.json().error.hint).toContain('jvs gc plan');
+  });
+
+  it('a pin protects a snapshot until unpinned; pin records have the design fields', () => {
+    const { repo, o1, o2 } = repoWithGarbage();
+    const pin = jvsOk(['gc', 'pin', o1, '--reason', 'release 1', '--expires', '30d', '--json'], { cwd: repo.main }).json();
+    expect(pin.snapshot_id).toBe(o1);
+    const stored = JSON.parse(fs.readFileSync(path.join(repo.ctl, 'pins', `${o1}.json`), 'utf8'));
+    expect(Object.keys(stored).sort()).toEqual(['expires_at', 'pinned_at', 'reason', 'snapshot_id']);
+    expect(Date.parse(stored.expires_at) - Date.parse(stored.pinned_at)).toBe(30 * 86_400_000);
+    let p = plan(repo);
+    expect(p.to_delete).toEqual([o2]);
+    expect(p.protected_by_pin).toBe(1);
+    jvsOk(['gc', 'unpin', o1], { cwd: repo.main });
+    p = plan(repo);
+    expect(p.to_delete).toEqual([o1, o2]);
+    // A plan made before a pin fails once the pin exists.
+    jvsOk(['gc', 'pin', o2], { cwd: repo.main });
+    expectError(run(['gc', 'run', '--plan-id', p.plan_id, '--json'], repo.main), 'E_GC_PLAN_MISMATCH');
+    // Pinning o2 keeps its parent o1 too: no surviving snapshot loses its parent.
+    expect(plan(repo).to_delete).toEqual([]);
+  });
+
+  it('an expired pin protects nothing', () => {
+    const { repo, o1, o2 } = repoWithGarbage();
+    jvsOk(['gc', 'pin', o1, '--expires', '2020-01-01T00:00:00Z'], { cwd: repo.main });
+    expect(plan(repo).to_delete).toEqual([o1, o2]);
+  });
+
+  it('retention: --keep N keeps the N newest, --within keeps recent ones, config.yaml supplies defaults', () => {
+    const { repo, o1, o2 } = repoWithGarbage();
+    // Newest are s2 and o2 (ids sort by time): keep 2 → o2 kept, and o1 as its parent.
+    let p = plan(repo, ['--keep', '2']);
+    expect(p.to_delete).toEqual([]);
+    expect(p.retention_policy).toEqual({ keep: 2, within: '' });
+    expect(p.protected_by_retention).toBe(2);
+    p = plan(repo, ['--within', '1h']);
+    expect(p.to_delete).toEqual([]);
+    jvsOk(['config', 'set', 'retention.within', '1d'], { cwd: repo.main });
+    p = plan(repo);
+    expect(p.retention_policy).toEqual({ keep: 0, within: '1d' });
+    expect(p.to_delete).toEqual([]);
+    // Flags win over the file.
+    p = plan(repo, ['--within', '0s']);
+    expect(p.to_delete).toEqual([o1, o2]);
+  });
+
+  it('snapshots named by a pending intent are protected', () => {
+    const { repo, o2 } = repoWithGarbage();
+    fs.writeFileSync(path.join(repo.ctl, 'intents', 'restore-1-abcd.json'), JSON.stringify({ id: 'restore-1-abcd', operation: 'restore', worktree_name: 'main', snapshot_id: o2, started_at: '2026-01-01T00:00:00Z', pid: 1 }));
+    expect(plan(repo).to_delete).toEqual([]);
+  });
+
+  it('bad arguments and unknown plans are clear errors', () => {
+    const { repo } = repoWithGarbage();
+    expectError(run(['gc', 'run', '--json'], repo.main), 'E_USAGE');
+    expectError(run(['gc', 'run', '--plan-id', '00000000-0000-4000-8000-000000000000', '--json'], repo.main), 'E_NOT_FOUND');
+    expectError(run(['gc', 'plan', '--keep', '-1', '--json'], repo.main), 'E_USAGE');
+    expectError(run(['gc', 'plan', '--within', 'soon', '--json'], repo.main), 'E_USAGE');
+    expectError(run(['gc', 'pin', 'no-such-snapshot', '--json'], repo.main), 'E_NOT_FOUND');
+    expectError(run(['gc', 'unpin', 'HEAD', '--json'], repo.main), 'E_NOT_FOUND');
+  });
+});
