@@ -38,7 +38,7 @@ const DOCS: Record<string, string[]> = {
 
 const MOUNT_PHRASES: Record<string, string[]> = {
   'docs/quickstart-games.md': ['Unmounted'],
-  'docs/quickstart-agents.md': ['"ok": true', 'Unmounted'],
+  'docs/quickstart-agents.md': ['"ok": true', '"class": "E_DETACHED"', 'refused: the worktree is detached', 'Unmounted'],
 };
 
 interface Block {
