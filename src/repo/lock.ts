@@ -40,12 +40,15 @@ function readOwner(layout: Layout): LockOwner | undefined {
   }
 }
 
-function lockedError(layout: Layout): JvsError {
+function lockedError(layout: Layout, waitedMs: number): JvsError {
   const o = readOwner(layout);
-  const who = o ? `${o.pid}@${o.host} since ${o.since}${o.command ? ` (${o.command})` : ''}` : 'another process';
-  const age = o ? ` (${Math.round((Date.now() - Date.parse(o.since)) / 1000)} s ago)` : '';
-  return new JvsError('E_LOCKED', `repository is locked by ${who}${age}`, {
-    hint: 'wait for it to finish, or re-run with `--wait` to queue behind it',
+  let who = 'another process (its owner record is not written yet)';
+  if (o) {
+    const age = Math.max(0, Math.round((Date.now() - Date.parse(o.since)) / 1000));
+    who = `${o.pid}@${o.host} since ${o.since} (${age} s ago${o.command ? `, running \`jvs ${o.command}\`` : ''})`;
+  }
+  return new JvsError('E_LOCKED', `repository is locked by ${who}${waitedMs > 0 ? `; gave up after waiting ${Math.round(waitedMs / 1000)} s` : ''}`, {
+    hint: 'wait for it to finish, or re-run with `--wait [seconds]` to queue behind it',
     details: o ? { ...o } : {},
   });
 }
@@ -97,7 +100,7 @@ export function acquireRepoLock(layout: Layout, opts: LockOptions = {}): RepoLoc
   let release = attempt(layout);
   let pause = 5;
   while (!release) {
-    if (Date.now() >= deadline) throw lockedError(layout);
+    if (Date.now() >= deadline) throw lockedError(layout, opts.waitMs ?? 0);
     sleep(Math.min(pause, Math.max(1, deadline - Date.now())));
     pause = Math.min(pause * 2, 200);
     release = attempt(layout);
