@@ -1,9 +1,10 @@
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { jvsOk } from '../helpers/cli.js';
 import { writeFiles } from '../helpers/tmp.js';
-import { descriptorIds, faultSteps, newRepo, run, snapshot, treeState, worktreeConfig, type Repo } from './support.js';
+import { JVS_BIN, descriptorIds, faultSteps, newRepo, run, snapshot, treeState, worktreeConfig, type Repo } from './support.js';
 
 /**
  * Kill -9 at every named step of snapshot, restore, fork, gc run and audit append
@@ -188,5 +189,38 @@ describe('crash at every fault point, then doctor', () => {
     repairAndVerify(repo);
     expect(treeState(repo.main)).toEqual(stateA);
     expect(worktreeConfig(repo).head_snapshot_id).toBe(s1);
+  });
+
+  it('restore killed from outside in the middle of applying (worktree visibly half old, half new) ends wholly new after doctor', async () => {
+    const repo = newRepo();
+    const files: Record<string, string> = {};
+    for (let i = 0; i < 3000; i++) files[`d${String(i % 10)}/f${String(i).padStart(4, '0')}`] = `A${i}`.repeat(40);
+    writeFiles(repo.main, files);
+    const s1 = snapshot(repo, 'A');
+    const stateA = treeState(repo.main);
+    for (const k of Object.keys(files)) files[k] = `B${k}`.repeat(30);
+    writeFiles(repo.main, files);
+    const s2 = snapshot(repo, 'B');
+    const probe = path.join(repo.main, 'd0/f0000');
+    const child = spawn(process.execPath, [JVS_BIN, 'restore', s1], { cwd: repo.main, stdio: 'ignore' });
+    const exited = new Promise<NodeJS.Signals | null>((r) => child.on('close', (_c, sig) => r(sig)));
+    // Kill as soon as the first file shows state A: the rest of the tree is still B.
+    let killedMidway = false;
+    for (;;) {
+      let text = '';
+      try { text = fs.readFileSync(probe, 'utf8'); } catch { /* being replaced */ }
+      if (text.startsWith('A0')) { child.kill('SIGKILL'); killedMidway = true; break; }
+      if (child.exitCode !== null) break;
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    await exited;
+    if (killedMidway) {
+      const now = treeState(repo.main);
+      expect(now).not.toEqual(stateA); // really a mix before doctor
+      expect(fs.readdirSync(path.join(repo.ctl, 'intents'))).toHaveLength(1);
+    }
+    repairAndVerify(repo);
+    expect(treeState(repo.main)).toEqual(stateA);
+    expect(worktreeConfig(repo)).toMatchObject({ head_snapshot_id: s1, latest_snapshot_id: s2 });
   });
 });
