@@ -5,7 +5,7 @@ export const REPAIRS = {
   clean_tmp: 'remove staging leftovers of interrupted operations (.jvs/snapshots/<id>.tmp, descriptor temps, .jvs/tmp/*, half-written control files) that no live intent owns',
   clean_intents: 'finish or roll back each interrupted operation from its intent (snapshot, restore, fork, gc run), then remove the intent',
   advance_head: 'point a worktree at the snapshot an interrupted `jvs snapshot` had fully published but not yet recorded as its head',
-  rebuild_index: 'rebuild .jvs/index.sqlite (a cache) when it cannot be opened; it is removed and rebuilt from descriptors on next use',
+  rebuild_index: 'rebuild .jvs/index.sqlite (a cache) from descriptors and payloads when it is not a readable SQLite database',
   audit_repair: 'cut a torn last line off the audit log, and append snapshot_create records (details.recovered) for snapshots published after the last record; never rewrites existing records',
 } as const;
 

@@ -6,6 +6,7 @@ import type { Descriptor } from '../format/descriptor.js';
 import { isSnapshotId } from '../format/snapshotId.js';
 import type { Layout } from '../repo/layout.js';
 import { listWorktreeNames } from '../repo/worktreeConfig.js';
+import { rebuildIndex } from '../index/rebuildIndex.js';
 import type { PendingRepair } from './findings.js';
 
 /** Leftover of writeFileAtomic: `<file>.<8 hex>.tmp`. */
@@ -122,8 +123,8 @@ export function auditFindings(layout: Layout, descriptors: Descriptor[]): Pendin
 const SQLITE_MAGIC = 'SQLite format 3\0';
 
 /**
- * `.jvs/index.sqlite` is a cache: one that is not a SQLite database is removed and
- * rebuilt from descriptors by the next command that needs it.
+ * `.jvs/index.sqlite` is a cache: one that is not a SQLite database is thrown away and
+ * rebuilt from the descriptors and payloads (src/index/rebuildIndex).
  */
 export function indexFindings(layout: Layout): PendingRepair[] {
   const file = layout.indexDb;
@@ -145,8 +146,10 @@ export function indexFindings(layout: Layout): PendingRepair[] {
   return [{
     finding: { check: 'index', severity: 'warning', error_class: 'E_IO', message: 'the index cache .jvs/index.sqlite is not a readable SQLite database', path: file, repair: 'rebuild_index' },
     apply: () => {
-      for (const f of [file, `${file}-wal`, `${file}-shm`, `${file}-journal`]) fs.rmSync(f, { force: true });
-      return 'removed the damaged cache; it is rebuilt from descriptors on next use';
+      const r = rebuildIndex(layout);
+      return r.rebuilt
+        ? `rebuilt from ${r.snapshots} descriptor${r.snapshots === 1 ? '' : 's'} (${r.manifests} manifest${r.manifests === 1 ? '' : 's'}${r.skipped.length ? `, ${r.skipped.length} skipped` : ''})`
+        : 'removed the damaged cache (no index can be written here; commands work without it)';
     },
   }];
 }
