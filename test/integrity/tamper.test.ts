@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { descriptorChecksum, serializeDescriptor } from '../../src/format/descriptor.js';
 import { writeFiles } from '../helpers/tmp.js';
 import { expectError, newRepo, run, snapshot, type Repo } from './support.js';
 
@@ -148,5 +149,25 @@ describe('verify detects each kind of damage with its own error class', () => {
     const r = verifyAll(repo);
     expectError(r, 'E_LINEAGE_BROKEN');
     expect(r.json().lineage_problems[0].worktree).toBe('main');
+  });
+
+  it('parent links forming a cycle (checksums re-forged) → E_LINEAGE_BROKEN', () => {
+    const { repo, first, second } = twoSnapshots();
+    // Re-forge `first` so its parent is `second`: checksum and .READY made consistent,
+    // so only the lineage check can notice.
+    const file = path.join(repo.ctl, 'descriptors', `${first}.json`);
+    const d = JSON.parse(fs.readFileSync(file, 'utf8'));
+    d.parent_id = second;
+    d.descriptor_checksum = descriptorChecksum(d);
+    fs.writeFileSync(file, serializeDescriptor(d));
+    const ready = path.join(repo.ctl, 'snapshots', first, '.READY');
+    fs.chmodSync(ready, 0o644);
+    const r0 = JSON.parse(fs.readFileSync(ready, 'utf8'));
+    fs.writeFileSync(ready, JSON.stringify({ ...r0, descriptor_checksum: d.descriptor_checksum }));
+    expect(run(['verify', first, '--json'], repo.main).code).toBe(0);
+    const r = verifyAll(repo);
+    expectError(r, 'E_LINEAGE_BROKEN');
+    expect(r.json().lineage_problems[0].problem).toContain('cycle');
+    expectError(run(['doctor', '--json'], repo.main), 'E_LINEAGE_BROKEN');
   });
 });
