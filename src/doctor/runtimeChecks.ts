@@ -20,6 +20,31 @@ function readdir(dir: string): string[] {
   }
 }
 
+/**
+ * Readers that hold no lock also use `.jvs/tmp/`: engine probes (`.probe-*`), clock
+ * probes (`.clock-<pid>-*`) and mount daemon logs (`mount-<pid>.log`). An entry naming
+ * a live pid, or a hidden one younger than a minute, is not a leftover.
+ */
+function inUseByOthers(p: string, name: string): boolean {
+  const pid = /^(?:\.clock-|mount-)(\d+)[-.]/.exec(name)?.[1];
+  if (pid) {
+    try {
+      process.kill(Number(pid), 0);
+      return true;
+    } catch (e) {
+      return (e as NodeJS.ErrnoException).code === 'EPERM';
+    }
+  }
+  if (name.startsWith('.')) {
+    try {
+      return Date.now() - fs.lstatSync(p).mtimeMs < 60_000;
+    } catch {
+      return true; // vanished: it was transient
+    }
+  }
+  return false;
+}
+
 /** Paths in-flight intents still own; clean_tmp never touches them. */
 export interface Owned {
   snapshotIds: Set<string>;
@@ -60,9 +85,9 @@ export function tmpFindings(layout: Layout, owned: Owned): PendingRepair[] {
     else if (ATOMIC_TMP_RE.test(n)) removable(p, 'half-written descriptor file');
   }
   for (const n of readdir(layout.tmp)) {
-    if (n.startsWith('.probe-')) continue; // an engine probe of a concurrent reader; removes itself
     const p = path.join(layout.tmp, n);
-    if (!owned.tmpEntries.has(p)) removable(p, 'staging folder of an interrupted operation');
+    if (owned.tmpEntries.has(p) || inUseByOthers(p, n)) continue;
+    removable(p, n.endsWith('.log') ? 'log of a mount daemon that is gone' : 'staging folder of an interrupted operation');
   }
   const controlDirs = [layout.control, layout.intents, layout.gc, layout.tombstones, layout.pins, ...listWorktreeNames(layout).map((w) => layout.worktreeMetaDir(w))];
   for (const d of controlDirs) {

@@ -57,9 +57,13 @@ describe('doctor', () => {
       path.join(repo.ctl, 'pins', 'x.json.0123abcd.tmp'),
     ];
     for (const f of files) fs.writeFileSync(f, '{');
+    // Not leftovers: a live process's clock probe and a running mount daemon's log.
+    const live = [path.join(repo.ctl, 'tmp', `.clock-${process.pid}-0000abcd`), path.join(repo.ctl, 'tmp', `mount-${process.pid}.log`)];
+    for (const f of live) fs.writeFileSync(f, '');
     const r = doctorJson(repo.main, ['--repair-runtime']);
     expect(r.code, r.stdout).toBe(0);
     expect(r.json().repairs_applied.filter((a: any) => a.repair === 'clean_tmp')).toHaveLength(5);
+    for (const f of live) expect(fs.existsSync(f), f).toBe(true);
     for (const p of [...stray, ...files]) expect(fs.existsSync(p), p).toBe(false);
     expect(descriptorIds(repo)).toEqual([s1]);
     expect(run(['verify', '--all'], repo.main).code).toBe(0);
