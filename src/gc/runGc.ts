@@ -119,6 +119,8 @@ export function executeGc(layout: Layout, planId: string, resumeOnly: boolean): 
       fs.rmSync(stage, { recursive: true, force: true });
       faultPoint('gc.5-payload-removed');
       writeTombstone(layout, { snapshot_id: id, deleted_at: formatTimestamp(new Date()), reclaimable: false, gc_state: 'committed', plan_id: planId });
+      // Only an expired pin can name a deleted snapshot; it has nothing left to protect.
+      fs.rmSync(layout.pin(id), { force: true });
       deleted.push(id);
     }
   } catch (e) {

@@ -106,10 +106,14 @@ describe('gc: plan, run, pins, retention', () => {
     expect(plan(repo).to_delete).toEqual([]);
   });
 
-  it('an expired pin protects nothing', () => {
+  it('an expired pin protects nothing and is removed with its snapshot', () => {
     const { repo, o1, o2 } = repoWithGarbage();
     jvsOk(['gc', 'pin', o1, '--expires', '2020-01-01T00:00:00Z'], { cwd: repo.main });
-    expect(plan(repo).to_delete).toEqual([o1, o2]);
+    const p = plan(repo);
+    expect(p.to_delete).toEqual([o1, o2]);
+    jvsOk(['gc', 'run', '--plan-id', p.plan_id], { cwd: repo.main });
+    // The lapsed pin goes with its snapshot.
+    expect(fs.existsSync(path.join(repo.ctl, 'pins', `${o1}.json`))).toBe(false);
   });
 
   it('retention: --keep N keeps the N newest, --within keeps recent ones, config.yaml supplies defaults', () => {
