@@ -8,9 +8,11 @@ import { native } from '../../src/native/native.js';
 import { JVS_BIN, jvs, jvsOk } from '../helpers/cli.js';
 import { itWith } from '../helpers/prereq.js';
 import { writeFiles } from '../helpers/tmp.js';
+import { fuseMissing, mountAgain, mountpoint, shOk, snapshotIds } from '../mount/mountHelpers.js';
 import { redisMissing, sharedVolume, type Volume } from './volume.js';
 
 const missing = redisMissing();
+const mountMissing = missing ?? fuseMissing();
 let vol: Volume | undefined;
 beforeAll(async () => {
   if (!missing) vol = await sharedVolume(2);
@@ -110,5 +112,26 @@ describe('one JuiceFS volume mounted on two hosts (Redis metadata)', () => {
     // Audit appends from both hosts all landed (none overwrote another's line).
     const audit = fs.readFileSync(path.join(host1.root, '.jvs/audit/audit.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     expect(audit.filter((a) => a.event_type === 'snapshot_create').map((a) => a.snapshot_id).sort()).toEqual([...ids].sort());
+  });
+
+  itWith('JuiceFS+Redis+FUSE', mountMissing, 'a `jvs mount` daemon on one client shows snapshots made on the other, and its control-file snapshots are seen there', () => {
+    const { host1, host2 } = sharedRepo('mount');
+    writeFiles(host1.main, { 'level.txt': 'level 1' });
+    const mnt = mountpoint();
+    mountAgain(host1.main, mnt); // unmounted by mountHelpers' afterEach, before the volume goes
+    expect(snapshotIds(mnt)).toEqual([]);
+
+    writeFiles(host2.main, { 'level.txt': 'level 2 from host 2' });
+    const s = jvsOk(['snapshot', 'made on host 2', '--json'], { cwd: host2.main }).json();
+    expect(snapshotIds(mnt)).toEqual([s.snapshot_id]);
+    expect(fs.readFileSync(path.join(mnt, '.jvs/snapshots', s.snapshot_id, 'level.txt'), 'utf8')).toBe('level 2 from host 2');
+    expect(fs.readFileSync(path.join(mnt, 'current/level.txt'), 'utf8')).toBe('level 2 from host 2');
+
+    shOk('echo "through the mount on host 1" > .jvs/ctl/snapshot', mnt);
+    const hist = jvsOk(['history', '--json'], { cwd: host2.main }).json();
+    expect(hist.snapshots.map((x: any) => x.note)).toEqual(['through the mount on host 1', 'made on host 2']);
+    const latest = JSON.parse(fs.readFileSync(path.join(host2.root, '.jvs/descriptors', `${hist.snapshots[0].snapshot_id}.json`), 'utf8'));
+    expect(latest.parent_id).toBe(s.snapshot_id);
+    expect(latest.engine).toBe('juicefs-clone');
   });
 });
