@@ -109,29 +109,33 @@ describe('jvs completion', () => {
 
   itWith('zsh', has('zsh'), 'zsh: in a real interactive zsh (zpty + compinit), TAB lists subcommands with descriptions and option values', () => {
     const f = script('zsh');
-    const typed = (line: string) => {
+    const typed = (line: string, until: string) => {
       const driver = path.join(tmpDir(), 'drive.zsh');
       fs.writeFileSync(
         driver,
         [
           'zmodload zsh/zpty',
           "zpty -b z 'zsh -f -i'",
-          `zpty -w z 'PS1="> "; autoload -Uz compinit; compinit -u -d /dev/null; source ${f}; LISTMAX=1000'`,
+          // The prompt is spelled in two pieces so the echoed command line does not match it.
+          `zpty -w z "PS1='RE''ADY> '; autoload -Uz compinit; compinit -u -d /dev/null; source ${f}; LISTMAX=1000"`,
+          "zpty -r z setup '*READY> '", // blocks until compinit and the script are loaded
           `zpty -w -n z $'${line}\\t'`,
-          'sleep 1',
-          "out=''",
-          'while zpty -r -t z chunk; do out+=$chunk; done',
+          // Block until the listing shows `until` (a broken script never does: the run times out).
+          `zpty -r z out '*${until}*'`,
+          "idle=0; while (( idle < 5 )); do if zpty -r -t z chunk; then out+=$chunk; idle=0; else sleep 0.1; (( idle++ )); fi; done",
           'print -r -- "$out"',
           'zpty -d z',
         ].join('\n'),
       );
       // Strip terminal escapes so only the listing's text is compared.
-      return run('zsh', ['-f', driver]).replace(/\u001b\[[0-9;]*[A-Za-z]/g, '').replace(/\r/g, '');
+      const r = spawnSync('zsh', ['-f', driver], { encoding: 'utf8', timeout: 30_000 });
+      if (r.status !== 0) throw new Error(`no completion listing showing "${until}" for "${line}" (zsh exit ${r.status ?? r.signal}): ${r.stderr}`);
+      return r.stdout.replace(/\u001b\[[0-9;]*[A-Za-z]/g, '').replace(/\r/g, '');
     };
-    const wt = typed('jvs worktree ');
+    const wt = typed('jvs worktree ', 'rename a worktree');
     for (const s of ['fork', 'create', 'list', 'path', 'rename', 'remove']) expect(wt).toMatch(new RegExp(`${s}\\s+-- `));
     expect(wt).toContain('new worktree from a snapshot');
-    const tpl = typed('jvs init g --template ');
+    const tpl = typed('jvs init g --template ', 'unreal');
     for (const s of ['node', 'python', 'unity', 'unreal']) expect(tpl).toContain(s);
   });
 });
