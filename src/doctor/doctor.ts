@@ -120,6 +120,12 @@ export async function doctor(layout: Layout, opts: DoctorOptions = {}): Promise<
       }
     }
 
+    const registered = new Set(worktrees);
+    for (const n of safeReaddir(layout.otherWorktreePayloads).sort()) {
+      if (registered.has(n) || n.startsWith('.')) continue;
+      findings.push({ check: 'worktree', severity: 'warning', error_class: 'E_NOT_FOUND', message: `folder worktrees/${n} belongs to no worktree (its config is missing; an interrupted rename or remove?). Move it out of the repository if it is unwanted`, path: layout.payload(n) });
+    }
+
     // 5. Audit log and 6. index cache.
     handle(auditFindings(layout, descriptors));
     handle(indexFindings(layout));

@@ -160,4 +160,14 @@ describe('doctor', () => {
     expectError(r, 'E_NOT_FOUND');
     expect(r.json().findings.some((f: any) => f.check === 'worktree')).toBe(true);
   });
+
+  it('a folder under worktrees/ that belongs to no worktree is reported and left alone', () => {
+    const repo = newRepo();
+    const stray = path.join(repo.root, 'worktrees/lost-and-found');
+    writeFiles(stray, { 'work.txt': 'keep me' });
+    const r = doctorJson(repo.main, ['--repair-runtime']);
+    expectError(r, 'E_NOT_FOUND');
+    expect(r.json().findings[0].message).toContain('worktrees/lost-and-found');
+    expect(fs.readFileSync(path.join(stray, 'work.txt'), 'utf8')).toBe('keep me');
+  });
 });
