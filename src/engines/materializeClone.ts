@@ -5,6 +5,22 @@ import { permBits, walkTree, type WalkFilter } from '../fsutil/walk.js';
 import type { ManifestEntry, MaterializeOptions, MaterializeResult } from './materialize.js';
 import { applyMetadata } from './metadata.js';
 
+/**
+ * Whether the clone of a file holds the content the source had when `before` was taken:
+ * the source's inode was not touched from the walk until after the clone (ctime moves on
+ * every write or attribute change) and the clone has its size and mtime.
+ */
+function steady(src: string, before: fs.BigIntStats, clone: fs.BigIntStats): boolean {
+  let after: fs.BigIntStats;
+  try {
+    after = fs.lstatSync(src, { bigint: true });
+  } catch {
+    return false;
+  }
+  return after.ino === before.ino && after.ctimeNs === before.ctimeNs && after.mtimeNs === before.mtimeNs && after.size === before.size
+    && clone.size === before.size && clone.mtimeNs === before.mtimeNs;
+}
+
 const parentRel = (rel: string) => (rel.includes('/') ? rel.slice(0, rel.lastIndexOf('/')) : '');
 
 /**
@@ -18,9 +34,12 @@ const parentRel = (rel: string) => (rel.includes('/') ? rel.slice(0, rel.lastInd
  *    paths outside a partial selection, `.READY`) and special files;
  * 4. re-join the user's hard-link groups inside the clone;
  * 5. put back the times of folders whose listing steps 3–4 changed;
- * 6. describe the clone: the manifest is built from what the clone holds (content
- *    hashed from the clone), so it matches the snapshot even when the source changed
- *    while it was being cloned (the clone is atomic per file, not per tree).
+ * 6. describe the clone: the manifest is built from what the clone holds, so it matches
+ *    the snapshot even when the source changed while it was being cloned (the clone is
+ *    atomic per file, not per tree). A file's hash comes from `opts.known` (the index)
+ *    when its stat proves it unchanged since it was last read and it stayed untouched
+ *    through the clone; otherwise the clone is read and hashed. `hash: false` (a fork,
+ *    which takes hashes from the snapshot's manifest) reads nothing.
  *
  * Stats recorded for change detection are the source's from step 1, taken before the
  * clone: if the source changed during the clone, the next snapshot sees a different
@@ -117,8 +136,11 @@ export function materializeByClone(
           m.linkOf = firstEntry.rel;
           m.size = firstEntry.size;
           m.contentHash = firstEntry.contentHash;
-        } else {
-          m.contentHash = hashFile(abs);
+        } else if (opts.hash !== false) {
+          const trusted = s && s.type === 'file' && opts.known ? opts.known.trusted(c.rel, s.stat) : undefined;
+          if (trusted !== undefined && steady(path.join(srcRoot, c.rel), s!.stat, c.stat)) {
+            m.contentHash = trusted;
+          } else m.contentHash = hashFile(abs);
           done += m.size;
           opts.onProgress?.(done, total);
         }

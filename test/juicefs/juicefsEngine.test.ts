@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jvs, jvsOk } from '../helpers/cli.js';
 import { itWith } from '../helpers/prereq.js';
 import { tmpDir, writeFiles } from '../helpers/tmp.js';
-import { bucketBytes, juicefsMissing, localVolume, type Volume } from './volume.js';
+import { bucketBytes, fuseReadBytes, juicefsMissing, localVolume, type Volume } from './volume.js';
 
 const missing = juicefsMissing();
 let vol: Volume | undefined;
@@ -132,6 +132,26 @@ describe('juicefs-clone engine on a local JuiceFS volume', () => {
     expect(s.bytes).toBeGreaterThanOrEqual(24 << 20);
     // A byte copy would have added 24 MiB of blocks; a clone adds metadata only.
     expect(du() - before).toBeLessThan(1 << 20);
+  });
+
+  itWith('JuiceFS', missing, 'a snapshot of a mostly unchanged tree takes hashes from the index instead of reading the clone', () => {
+    const { root, main } = newRepo();
+    writeFiles(main, { 'small.txt': 'v1' });
+    fs.writeFileSync(path.join(main, 'big1.bin'), randomBytes(12 << 20));
+    fs.writeFileSync(path.join(main, 'big2.bin'), randomBytes(12 << 20));
+    const s1 = jvsOk(['snapshot', 'first', '--json'], { cwd: main }).json();
+    fs.writeFileSync(path.join(main, 'small.txt'), 'v2');
+    // Bytes read through this JuiceFS client (its .stats counter): every read of a cloned
+    // file goes through FUSE, since a clone is a new inode with nothing in the page cache.
+    const before = fuseReadBytes(vol!);
+    const s2 = jvsOk(['snapshot', 'second', '--json'], { cwd: main }).json();
+    const read = fuseReadBytes(vol!) - before;
+    expect(s2.engine).toBe('juicefs-clone');
+    expect(read).toBeLessThan(4 << 20); // re-hashing would read the 24 MiB of big files
+    const v = jvsOk(['verify', s2.snapshot_id, '--json'], { cwd: main }).json();
+    expect(v.payload_hash_valid).toBe(true);
+    expect(s2.payload_root_hash).not.toBe(s1.payload_root_hash);
+    expect(fs.readFileSync(path.join(root, '.jvs/snapshots', s2.snapshot_id, 'small.txt'), 'utf8')).toBe('v2');
   });
 
   itWith('JuiceFS', missing, 'honours --paths: a partial snapshot clone holds only the selected paths', () => {

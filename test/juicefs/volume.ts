@@ -163,3 +163,11 @@ export async function sharedVolume(clients = 2): Promise<Volume> {
 export function bucketBytes(vol: Volume): number {
   return Number(/^(\d+)/.exec(run('du', ['-sb', path.join(vol.root, 'bucket')]))![1]);
 }
+
+/** Bytes read through the volume's first mount so far (JuiceFS's own counter in `.stats`). */
+export function fuseReadBytes(vol: Volume): number {
+  const stats = fs.readFileSync(path.join(vol.mounts[0]!, '.stats'), 'utf8');
+  const m = /^juicefs_fuse_read_size_bytes_sum (\S+)$/m.exec(stats);
+  if (!m) throw new Error('juicefs .stats has no juicefs_fuse_read_size_bytes_sum');
+  return Number(m[1]);
+}
