@@ -11,6 +11,11 @@ export class CopyEngine implements Engine {
   readonly name = 'copy' as const;
   private cloneWorks: boolean | undefined;
 
+  /** Whether FICLONE worked here (undefined: not tried yet). */
+  get clonesFiles(): boolean | undefined {
+    return this.cloneWorks;
+  }
+
   copyFile(src: string, dst: string, mode: number, hash: true): string;
   copyFile(src: string, dst: string, mode: number, hash: boolean): string | undefined;
   copyFile(src: string, dst: string, mode: number, hash: boolean): string | undefined {

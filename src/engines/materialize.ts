@@ -5,6 +5,7 @@ import { hashFile } from '../fsutil/fileHash.js';
 import { permBits, walkTree, type TreeEntry, type WalkFilter } from '../fsutil/walk.js';
 import type { Engine } from './engine.js';
 import { applyMetadata } from './metadata.js';
+import { copyHashed, runParallel, worthParallel, type ParallelJob } from './parallelCopy.js';
 import { materializeByClone } from './materializeClone.js';
 
 /** One entry of a materialised tree: what the payload hash and the manifest need. */
@@ -87,6 +88,12 @@ export function materializeTree(srcRoot: string, dstRoot: string, engine: Engine
   const dirs: Array<{ abs: string; stat: fs.BigIntStats }> = [];
   let done = 0;
   const stats: MaterializeStats = { linked: 0, copied: 0, compared: 0, bytesCopied: 0 };
+  // Large trees: copies that must read (and hash) are queued and run on both cores after
+  // the walk; links and unchanged files are placed on the way (they cost no reads).
+  const fileCount = walk.entries.reduce((n, e) => n + (e.type === 'file' ? 1 : 0), 0);
+  const queue: Deferred[] | undefined = opts.hash !== false && !engine.cloneTree && (engine.name === 'copy' || engine.name === 'reflink-copy') && worthParallel(fileCount, total) ? [] : undefined;
+  const queuedRel = new Set<string>();
+  const laterLinks: Array<{ first: ManifestEntry; dst: string; m: ManifestEntry }> = [];
 
   for (const e of walk.entries) {
     const src = path.join(srcRoot, e.rel);
@@ -105,6 +112,11 @@ export function materializeTree(srcRoot: string, dstRoot: string, engine: Engine
       case 'file': {
         const key = `${e.stat.dev}:${e.stat.ino}`;
         const first = e.stat.nlink > 1n ? firstOfInode.get(key) : undefined;
+        if (first !== undefined && queuedRel.has(first.rel)) {
+          m.linkOf = first.rel;
+          laterLinks.push({ first, dst, m });
+          break;
+        }
         if (first !== undefined) {
           fs.linkSync(path.join(dstRoot, first.rel), dst);
           m.linkOf = first.rel;
@@ -113,13 +125,34 @@ export function materializeTree(srcRoot: string, dstRoot: string, engine: Engine
           break;
         }
         if (e.stat.nlink > 1n) firstOfInode.set(key, m);
-        placeFile(src, dst, e, m, engine, opts, stats);
+        if (placeFile(src, dst, e, m, engine, opts, stats, queue)) {
+          queuedRel.add(e.rel);
+          break;
+        }
         done += m.size;
         opts.onProgress?.(done, total);
         break;
       }
     }
     entries.push(m);
+  }
+  if (queue?.length) {
+    const results = runParallel(queue.map((q) => q.job), engine.name, (job) => {
+      const r = copyHashed(engine, job);
+      done += r.size;
+      opts.onProgress?.(done, total);
+      return r;
+    });
+    queue.forEach((q, i) => {
+      q.m.contentHash = results[i]!.hash;
+      finishCopy(q.dst, q.e, q.m, stats, results[i]!.size);
+    });
+    for (const l of laterLinks) {
+      fs.linkSync(path.join(dstRoot, l.first.rel), l.dst);
+      l.m.contentHash = l.first.contentHash;
+      l.m.size = l.first.size;
+    }
+    opts.onProgress?.(total, total);
   }
   for (let i = dirs.length - 1; i >= 0; i--) applyMetadata(dirs[i]!.abs, dirs[i]!.stat, false);
   applyMetadata(dstRoot, rootStat, false);
@@ -149,7 +182,15 @@ function tryLink(from: string, to: string): boolean {
  *   read once to compare; equal → link, else copy;
  * - anything else → copied and hashed in the same read (copyAndHash / clone + hash).
  */
-function placeFile(src: string, dst: string, e: TreeEntry, m: ManifestEntry, engine: Engine, opts: MaterializeOptions, stats: MaterializeStats): void {
+interface Deferred {
+  job: ParallelJob;
+  dst: string;
+  e: TreeEntry;
+  m: ManifestEntry;
+}
+
+/** Returns true when the copy was queued (the caller runs the queue after the walk). */
+function placeFile(src: string, dst: string, e: TreeEntry, m: ManifestEntry, engine: Engine, opts: MaterializeOptions, stats: MaterializeStats, queue?: Deferred[]): boolean {
   const mode = permBits(e.stat);
   const k = opts.known;
   if (k) {
@@ -160,14 +201,14 @@ function placeFile(src: string, dst: string, e: TreeEntry, m: ManifestEntry, eng
       if (k.link && parentSame && p!.hash === trusted && tryLink(p!.file, dst)) {
         m.contentHash = trusted;
         stats.linked++;
-        return;
+        return false;
       }
       engine.copyFile(src, dst, mode, false);
       const after = fs.lstatSync(src, { bigint: true });
       const steady = after.ctimeNs === e.stat.ctimeNs && after.mtimeNs === e.stat.mtimeNs && after.size === e.stat.size && after.ino === e.stat.ino;
       m.contentHash = steady ? trusted : hashFile(dst);
-      finishCopy(dst, e, m, stats);
-      return;
+      finishCopy(dst, e, m, stats, steady ? Number(e.stat.size) : undefined);
+      return false;
     }
     if (parentSame) {
       stats.compared++;
@@ -175,7 +216,7 @@ function placeFile(src: string, dst: string, e: TreeEntry, m: ManifestEntry, eng
       if (h === p!.hash && k.link && tryLink(p!.file, dst)) {
         m.contentHash = h;
         stats.linked++;
-        return;
+        return false;
       }
     }
   }
@@ -184,15 +225,22 @@ function placeFile(src: string, dst: string, e: TreeEntry, m: ManifestEntry, eng
     stats.copied++;
     stats.bytesCopied += m.size;
     applyMetadata(dst, e.stat, false);
-    return;
+    return false;
   }
-  m.contentHash = engine.copyFile(src, dst, mode, true);
-  finishCopy(dst, e, m, stats);
+  const job: ParallelJob = { kind: 'copy', src, dst, mode, pre: [e.stat.ctimeNs.toString(), e.stat.mtimeNs.toString(), e.stat.size.toString(), e.stat.ino.toString()] };
+  if (queue) {
+    queue.push({ job, dst, e, m });
+    return true;
+  }
+  const r = copyHashed(engine, job);
+  m.contentHash = r.hash;
+  finishCopy(dst, e, m, stats, r.size);
+  return false;
 }
 
 /** Metadata of a copied file, and its size as copied (the source may have changed size meanwhile). */
-function finishCopy(dst: string, e: TreeEntry, m: ManifestEntry, stats: MaterializeStats): void {
-  m.size = Number(fs.lstatSync(dst).size);
+function finishCopy(dst: string, e: TreeEntry, m: ManifestEntry, stats: MaterializeStats, size?: number): void {
+  m.size = size ?? Number(fs.lstatSync(dst, { bigint: true }).size);
   applyMetadata(dst, e.stat, false);
   stats.copied++;
   stats.bytesCopied += m.size;

@@ -35,10 +35,23 @@ export function payloadLine(e: HashedEntry): string {
  * SHA-256 over the whole.
  */
 export function payloadRootHash(entries: Iterable<HashedEntry>): string {
-  const lines: Buffer[] = [];
-  for (const e of entries) lines.push(Buffer.from(payloadLine(e) + '\n'));
-  lines.sort(Buffer.compare);
+  const lines: string[] = [];
+  // JS compares strings by UTF-16 code unit, which equals UTF-8 byte order unless a
+  // line holds a surrogate (astral character); only then sort the encoded bytes.
+  let plain = true;
+  for (const e of entries) {
+    const l = payloadLine(e) + '\n';
+    if (plain && /[\ud800-\udfff]/.test(l)) plain = false;
+    lines.push(l);
+  }
   const h = createHash('sha256');
-  for (const l of lines) h.update(l);
+  if (plain) {
+    lines.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    for (const l of lines) h.update(l);
+  } else {
+    const bufs = lines.map((l) => Buffer.from(l));
+    bufs.sort(Buffer.compare);
+    for (const b of bufs) h.update(b);
+  }
   return h.digest('hex');
 }

@@ -4,6 +4,7 @@ import type { KnownContent } from '../engines/materialize.js';
 import type { TreeEntry } from '../fsutil/walk.js';
 import type { Layout } from '../repo/layout.js';
 import { catalogAdd } from './catalog.js';
+import { hashFile } from '../fsutil/fileHash.js';
 import { isUnchanged } from './changeDetect.js';
 import type { IndexDb } from './indexDb.js';
 import type { IndexedEntry } from './manifestCodec.js';
@@ -50,7 +51,7 @@ export function recordSnapshot(idx: IndexDb | undefined, layout: Layout, id: str
  * the snapshot's content when the worktree state vouches for its stat and records the
  * hash the snapshot's manifest has at that path.
  */
-export function restoreKnowledge(idx: IndexDb | undefined, worktree: string, target: ManifestMap | undefined) {
+export function restoreKnowledge(idx: IndexDb | undefined, worktree: string, root: string, target: ManifestMap | undefined) {
   const state = getWorktreeState(idx, worktree);
   if (!state || !target) return { state, sameContent: undefined };
   const stateMap = byRel(state.entries);
@@ -59,7 +60,14 @@ export function restoreKnowledge(idx: IndexDb | undefined, worktree: string, tar
     sameContent(rel: string, _src: TreeEntry, dst: TreeEntry): boolean {
       const r = stateMap.get(rel);
       const t = target.get(rel);
-      return !!r && !!t && r.type === 'file' && !!r.contentHash && r.contentHash === t.contentHash && isUnchanged(r, state.probeNs, dst.stat);
+      if (!r || !t || r.type !== 'file' || !r.contentHash || !t.contentHash) return false;
+      if (isUnchanged(r, state.probeNs, dst.stat)) return r.contentHash === t.contentHash;
+      // Same stat but too recent to vouch for (e.g. written by the previous restore):
+      // reading it is cheaper than rewriting it, and keeps its inode and ctime.
+      if (r.contentHash === t.contentHash && isUnchanged(r, BigInt(Number.MAX_SAFE_INTEGER) * 1_000_000_000n, dst.stat)) {
+        return hashFile(path.join(root, rel)) === t.contentHash;
+      }
+      return false;
     },
   };
 }

@@ -71,6 +71,9 @@ export class IndexDb {
   private readonly st: ReturnType<IndexDb['prepare']>;
   /** Set when a query found the file damaged: it was deleted, this handle is dead. */
   private dead = false;
+  /** Chunks decoded by this handle (a snapshot's manifest and its worktree state share most). Entries are never mutated. */
+  private readonly decoded = new Map<string, IndexedEntry[]>();
+  private lastChunks: { list: readonly IndexedEntry[]; chunks: ReturnType<typeof chunkEntries> } | undefined;
 
   private constructor(private readonly db: BetterSqlite3.Database, private readonly file: string) {
     this.st = this.prepare();
@@ -158,9 +161,14 @@ export class IndexDb {
       if (!row) return undefined;
       const entries: IndexedEntry[] = [];
       for (let o = 0; o < row.chunks.length; o += 32) {
-        const data = this.st.getChunk.get(row.chunks.subarray(o, o + 32)) as Buffer | undefined;
-        if (!data) return undefined; // inconsistent: treat as missing
-        decodeEntries(data, entries);
+        const key = row.chunks.toString('latin1', o, o + 32);
+        let part = this.decoded.get(key);
+        if (!part) {
+          const data = this.st.getChunk.get(row.chunks.subarray(o, o + 32)) as Buffer | undefined;
+          if (!data) return undefined; // inconsistent: treat as missing
+          this.decoded.set(key, (part = decodeEntries(data)));
+        }
+        for (const e of part) entries.push(e);
       }
       return { entries, probeNs: BigInt(row.probe_ns), ...(row.basis ? { basis: row.basis } : {}) };
     }, undefined);
@@ -169,7 +177,9 @@ export class IndexDb {
   /** Store (replace) a manifest; shared chunks are stored once. Returns false when the index could not take it. */
   putList(owner: string, list: StoredList): boolean {
     return this.guard(() => {
-      const chunks = chunkEntries(list.entries);
+      // A snapshot's manifest and its worktree's state are usually the same list: cut it once.
+      let chunks = this.lastChunks?.list === list.entries ? this.lastChunks.chunks : undefined;
+      if (!chunks) this.lastChunks = { list: list.entries, chunks: (chunks = chunkEntries(list.entries)) };
       this.db.transaction(() => {
         const old = this.st.getList.get(owner) as { chunks: Buffer } | undefined;
         for (const c of chunks) this.st.addChunk.run(c.hash, c.data);

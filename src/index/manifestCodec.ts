@@ -36,47 +36,49 @@ const TYPES = ['dir', 'file', 'symlink'] as const;
 const TYPE_CODE = { dir: 0, file: 1, symlink: 2 } as const;
 const FIXED = 2 + 2 + 8 + 8 * 4;
 
-function strBytes(s: string): Buffer {
-  return Buffer.from(s, 'utf8');
-}
-
 export function encodeEntries(entries: readonly IndexedEntry[]): Buffer {
-  const parts: Buffer[] = [];
+  // One buffer for the whole chunk: size it first, then write in place.
+  const strLen = (n: number) => (n >= 0xffff ? 6 : 2) + n;
   let total = 0;
-  for (const e of entries) {
-    const rel = strBytes(e.rel);
-    const target = e.target !== undefined ? strBytes(e.target) : undefined;
-    const linkOf = e.linkOf !== undefined ? strBytes(e.linkOf) : undefined;
+  const lens = new Array<number>(entries.length * 3);
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i]!;
+    const r = Buffer.byteLength(e.rel, 'utf8');
+    const t = e.target !== undefined ? Buffer.byteLength(e.target, 'utf8') : -1;
+    const l = e.linkOf !== undefined ? Buffer.byteLength(e.linkOf, 'utf8') : -1;
+    lens[i * 3] = r; lens[i * 3 + 1] = t; lens[i * 3 + 2] = l;
+    total += FIXED + strLen(r) + (e.type === 'file' && e.contentHash ? 32 : 0) + (t >= 0 ? strLen(t) : 0) + (l >= 0 ? strLen(l) : 0);
+  }
+  const b = Buffer.allocUnsafe(total);
+  let o = 0;
+  const putStr = (s: string, n: number) => {
+    if (n >= 0xffff) {
+      b.writeUInt16LE(0xffff, o); o += 2;
+      b.writeUInt32LE(n, o); o += 4;
+    } else {
+      b.writeUInt16LE(n, o); o += 2;
+    }
+    o += b.write(s, o, n, 'utf8');
+  };
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i]!;
+    const t = lens[i * 3 + 1]!;
+    const l = lens[i * 3 + 2]!;
     const hasHash = e.type === 'file' && !!e.contentHash;
-    const strLen = (b: Buffer) => (b.length >= 0xffff ? 6 : 2) + b.length;
-    const size = FIXED + strLen(rel) + (hasHash ? 32 : 0) + (target ? strLen(target) : 0) + (linkOf ? strLen(linkOf) : 0);
-    const b = Buffer.allocUnsafe(size);
-    let o = 0;
-    b.writeUInt8(TYPE_CODE[e.type], o++);
-    b.writeUInt8((hasHash ? 1 : 0) | (target ? 2 : 0) | (linkOf ? 4 : 0), o++);
+    b[o++] = TYPE_CODE[e.type];
+    b[o++] = (hasHash ? 1 : 0) | (t >= 0 ? 2 : 0) | (l >= 0 ? 4 : 0);
     b.writeUInt16LE(e.mode & 0xffff, o); o += 2;
     b.writeDoubleLE(e.size, o); o += 8;
     b.writeBigInt64LE(e.mtimeNs, o); o += 8;
     b.writeBigInt64LE(e.ctimeNs, o); o += 8;
     b.writeBigUInt64LE(BigInt.asUintN(64, e.dev), o); o += 8;
     b.writeBigUInt64LE(BigInt.asUintN(64, e.ino), o); o += 8;
-    const putStr = (s: Buffer) => {
-      if (s.length >= 0xffff) {
-        b.writeUInt16LE(0xffff, o); o += 2;
-        b.writeUInt32LE(s.length, o); o += 4;
-      } else {
-        b.writeUInt16LE(s.length, o); o += 2;
-      }
-      s.copy(b, o); o += s.length;
-    };
-    putStr(rel);
-    if (hasHash) { b.write(e.contentHash!, o, 32, 'hex'); o += 32; }
-    if (target) putStr(target);
-    if (linkOf) putStr(linkOf);
-    parts.push(b);
-    total += size;
+    putStr(e.rel, lens[i * 3]!);
+    if (hasHash) o += b.write(e.contentHash!, o, 32, 'hex');
+    if (t >= 0) putStr(e.target!, t);
+    if (l >= 0) putStr(e.linkOf!, l);
   }
-  return Buffer.concat(parts, total);
+  return b;
 }
 
 export function decodeEntries(b: Buffer, out: IndexedEntry[] = []): IndexedEntry[] {

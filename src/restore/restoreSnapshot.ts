@@ -113,9 +113,9 @@ export function applyRestore(layout: Layout, worktree: string, snapshotId: strin
     // Before anything is written: files this restore writes get ctimes at or after it,
     // so the state never vouches for them until a snapshot has read them.
     const probeNs = fsClockNs(layout.tmp);
-    const { sameContent } = restoreKnowledge(idx, worktree, targetMap);
-    const untouched = new Map<string, fs.BigIntStats | undefined>();
     const root = layout.payload(worktree);
+    const { sameContent } = restoreKnowledge(idx, worktree, root, targetMap);
+    const untouched = new Map<string, fs.BigIntStats | undefined>();
     const sel = include ?? restoreSelection(layout, worktree, readDescriptor(layout, snapshotId));
     const r = applyTree(layout.snapshotDir(snapshotId), root, engine, {
       skipNames: SKIP_READY,
