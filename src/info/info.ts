@@ -3,8 +3,8 @@ import { readRepoConfig } from '../repo/config.js';
 import { FORMAT_VERSION, type Layout } from '../repo/layout.js';
 import { readRepoId } from '../repo/repoFiles.js';
 import { listSnapshotIds } from '../repo/snapshots.js';
-import { listWorktreeNames } from '../repo/worktreeConfig.js';
-import { describeWorktree, type WorktreeInfo } from '../worktree/manageWorktrees.js';
+import { isDetached, listWorktreeNames, readWorktreeConfig } from '../repo/worktreeConfig.js';
+import type { WorktreeInfo } from '../worktree/manageWorktrees.js';
 
 export interface InfoResult {
   repo_root: string;
@@ -28,6 +28,12 @@ export async function info(layout: Layout, worktree?: string): Promise<InfoResul
     engine_source: choice.source,
     total_snapshots: listSnapshotIds(layout).length,
     total_worktrees: listWorktreeNames(layout).length,
-    ...(worktree ? { worktree: describeWorktree(layout, worktree) } : {}),
+    ...(worktree ? { worktree: describe(layout, worktree) } : {}),
   };
+}
+
+/** As manageWorktrees' describeWorktree, without loading the worktree operations (start-up stays light). */
+function describe(layout: Layout, name: string): WorktreeInfo {
+  const c = readWorktreeConfig(layout, name);
+  return { ...c, path: layout.payload(name), detached: isDetached(c) };
 }

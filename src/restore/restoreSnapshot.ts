@@ -17,9 +17,11 @@ import { withRepoLock } from '../repo/lock.js';
 import { resolveLatestTag, resolveRef } from '../repo/refs.js';
 import { isDetached, readWorktreeConfig, writeWorktreeConfig } from '../repo/worktreeConfig.js';
 import type { Reporter } from '../progress.js';
-import type { Descriptor } from '../format/descriptor.js';
 import { readDescriptor } from '../repo/snapshots.js';
-import { loadIgnore, selection, type IgnoreMatcher } from '../select/selection.js';
+import type { IgnoreMatcher } from '../select/selection.js';
+import { isSelected, restoreSelection } from './restoreSelection.js';
+
+export { restoreSelection } from './restoreSelection.js';
 
 export interface RestoreOptions {
   worktree: string;
@@ -133,20 +135,4 @@ export function applyRestore(layout: Layout, worktree: string, snapshotId: strin
   } finally {
     idx?.close();
   }
-}
-
-/** Whether a walk filtered by `sel` reaches `rel` (every ancestor folder taken, and the entry). */
-function isSelected(sel: IgnoreMatcher, rel: string, isDir: boolean): boolean {
-  for (let i = rel.indexOf('/'); i !== -1; i = rel.indexOf('/', i + 1)) if (!sel(rel.slice(0, i), true)) return false;
-  return sel(rel, isDir);
-}
-
-/**
- * What a restore may touch: not paths ignored by the worktree's current `.jvsignore`
- * or by the snapshot's own, and for a partial snapshot only its selected paths.
- */
-export function restoreSelection(layout: Layout, worktree: string, d: Descriptor): IgnoreMatcher {
-  const current = loadIgnore(layout.payload(worktree));
-  const recorded = loadIgnore(layout.snapshotDir(d.snapshot_id));
-  return selection({ ignored: [current, recorded].filter((m): m is IgnoreMatcher => !!m), partial: d.partial_paths ?? [] });
 }

@@ -8,7 +8,7 @@ import { byRel, ensureSnapshotManifest, getWorktreeState, manifestFromPayload, t
 import type { Layout } from '../repo/layout.js';
 import { readDescriptor } from '../repo/snapshots.js';
 import { isDetached, readWorktreeConfig } from '../repo/worktreeConfig.js';
-import { restoreSelection } from '../restore/restoreSnapshot.js';
+import { isSelected, restoreSelection } from '../restore/restoreSelection.js';
 import { loadIgnore, selection } from '../select/selection.js';
 
 export interface StatusResult {
@@ -80,7 +80,7 @@ export function status(layout: Layout, worktree: string): StatusResult {
       }
       if (!same) modified.push(shown(e));
     }
-    const removed = manifest.filter((m) => !seen.has(m.rel) && isReachable(sel, m.rel, m.type === 'dir')).map(shown);
+    const removed = manifest.filter((m) => !seen.has(m.rel) && isSelected(sel, m.rel, m.type === 'dir')).map(shown);
     return {
       worktree: wt.name,
       ...(head ? { head_snapshot_id: head } : {}),
@@ -99,9 +99,4 @@ export function status(layout: Layout, worktree: string): StatusResult {
   } finally {
     idx?.close();
   }
-}
-
-function isReachable(sel: (rel: string, isDir: boolean) => boolean, rel: string, isDir: boolean): boolean {
-  for (let i = rel.indexOf('/'); i !== -1; i = rel.indexOf('/', i + 1)) if (!sel(rel.slice(0, i), true)) return false;
-  return sel(rel, isDir);
 }
