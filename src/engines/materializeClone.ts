@@ -5,45 +5,36 @@ import { permBits, walkTree, type WalkFilter } from '../fsutil/walk.js';
 import type { ManifestEntry, MaterializeOptions, MaterializeResult } from './materialize.js';
 import { applyMetadata } from './metadata.js';
 
-/**
- * Whether the clone of a file holds the content the source had when `before` was taken:
- * the source's inode was not touched from the walk until after the clone (ctime moves on
- * every write or attribute change) and the clone has its size and mtime.
- */
-function steady(src: string, before: fs.BigIntStats, clone: fs.BigIntStats): boolean {
-  let after: fs.BigIntStats;
-  try {
-    after = fs.lstatSync(src, { bigint: true });
-  } catch {
-    return false;
-  }
-  return after.ino === before.ino && after.ctimeNs === before.ctimeNs && after.mtimeNs === before.mtimeNs && after.size === before.size
-    && clone.size === before.size && clone.mtimeNs === before.mtimeNs;
-}
-
 const parentRel = (rel: string) => (rel.includes('/') ? rel.slice(0, rel.lastIndexOf('/')) : '');
 
 /**
  * materializeTree for engines that clone a whole tree at once (juicefs clone):
  *
- * 1. walk the source with the filter: its stats key the manifest's change detection,
- *    and its hard-link groups are needed because the clone gives every path its own
- *    inode;
- * 2. clone `srcRoot` to `dstRoot` (must not exist);
+ * 1. clone `srcRoot` to `dstRoot` (must not exist);
+ * 2. walk the source with the filter, after the clone: its stats key the manifest's
+ *    change detection, and its hard-link groups are needed because the clone gives
+ *    every path its own inode;
  * 3. walk the clone with the same filter and remove what it excludes (ignored paths,
  *    paths outside a partial selection, `.READY`) and special files;
  * 4. re-join the user's hard-link groups inside the clone;
  * 5. put back the times of folders whose listing steps 3–4 changed;
- * 6. describe the clone: the manifest is built from what the clone holds, so it matches
- *    the snapshot even when the source changed while it was being cloned (the clone is
- *    atomic per file, not per tree). A file's hash comes from `opts.known` (the index)
- *    when its stat proves it unchanged since it was last read and it stayed untouched
- *    through the clone; otherwise the clone is read and hashed. `hash: false` (a fork,
- *    which takes hashes from the snapshot's manifest) reads nothing.
+ * 6. describe the clone: the manifest lists what the clone holds (the clone is atomic
+ *    per file, not per tree, so the source may have moved on meanwhile). `hash: false`
+ *    (a fork, which takes hashes from the snapshot's manifest) reads nothing.
  *
- * Stats recorded for change detection are the source's from step 1, taken before the
- * clone: if the source changed during the clone, the next snapshot sees a different
- * stat and re-reads the file — the safe direction.
+ * Why hashes from `opts.known` are safe although the source is walked after the clone:
+ * `trusted` answers only for a stat whose ctime equals the recorded one, and recorded
+ * ctimes are older than a clock reading taken before this operation began. ctime moves
+ * forward on every write or attribute change, so such a file was not touched since
+ * before the clone: the clone holds the content the hash describes. Every other file is
+ * read from the clone. Recording the post-clone stat with a hash read from the clone is
+ * safe for the same reason: a file changed after the clone has a ctime later than the
+ * caller's probe (taken before materialising) and is not trusted next time.
+ *
+ * Walking the source after the clone instead of before (and re-checking each file after
+ * the clone) saves one uncached getattr per file: on JuiceFS the kernel's attribute cache
+ * (1 s) has expired by the time a large clone ends; measured 3 s of 7.5 s for 10,000
+ * files.
  */
 export function materializeByClone(
   srcRoot: string,
@@ -53,21 +44,21 @@ export function materializeByClone(
   opts: MaterializeOptions,
 ): MaterializeResult {
   // 1.
-  const before = walkTree(srcRoot, filter);
-  const srcStat = new Map(before.entries.map((e) => [e.rel, e]));
-  const linkGroups = new Map<string, string[]>();
-  for (const e of before.entries) {
-    if (e.type !== 'file' || e.stat.nlink < 2n) continue;
-    const key = `${e.stat.dev}:${e.stat.ino}`;
-    const g = linkGroups.get(key);
-    if (g) g.push(e.rel);
-    else linkGroups.set(key, [e.rel]);
-  }
-
-  // 2.
   clone(srcRoot, dstRoot);
 
   try {
+    // 2.
+    const source = walkTree(srcRoot, filter);
+    const srcStat = new Map(source.entries.map((e) => [e.rel, e]));
+    const linkGroups = new Map<string, string[]>();
+    for (const e of source.entries) {
+      if (e.type !== 'file' || e.stat.nlink < 2n) continue;
+      const key = `${e.stat.dev}:${e.stat.ino}`;
+      const g = linkGroups.get(key);
+      if (g) g.push(e.rel);
+      else linkGroups.set(key, [e.rel]);
+    }
+
     // 3.
     const pruned: string[] = [];
     const walk = walkTree(dstRoot, {
@@ -138,7 +129,8 @@ export function materializeByClone(
           m.contentHash = firstEntry.contentHash;
         } else if (opts.hash !== false) {
           const trusted = s && s.type === 'file' && opts.known ? opts.known.trusted(c.rel, s.stat) : undefined;
-          if (trusted !== undefined && steady(path.join(srcRoot, c.rel), s!.stat, c.stat)) {
+          // The clone's size and mtime (kept by --preserve) must agree as well: a cheap extra check.
+          if (trusted !== undefined && c.stat.size === s!.stat.size && c.stat.mtimeNs === s!.stat.mtimeNs) {
             m.contentHash = trusted;
           } else m.contentHash = hashFile(abs);
           done += m.size;

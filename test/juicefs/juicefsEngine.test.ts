@@ -154,6 +154,18 @@ describe('juicefs-clone engine on a local JuiceFS volume', () => {
     expect(fs.readFileSync(path.join(root, '.jvs/snapshots', s2.snapshot_id, 'small.txt'), 'utf8')).toBe('v2');
   });
 
+  itWith('JuiceFS', missing, 'a same-size edit with the old mtime put back is still snapshotted (JuiceFS moves ctime)', () => {
+    const { root, main } = newRepo();
+    writeFiles(main, { 'data.bin': 'AAAA', 'other.txt': 'o' });
+    fs.utimesSync(path.join(main, 'data.bin'), 1_500_000_000, 1_500_000_000);
+    jvsOk(['snapshot', 'first'], { cwd: main });
+    fs.writeFileSync(path.join(main, 'data.bin'), 'BBBB');
+    fs.utimesSync(path.join(main, 'data.bin'), 1_500_000_000, 1_500_000_000);
+    const s2 = jvsOk(['snapshot', 'second', '--json'], { cwd: main }).json();
+    expect(fs.readFileSync(path.join(root, '.jvs/snapshots', s2.snapshot_id, 'data.bin'), 'utf8')).toBe('BBBB');
+    expect(jvsOk(['verify', s2.snapshot_id, '--json'], { cwd: main }).json().payload_hash_valid).toBe(true);
+  });
+
   itWith('JuiceFS', missing, 'honours --paths: a partial snapshot clone holds only the selected paths', () => {
     const { root, main } = newRepo();
     writeFiles(main, { 'Assets/a': '1', 'Assets/sub/b': '2', 'ProjectSettings/p': '3', 'Other/o': '4', 'top.txt': '5' });
