@@ -14,6 +14,9 @@
 //      (bit 1) per file (control files need direct_io: their size changes under the
 //      kernel's attribute cache).
 //   4. exports jvs_patch_level so the mount refuses to run on an unpatched binding.
+//   5. includes native/jvs_fuse_fastpath.c: current/ and snapshot folders served by C on
+//      libfuse's threads (no JS round trip), with the write gate for consistent cuts.
+//   6. the descriptors fuse_mount() opens are close-on-exec (hooks must not inherit them).
 // Idempotent; the pristine source is kept as fuse-native.c.orig beside the package.
 // No header download: node-gyp gets --nodedir of the running Node, as build-native.mjs.
 import { spawnSync } from 'node:child_process';
@@ -22,7 +25,7 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
-export const PATCH_LEVEL = 2;
+export const PATCH_LEVEL = 3;
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
 const require = createRequire(import.meta.url);
@@ -152,13 +155,24 @@ sub(`FUSE_METHOD_VOID(utimens, 5, 0, (const char *path, const struct timespec tv
 })`);
 sub('  if (implemented[op_utimens]) ops.utimens = fuse_native_utimens;', '  if (implemented[op_utimens]) ops.utimens = fuse_native_utimens;\n  ops.flag_utime_omit_ok = 1;');
 
-sub('  NAPI_EXPORT_SIZEOF(fuse_thread_t)', `  NAPI_EXPORT_SIZEOF(fuse_thread_t)\n  NAPI_EXPORT_UINT32(jvs_patch_level)`);
+sub('  NAPI_EXPORT_SIZEOF(fuse_thread_t)', `  NAPI_EXPORT_SIZEOF(fuse_thread_t)
+  NAPI_EXPORT_UINT32(jvs_patch_level)
+  jvs_fastpath_init();
+  NAPI_EXPORT_FUNCTION(jvs_fastpath_configure)
+  NAPI_EXPORT_FUNCTION(jvs_gate_hold)
+  NAPI_EXPORT_FUNCTION(jvs_gate_release)`);
+// The fast path (its own file, included so it shares the binding's types and macros).
+sub('NAPI_METHOD(fuse_native_mount) {', '#include "jvs_fuse_fastpath.c"\n\nNAPI_METHOD(fuse_native_mount) {');
+sub('  if (implemented[op_init]) ops.init = fuse_native_init;', '  if (implemented[op_init]) ops.init = fuse_native_init;\n  jvs_fastpath_install(&ops);');
+sub('  struct fuse_chan *ch = fuse_mount(mnt, &args);', '  static unsigned char jvs_fds[JVS_FD_SCAN];\n  jvs_fds_open(jvs_fds);\n  struct fuse_chan *ch = fuse_mount(mnt, &args);\n  jvs_cloexec_new(jvs_fds);');
+c = '#define _GNU_SOURCE\n' + c;
 sub('static int IS_ARRAY_BUFFER_DETACH_SUPPORTED = 0;', `static int IS_ARRAY_BUFFER_DETACH_SUPPORTED = 0;\nstatic const uint32_t jvs_patch_level = ${PATCH_LEVEL};`);
 
 // Build in build/fuse-native/ against the system libfuse (pkg-config fuse).
 const work = path.join(root, 'build/fuse-native');
 fs.mkdirSync(work, { recursive: true });
 fs.writeFileSync(path.join(work, 'fuse-native.c'), c);
+fs.copyFileSync(path.join(root, 'native/jvs_fuse_fastpath.c'), path.join(work, 'jvs_fuse_fastpath.c'));
 const pkg = (args) => {
   const r = spawnSync('pkg-config', ['fuse', ...args], { encoding: 'utf8' });
   if (r.status !== 0) fail('pkg-config cannot find libfuse 2 (install libfuse-dev)');
@@ -204,5 +218,7 @@ if (r.status !== 0) {
 }
 const dest = path.join(pkgDir, 'build/Release');
 fs.mkdirSync(dest, { recursive: true });
-fs.copyFileSync(path.join(work, 'build/Release/fuse.node'), path.join(dest, 'fuse.node'));
+// A new inode (copy, then rename): a running mount keeps its mapped copy intact.
+fs.copyFileSync(path.join(work, 'build/Release/fuse.node'), path.join(dest, 'fuse.node.tmp'));
+fs.renameSync(path.join(dest, 'fuse.node.tmp'), path.join(dest, 'fuse.node'));
 console.error(`jvs: patched FUSE binding built (patch level ${PATCH_LEVEL}) → ${path.relative(root, path.join(dest, 'fuse.node'))}`);

@@ -12,11 +12,20 @@ import type { MountTree } from './mountTree.js';
  * (scripts/build-fuse.mjs), which fixes utimens, carries nanosecond times and per-file
  * direct_io/keep_cache flags; without that patch the mount refuses to start.
  */
-export const REQUIRED_PATCH_LEVEL = 2;
+export const REQUIRED_PATCH_LEVEL = 3;
 
 export interface FuseMountOptions {
   allowOther?: boolean;
   debug?: boolean;
+  /** Serve current/ and snapshot folders in JS too (slow; for comparison and debugging). */
+  jsPassthrough?: boolean;
+}
+
+interface PatchedBinding {
+  jvs_patch_level?: number;
+  jvs_fastpath_configure(currentRoot: string, snapshotsRoot: string): void;
+  jvs_gate_hold(): void;
+  jvs_gate_release(): void;
 }
 
 export interface FuseMount {
@@ -55,21 +64,28 @@ export function statArray(a: Attr): Uint32Array {
 }
 
 /** Load fuse-native and check that the patched binding is the one it loaded. */
-async function loadFuse(): Promise<any> {
+async function loadFuse(): Promise<{ Fuse: any; binding: PatchedBinding }> {
   const { default: Fuse } = await import('fuse-native');
   const require = createRequire(import.meta.url);
   const dir = path.dirname(require.resolve('fuse-native/package.json'));
-  const binding = (require('node-gyp-build') as (d: string) => { jvs_patch_level?: number })(dir);
+  // The same module object fuse-native loaded (require caches addons by path).
+  const binding = (require('node-gyp-build') as (d: string) => PatchedBinding)(dir);
   if ((binding.jvs_patch_level ?? 0) < REQUIRED_PATCH_LEVEL) {
     throw new JvsError('E_ENGINE_UNAVAILABLE', 'the FUSE binding is the unpatched fuse-native build, which loses file times (utimens defect)', {
       hint: 'install libfuse-dev, then run `npm run build:fuse` in the JVS folder (it rebuilds fuse-native with the JVS patch)',
     });
   }
-  return Fuse;
+  return { Fuse, binding };
 }
 
 export async function mountFuse(tree: MountTree, mountpoint: string, opts: FuseMountOptions = {}): Promise<FuseMount> {
-  const Fuse = await loadFuse();
+  const { Fuse, binding } = await loadFuse();
+  if (!opts.jsPassthrough) {
+    // current/ and snapshot folders are served by C on libfuse's threads; JS keeps the
+    // root, the snapshot name table and the control files.
+    binding.jvs_fastpath_configure(tree.current.root, tree.snapshots.root);
+    tree.gate.attachNative({ hold: () => binding.jvs_gate_hold(), release: () => binding.jvs_gate_release() });
+  }
   const run = <T>(p: Promise<T>, ok: (v: T) => void, fail: (errno: number) => void) => {
     p.then(ok, (e) => {
       if (opts.debug && !(e as { errno?: string })?.errno) process.stderr.write(`jvs mount: ${(e as Error)?.stack ?? String(e)}\n`);

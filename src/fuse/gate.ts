@@ -5,7 +5,14 @@
  * already running has finished. So every write that returned before the request is in
  * the snapshot and none that started after it.
  */
+/** A lock held by mutations served outside JS (the C fast path); hold waits for them. */
+export interface NativeGate {
+  hold(): void;
+  release(): void;
+}
+
 export class WriteGate {
+  private native: NativeGate | undefined;
   private running = 0;
   private exclusive = false;
   private waiting: Array<() => void> = [];
@@ -14,6 +21,11 @@ export class WriteGate {
   /** True while an exclusive holder runs or waits (mutations will queue). */
   get held(): boolean {
     return this.exclusive;
+  }
+
+  /** Also hold the C fast path's mutations while exclusive (set by the adapter). */
+  attachNative(gate: NativeGate): void {
+    this.native = gate;
   }
 
   /** Run a mutation; it waits while an exclusive holder has the gate. */
@@ -35,7 +47,13 @@ export class WriteGate {
     this.exclusive = true;
     try {
       while (this.running > 0) await new Promise<void>((r) => this.drained.push(r));
-      return await fn();
+      // Blocks this thread until running C mutations finish; they never wait for JS.
+      this.native?.hold();
+      try {
+        return await fn();
+      } finally {
+        this.native?.release();
+      }
     } finally {
       this.exclusive = false;
       for (const r of this.waiting.splice(0)) r();

@@ -163,7 +163,7 @@ export interface RunningMount {
 }
 
 /** Mount `worktree` of the repository at `mountpoint` until unmounted. */
-export async function startMount(layout: Layout, worktree: string, mountpoint: string, opts: { allowOther?: boolean; debug?: boolean } = {}): Promise<RunningMount> {
+export async function startMount(layout: Layout, worktree: string, mountpoint: string, opts: { allowOther?: boolean; debug?: boolean; jsPassthrough?: boolean } = {}): Promise<RunningMount> {
   const mp = path.resolve(mountpoint);
   const { recoveredStale } = prepareMountpoint(layout, mp);
   const tree = await buildMountTree(layout, worktree);

@@ -30,6 +30,11 @@ export class SnapshotView {
 
   constructor(private readonly layout: Layout, private readonly worktree: string) {}
 
+  /** Folder holding the snapshot folders (the C fast path serves `<id>/…` from it). */
+  get root(): string {
+    return this.layout.snapshots;
+  }
+
   /** The name table, rebuilt when a snapshot was published, deleted or HEAD moved. */
   table(): Map<string, SnapshotName> {
     // The config is replaced by rename on every head move, so its inode changes even

@@ -15,7 +15,7 @@ export function fuseMissing(): string | undefined {
     const require = createRequire(import.meta.url);
     const dir = path.dirname(require.resolve('fuse-native/package.json'));
     const binding = require('node-gyp-build')(dir) as { jvs_patch_level?: number };
-    if ((binding.jvs_patch_level ?? 0) < 2) return 'the patched fuse-native binding is not built (npm run build:fuse; needs libfuse-dev)';
+    if ((binding.jvs_patch_level ?? 0) < 3) return 'the patched fuse-native binding is not built (npm run build:fuse; needs libfuse-dev)';
   } catch (e) {
     return `fuse-native does not load: ${(e as Error).message}`;
   }
@@ -47,6 +47,16 @@ export interface Mounted {
 }
 
 const live: Array<{ mnt: string; pid?: number }> = [];
+
+/** Environment of `jvs mount`: the C fast path (default) or the JS passthrough. */
+let mountEnv: Record<string, string> = {};
+export const MOUNT_MODES = [
+  { name: 'C fast path', env: {} },
+  { name: 'JS passthrough', env: { JVS_MOUNT_JS_PASSTHROUGH: '1' } },
+];
+export function useMountEnv(env: Record<string, string>): void {
+  mountEnv = env;
+}
 
 /** Unmount everything a test mounted, then remove the mountpoints. */
 afterEach(() => {
@@ -86,7 +96,7 @@ export function mountNewRepo(files: Record<string, string> = {}): Mounted {
 
 /** Mount (again) at `mnt` and return the daemon's pid. */
 export function mountAgain(main: string, mnt: string): number {
-  const r = jvsOk(['mount', '--daemon', '--json', mnt], { cwd: main }).json<{ pid: number }>();
+  const r = jvsOk(['mount', '--daemon', '--json', mnt], { cwd: main, env: mountEnv }).json<{ pid: number }>();
   live.push({ mnt, pid: r.pid });
   return r.pid;
 }

@@ -1,17 +1,21 @@
 // Real FUSE mounts driven by ordinary tools: diff, tar, rsync, git, SQLite, bash and
 // Python writing control files. Root, /dev/fuse and libfuse 2 are needed; CI turns a
 // missing prerequisite into a failure (itWith).
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { describe, expect } from 'vitest';
+import { beforeAll, describe, expect } from 'vitest';
 import { jvsOk } from '../helpers/cli.js';
 import { itWith } from '../helpers/prereq.js';
-import { fuseMissing, mountAgain, mountNewRepo, mountpoint, sh, shOk, snapshotIds } from './mountHelpers.js';
+import { fuseMissing, MOUNT_MODES, mountAgain, mountNewRepo, mountpoint, sh, shOk, snapshotIds, useMountEnv } from './mountHelpers.js';
 
 const MISSING = fuseMissing();
 const it = (name: string, fn: () => unknown | Promise<unknown>) => itWith('FUSE', MISSING, name, fn, 180_000);
 
-describe('jvs mount with real tools', () => {
+// Both implementations of current/ and the snapshot folders ship: run everything on both.
+describe.each(MOUNT_MODES)('jvs mount with real tools ($name)', ({ env }) => {
+  beforeAll(() => useMountEnv(env));
+
   it('diff -r between two snapshot folders shows exactly the change', () => {
     const m = mountNewRepo({ 'keep.txt': 'same\n', 'edit.txt': 'old line\n', 'gone.txt': 'bye\n', 'dir/deep.txt': 'deep\n' });
     shOk('echo "first" > .jvs/ctl/snapshot', m.mnt);
@@ -181,6 +185,22 @@ f.close()
     expect(fs.readFileSync(path.join(m.mnt, 'current/f.txt'), 'utf8')).toBe('alive\n');
     shOk('echo "after crash" > .jvs/ctl/snapshot', m.mnt);
     expect(snapshotIds(m.mnt)).toHaveLength(1);
+  });
+
+  it('writes through the mount are held while a control-file snapshot materialises', () => {
+    const m = mountNewRepo({ 'f.txt': 'x\n' });
+    // The pre-snapshot hook runs inside the held section: it starts a writer through the
+    // mount and gives it ample time. Held, the write lands after the snapshot.
+    const hook = path.join(m.root, '.jvs/hooks/pre-snapshot');
+    fs.mkdirSync(path.dirname(hook), { recursive: true });
+    // (The writer must not keep the hook's stdout open: the snapshot waits for the hook.)
+    fs.writeFileSync(hook, `#!/bin/sh\n( echo late > '${m.mnt}/current/late.txt' ) </dev/null >/dev/null 2>&1 &\nsleep 0.5\nexit 0\n`, { mode: 0o755 });
+    shOk('echo "cut" > .jvs/ctl/snapshot', m.mnt);
+    const [id] = snapshotIds(m.mnt);
+    expect(fs.readdirSync(path.join(m.root, '.jvs/snapshots', id!)).sort()).toEqual(['.READY', 'f.txt']);
+    const deadline = Date.now() + 10_000;
+    while (!fs.existsSync(path.join(m.main, 'late.txt')) && Date.now() < deadline) spawnSync('sleep', ['0.05']);
+    expect(fs.readFileSync(path.join(m.main, 'late.txt'), 'utf8')).toBe('late\n');
   });
 
   it('jvs umount unmounts and the daemon exits', async () => {

@@ -14,7 +14,7 @@ export async function runMount(g: GlobalOptions, mountpoint: string | undefined,
   const m = await import('../../fuse/mount.js');
   if (o.daemon) return daemonize(ctx.layout.tmpPath(`mount-${process.pid}.log`), mp, ctx.worktreeName, m.mountAt);
 
-  const running = await m.startMount(ctx.layout, ctx.worktreeName, mp, { allowOther: !!o.allowOther, debug: g.debug });
+  const running = await m.startMount(ctx.layout, ctx.worktreeName, mp, { allowOther: !!o.allowOther, debug: g.debug, jsPassthrough: process.env.JVS_MOUNT_JS_PASSTHROUGH === '1' });
   if (!g.json && !g.quiet) {
     process.stderr.write(`jvs: serving worktree '${running.worktree}' at ${mp}${running.recoveredStale ? ' (a stale mount was recovered)' : ''}; Ctrl-C or \`jvs umount ${mp}\` to stop\n`);
   }
