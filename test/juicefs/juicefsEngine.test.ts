@@ -1,5 +1,6 @@
 // The juicefs-clone engine on a real local JuiceFS volume (SQLite metadata, file
 // storage), driven through the built binary. Needs `npm run build` first.
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -132,6 +133,22 @@ describe('juicefs-clone engine on a local JuiceFS volume', () => {
     expect(s.bytes).toBeGreaterThanOrEqual(24 << 20);
     // A byte copy would have added 24 MiB of blocks; a clone adds metadata only.
     expect(du() - before).toBeLessThan(1 << 20);
+  });
+
+  itWith('JuiceFS', missing, 'restore brings files back by sharing blocks too (copy_file_range), not by copying bytes', () => {
+    const { main } = newRepo();
+    const content = randomBytes(24 << 20);
+    fs.writeFileSync(path.join(main, 'big.bin'), content);
+    const s = jvsOk(['snapshot', 'big', '--json'], { cwd: main }).json();
+    fs.rmSync(path.join(main, 'big.bin'));
+    fs.writeFileSync(path.join(main, 'other'), 'x');
+    jvsOk(['snapshot', 'without big'], { cwd: main }); // syncs the volume
+    const before = bucketBytes(vol!);
+    jvsOk(['restore', s.snapshot_id], { cwd: main });
+    expect(fs.readFileSync(path.join(main, 'big.bin')).equals(content)).toBe(true);
+    expect(fs.existsSync(path.join(main, 'other'))).toBe(false);
+    spawnSync('sync');
+    expect(bucketBytes(vol!) - before).toBeLessThan(1 << 20);
   });
 
   itWith('JuiceFS', missing, 'a snapshot of a mostly unchanged tree takes hashes from the index instead of reading the clone', () => {
