@@ -199,8 +199,9 @@ f.close()
     const [id] = snapshotIds(m.mnt);
     expect(fs.readdirSync(path.join(m.root, '.jvs/snapshots', id!)).sort()).toEqual(['.READY', 'f.txt']);
     const deadline = Date.now() + 10_000;
-    while (!fs.existsSync(path.join(m.main, 'late.txt')) && Date.now() < deadline) spawnSync('sleep', ['0.05']);
-    expect(fs.readFileSync(path.join(m.main, 'late.txt'), 'utf8')).toBe('late\n');
+    const late = () => (fs.existsSync(path.join(m.main, 'late.txt')) ? fs.readFileSync(path.join(m.main, 'late.txt'), 'utf8') : '');
+    while (late() !== 'late\n' && Date.now() < deadline) spawnSync('sleep', ['0.05']);
+    expect(late()).toBe('late\n');
   });
 
   it('jvs umount unmounts and the daemon exits', async () => {
