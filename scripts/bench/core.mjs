@@ -17,7 +17,7 @@ const RUNS = 3;
 const INCR_RUNS = 5;
 const CHANGED = 10;
 const HISTORY_SNAPSHOTS = 1000;
-const AGENT_RUNS = Number(process.env.JVS_BENCH_AGENT_RUNS ?? 100);
+const AGENT_RUNS = Number(process.env.JVS_BENCH_AGENT_RUNS ?? 60);
 const COPY = { JVS_SNAPSHOT_ENGINE: 'copy' };
 
 /** 10,000 files summing to 1 GiB: sizes spread from 4 KiB to ~400 KiB, contents distinct. */
@@ -88,7 +88,7 @@ export async function run({ work, bin }) {
     full.push(timeMs(() => jvs(bin, ['snapshot', 'full', '--json'], path.join(repo, 'main'), COPY)));
   }
   const main = path.join(repo, 'main');
-  const fs0 = sh(`stat -f -c %T ${work}`).trim();
+  const fs0 = sh(`findmnt -no FSTYPE -T ${work}`).trim();
   rows.push(ratioRow(`full snapshot, copy engine (${fs0})`, median(full), median(cp), { text: '≤ 1.5× cp -a', ok: (r) => 1 / r <= 1.5 }, 'cp -a'));
   rows.push(ratioRow('full snapshot vs cp -a + sync (jvs is durable)', median(full), median(cpSync), { text: 'info', ok: () => undefined }, 'cp -a && sync'));
 

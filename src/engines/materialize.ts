@@ -58,6 +58,8 @@ export interface MaterializeStats {
   /** Files read only to compare with the parent (racy or unknown stat), then linked or copied. */
   compared: number;
   bytesCopied: number;
+  /** Copies done by the second thread (large trees only). */
+  byWorker?: number;
 }
 
 /**
@@ -143,6 +145,7 @@ export function materializeTree(srcRoot: string, dstRoot: string, engine: Engine
       opts.onProgress?.(done, total);
       return r;
     });
+    stats.byWorker = results.byWorker ?? 0;
     queue.forEach((q, i) => {
       q.m.contentHash = results[i]!.hash;
       finishCopy(q.dst, q.e, q.m, stats, results[i]!.size);

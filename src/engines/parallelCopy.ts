@@ -72,7 +72,7 @@ const HASH = 32;
  * Run `jobs`, this thread with `runHere` and a worker thread with the same engine;
  * returns the hex SHA-256 per job. Throws the first job error (after all running jobs stopped).
  */
-export function runParallel(jobs: ParallelJob[], engine: string, runHere: (job: ParallelJob) => CopyOutcome): CopyOutcome[] {
+export function runParallel(jobs: ParallelJob[], engine: string, runHere: (job: ParallelJob) => CopyOutcome): CopyOutcome[] & { byWorker?: number } {
   const n = jobs.length;
   const ctl = new Int32Array(new SharedArrayBuffer(8)); // [0] next job, [1] jobs in flight in the worker
   const hashes = new Uint8Array(new SharedArrayBuffer(n * HASH));
@@ -117,5 +117,5 @@ export function runParallel(jobs: ParallelJob[], engine: string, runHere: (job: 
   port1.close();
   if (failure !== undefined) throw failure;
   for (let i = 0; i < n; i++) if (out[i] === undefined) throw new Error(`parallel copy: job ${i} (${jobs[i]!.src}) was not done`);
-  return out;
+  return Object.assign(out, { byWorker: fromWorker.reduce((k, v) => k + (v === 1 ? 1 : 0), 0) });
 }

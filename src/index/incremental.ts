@@ -3,10 +3,12 @@ import path from 'node:path';
 import type { KnownContent } from '../engines/materialize.js';
 import type { TreeEntry } from '../fsutil/walk.js';
 import type { Layout } from '../repo/layout.js';
+import { listSnapshotIds } from '../repo/snapshots.js';
+import { listWorktreeNames } from '../repo/worktreeConfig.js';
 import { catalogAdd } from './catalog.js';
 import { hashFile } from '../fsutil/fileHash.js';
 import { isUnchanged } from './changeDetect.js';
-import type { IndexDb } from './indexDb.js';
+import { snapshotOwner, worktreeOwner, type IndexDb } from './indexDb.js';
 import type { IndexedEntry } from './manifestCodec.js';
 import { byRel, getSnapshotManifest, getWorktreeState, putSnapshotManifest, putWorktreeState, type ManifestMap } from './manifests.js';
 
@@ -43,7 +45,17 @@ export function recordSnapshot(idx: IndexDb | undefined, layout: Layout, id: str
     putSnapshotManifest(idx, id, entries);
     putWorktreeState(idx, worktree, { entries: entries as IndexedEntry[], probeNs, basis: id });
     catalogAdd(idx, layout, id);
+    pruneGone(idx, layout);
   });
+}
+
+/** Drop manifests of snapshots gc removed and states of worktrees that no longer exist (a readdir each). */
+export function pruneGone(idx: IndexDb, layout: Layout): void {
+  const snaps = new Set(listSnapshotIds(layout).map(snapshotOwner));
+  const wts = new Set(listWorktreeNames(layout).map(worktreeOwner));
+  for (const owner of idx.listOwners()) {
+    if (owner.startsWith('snapshot:') ? !snaps.has(owner) : !wts.has(owner)) idx.deleteList(owner);
+  }
 }
 
 /**

@@ -99,7 +99,7 @@ export async function createSnapshot(layout: Layout, opts: SnapshotOptions): Pro
       //    comes before the stat walk (racy-clean rule, src/index/changeDetect.ts);
       //    unchanged files are hard-linked from the parent (copy engine) or cloned
       //    without being read, changed files are hashed while copied.
-      const probeNs = fsClockNs(layout.tmp);
+      const probeNs = safeProbe(layout.tmp);
       const known = snapshotKnowledge(layout, idx, wt.name, wt.latest_snapshot_id, engine.name === 'copy');
       const m = materializeTree(payload, tmpDir, engine, {
         include,
@@ -191,4 +191,13 @@ export async function createSnapshot(layout: Layout, opts: SnapshotOptions): Pro
       idx?.close();
     }
   });
+}
+
+/** The filesystem clock; 0 when it cannot be read (then nothing recorded now is ever trusted: safe, slower). */
+function safeProbe(dir: string): bigint {
+  try {
+    return fsClockNs(dir);
+  } catch {
+    return 0n;
+  }
 }
