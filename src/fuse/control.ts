@@ -84,6 +84,8 @@ export interface ControlDeps {
   restore(req: RestoreRequest): Promise<Record<string, unknown>>;
   /** Engine that would materialise a snapshot now. */
   engineName(): string;
+  /** What changed in the worktree since its head (the `jvs status` operation). */
+  changes?(): Record<string, unknown>;
 }
 
 /**
@@ -136,6 +138,14 @@ export class ControlFiles {
     this.last[name] = { doc, atNs: BigInt(Date.now()) * 1_000_000n };
   }
 
+  private changesOrError(): Record<string, unknown> {
+    try {
+      return this.deps.changes!();
+    } catch (e) {
+      return { error: e instanceof JvsError ? e.toJSON() : String(e) };
+    }
+  }
+
   status(): Record<string, unknown> {
     const { layout, worktree } = this.deps;
     try {
@@ -146,6 +156,7 @@ export class ControlFiles {
         latest_snapshot_id: wt.latest_snapshot_id ?? null,
         detached: isDetached(wt),
         engine: this.deps.engineName(),
+        ...(this.deps.changes ? { changes: this.changesOrError() } : {}),
         last_snapshot: this.last.snapshot.doc,
       };
     } catch (e) {

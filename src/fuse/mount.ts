@@ -9,12 +9,16 @@ import { isInside } from '../repo/names.js';
 import { readWorktreeConfig } from '../repo/worktreeConfig.js';
 import { restoreSnapshot } from '../restore/restoreSnapshot.js';
 import { createSnapshot } from '../snapshot/createSnapshot.js';
+import { status } from '../status/status.js';
 import { ControlFiles } from './control.js';
 import { mountFuse } from './fuseAdapter.js';
 import { WriteGate } from './gate.js';
 import { MountTree } from './mountTree.js';
 import { isFuseHidden, Passthrough } from './passthrough.js';
 import { SnapshotView } from './snapshotView.js';
+
+/** Longest path list shown per kind in .jvs/ctl/status. */
+const MAX_LISTED = 100;
 
 /** File system type the mount shows in /proc/mounts (`fsname=jvs,subtype=jvs`). */
 export const MOUNT_FSTYPE = 'fuse.jvs';
@@ -34,6 +38,20 @@ export async function buildMountTree(layout: Layout, worktree: string): Promise<
     layout,
     worktree,
     engineName: () => (engine ??= chooseEngine(layout.tmp, config.default_engine).engine.name),
+    changes: () => {
+      // Same stat walk as `jvs status` (hashing only files the index cannot vouch for).
+      const s = status(layout, worktree);
+      const cap = (xs: string[]) => (xs.length > MAX_LISTED ? [...xs.slice(0, MAX_LISTED), '…'] : xs);
+      return {
+        clean: s.clean,
+        total_added: s.total_added,
+        total_modified: s.total_modified,
+        total_removed: s.total_removed,
+        added: cap(s.added.filter((p) => !isFuseHidden(p))),
+        modified: cap(s.modified),
+        removed: cap(s.removed),
+      };
+    },
     snapshot: (req) =>
       gate.exclusiveRun(async () => {
         try {

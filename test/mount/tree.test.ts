@@ -200,6 +200,11 @@ describe('mount tree', () => {
     const status = JSON.parse(await readAll(tree, '/.jvs/ctl/status'));
     expect(status).toMatchObject({ worktree: 'main', head_snapshot_id: s1.snapshot_id, latest_snapshot_id: s1.snapshot_id, detached: false });
     expect(typeof status.engine).toBe('string');
+    expect(status.changes).toMatchObject({ clean: true, total_added: 0, total_modified: 0 });
+    fs.writeFileSync(path.join(main, 'a.txt'), 'edited\n');
+    fs.writeFileSync(path.join(main, 'new.txt'), 'new\n');
+    const after = JSON.parse(await readAll(tree, '/.jvs/ctl/status'));
+    expect(after.changes).toMatchObject({ clean: false, added: ['new.txt'], modified: ['a.txt'], removed: [] });
     expect(await errnoFrom(tree.open('/.jvs/ctl/status', O_WRONLY))).toBe('EACCES');
   });
 
