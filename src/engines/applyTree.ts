@@ -3,6 +3,8 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { permBits, walkTree, type TreeEntry, type WalkFilter } from '../fsutil/walk.js';
 import type { Engine } from './engine.js';
+import type { MaterializeResult } from './materialize.js';
+import { materializeByClone } from './materializeClone.js';
 import { applyMetadata } from './metadata.js';
 
 export interface ApplyOptions extends WalkFilter {
@@ -43,12 +45,26 @@ function replaceWith(dst: string, make: (tmp: string) => void): void {
 }
 
 /**
+ * Whether the folder at src[i] can be cloned whole: no file below it is a hard link
+ * (a link group may reach outside the folder, and applyTree joins groups itself).
+ * Entries below a folder follow it contiguously in walk order.
+ */
+function cloneable(src: readonly TreeEntry[], i: number): boolean {
+  const prefix = `${src[i]!.rel}/`;
+  for (let j = i + 1; j < src.length && src[j]!.rel.startsWith(prefix); j++) {
+    if (src[j]!.type === 'file' && src[j]!.stat.nlink > 1n) return false;
+  }
+  return true;
+}
+
+/**
  * Make the tree `dstRoot` equal to `srcRoot` in place, touching only entries that
  * differ. Every file is replaced by rename of a fully written sibling, so a crash
  * leaves each path either old or new, and re-running converges (this is how doctor
  * finishes an interrupted restore). Paths the filter excludes are neither read from
  * the source nor touched in the destination. Files are never hard-linked from the
- * source: each is copied or cloned by the engine.
+ * source: each is copied or cloned by the engine; with a whole-tree cloning engine
+ * (juicefs-clone) a folder missing from the destination is cloned in one command.
  */
 export function applyTree(srcRoot: string, dstRoot: string, engine: Engine, opts: ApplyOptions = {}): ApplyResult {
   const skip = opts.skipNames;
@@ -84,12 +100,28 @@ export function applyTree(srcRoot: string, dstRoot: string, engine: Engine, opts
   let done = 0;
   const dirs: Array<{ abs: string; stat: fs.BigIntStats }> = [];
   const firstOfInode = new Map<string, string>();
-  for (const s of src) {
+  let clonedPrefix: string | undefined;
+  for (const [i, s] of src.entries()) {
+    if (clonedPrefix && s.rel.startsWith(clonedPrefix)) continue;
     const from = path.join(srcRoot, s.rel);
     const to = path.join(dstRoot, s.rel);
     const d = dstByRel.get(s.rel);
     switch (s.type) {
       case 'dir':
+        if (!d && engine.cloneTree && cloneable(src, i)) {
+          // A folder the destination lacks entirely: one whole-tree clone (juicefs clone)
+          // into a temp sibling, renamed in once complete.
+          const sub: WalkFilter = { include: (rel, isDir) => filter.include!(`${s.rel}/${rel}`, isDir) };
+          let m: MaterializeResult | undefined;
+          replaceWith(to, (tmp) => (m = materializeByClone(from, tmp, (a, b) => engine.cloneTree!(a, b), sub, { hash: false })));
+          const files = m!.entries.filter((e) => e.type === 'file');
+          res.written += files.length;
+          res.bytesWritten += m!.bytes;
+          done += m!.bytes;
+          opts.onProgress?.(done, total);
+          clonedPrefix = `${s.rel}/`;
+          break;
+        }
         if (!d) fs.mkdirSync(to, { mode: 0o700 });
         dirs.push({ abs: to, stat: s.stat });
         break;

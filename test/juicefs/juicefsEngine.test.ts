@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jvs, jvsOk } from '../helpers/cli.js';
 import { itWith } from '../helpers/prereq.js';
 import { tmpDir, writeFiles } from '../helpers/tmp.js';
-import { bucketBytes, fuseReadBytes, juicefsMissing, localVolume, type Volume } from './volume.js';
+import { bucketBytes, fuseCounters, fuseReadBytes, juicefsMissing, localVolume, type Volume } from './volume.js';
 
 const missing = juicefsMissing();
 let vol: Volume | undefined;
@@ -149,6 +149,26 @@ describe('juicefs-clone engine on a local JuiceFS volume', () => {
     expect(fs.existsSync(path.join(main, 'other'))).toBe(false);
     spawnSync('sync');
     expect(bucketBytes(vol!) - before).toBeLessThan(1 << 20);
+  });
+
+  itWith('JuiceFS', missing, 'restore clones a folder missing from the worktree in one juicefs clone, keeping modes, links and mtimes', () => {
+    const { main } = newRepo();
+    const files: Record<string, string> = { 'keep.txt': 'k' };
+    for (let i = 0; i < 50; i++) files[`assets/sub${i % 5}/f${i}.bin`] = `asset ${i}`;
+    writeFiles(main, files);
+    fs.chmodSync(path.join(main, 'assets/sub1'), 0o750);
+    fs.symlinkSync('sub0/f0.bin', path.join(main, 'assets/link'));
+    fs.utimesSync(path.join(main, 'assets/sub2/f2.bin'), 1_400_000_000, 1_400_000_000.5);
+    const original = describeTree(main);
+    const s = jvsOk(['snapshot', 'assets', '--json'], { cwd: main }).json();
+    fs.rmSync(path.join(main, 'assets'), { recursive: true });
+    const before = fuseCounters(vol!);
+    const r = jvsOk(['restore', s.snapshot_id, '--json'], { cwd: main }).json();
+    const after = fuseCounters(vol!);
+    expect(r.files_written).toBe(50);
+    expect(describeTree(main)).toEqual(original);
+    expect(after.clones - before.clones).toBe(1);
+    expect(after.copyFileRange - before.copyFileRange).toBe(0);
   });
 
   itWith('JuiceFS', missing, 'a snapshot of a mostly unchanged tree takes hashes from the index instead of reading the clone', () => {

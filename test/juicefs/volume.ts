@@ -164,10 +164,19 @@ export function bucketBytes(vol: Volume): number {
   return Number(/^(\d+)/.exec(run('du', ['-sb', path.join(vol.root, 'bucket')]))![1]);
 }
 
-/** Bytes read through the volume's first mount so far (JuiceFS's own counter in `.stats`). */
-export function fuseReadBytes(vol: Volume): number {
+/** One counter from JuiceFS's own `.stats` file at the root of the volume's first mount. */
+function statCounter(vol: Volume, name: string): number {
   const stats = fs.readFileSync(path.join(vol.mounts[0]!, '.stats'), 'utf8');
-  const m = /^juicefs_fuse_read_size_bytes_sum (\S+)$/m.exec(stats);
-  if (!m) throw new Error('juicefs .stats has no juicefs_fuse_read_size_bytes_sum');
-  return Number(m[1]);
+  const m = new RegExp(`^${name} (\\S+)$`, 'm').exec(stats);
+  return m ? Number(m[1]) : 0; // JuiceFS lists a counter only once it has counted something
+}
+
+/** Bytes read through the volume's first mount so far. */
+export function fuseReadBytes(vol: Volume): number {
+  return statCounter(vol, 'juicefs_fuse_read_size_bytes_sum');
+}
+
+/** Clone operations (juicefs clone) and copy_file_range calls served by the first mount so far. */
+export function fuseCounters(vol: Volume): { clones: number; copyFileRange: number } {
+  return { clones: statCounter(vol, 'juicefs_meta_ops_total_Clone'), copyFileRange: statCounter(vol, 'juicefs_fuse_ops_total_copy_file_range') };
 }
