@@ -97,6 +97,32 @@ describe('index.sqlite is a cache: losing it costs time, never correctness', () 
   });
 });
 
+describe('index housekeeping', () => {
+  it('manifests of snapshots removed (as gc does) and states of removed worktrees leave the index at the next snapshot', () => {
+    const { root, main } = newRepo();
+    writeFiles(main, { a: '1' });
+    const s1 = snap(main, 'one');
+    writeFiles(main, { a: '2' });
+    snap(main, 'two');
+    const layout = new Layout(root);
+    fs.rmSync(layout.descriptor(s1.snapshot_id));
+    fs.rmSync(layout.snapshotDir(s1.snapshot_id), { recursive: true });
+    let idx = IndexDb.open(layout)!;
+    expect(idx.listOwners()).toContain(`snapshot:${s1.snapshot_id}`);
+    idx.putList('worktree:ghost', { entries: [], probeNs: 0n });
+    idx.close();
+    writeFiles(main, { a: '3' });
+    snap(main, 'three');
+    idx = IndexDb.open(layout)!;
+    const owners = idx.listOwners();
+    idx.close();
+    expect(owners).not.toContain(`snapshot:${s1.snapshot_id}`);
+    expect(owners).not.toContain('worktree:ghost');
+    expect(owners).toContain('worktree:main');
+    expect(owners.filter((o) => o.startsWith('snapshot:'))).toHaveLength(2);
+  });
+});
+
 describe('a file edited while a snapshot is being taken', () => {
   it('the snapshot stays self-consistent and the next snapshot captures the edit', async () => {
     const { root, main, snaps } = newRepo();
