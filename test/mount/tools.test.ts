@@ -1,11 +1,12 @@
 // Real FUSE mounts driven by ordinary tools: diff, tar, rsync, git, SQLite, bash and
 // Python writing control files. Root, /dev/fuse and libfuse 2 are needed; CI turns a
 // missing prerequisite into a failure (itWith).
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect } from 'vitest';
-import { jvsOk } from '../helpers/cli.js';
+import { JVS_BIN, jvsOk } from '../helpers/cli.js';
+import { tmpDir } from '../helpers/tmp.js';
 import { itWith } from '../helpers/prereq.js';
 import { fuseMissing, MOUNT_MODES, mountAgain, mountNewRepo, mountpoint, sh, shOk, snapshotIds, useMountEnv } from './mountHelpers.js';
 
@@ -220,4 +221,26 @@ f.close()
     }
     expect(alive).toBe(false);
   });
+});
+
+describe('jvs mount in the foreground', () => {
+  itWith('FUSE', MISSING, 'unmounts cleanly and exits 0 on SIGTERM and on SIGINT', async () => {
+    const dir = tmpDir();
+    jvsOk(['init', 'repo'], { cwd: dir });
+    const main = path.join(dir, 'repo/main');
+    for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+      const mnt = mountpoint();
+      const child = spawn(process.execPath, [JVS_BIN, 'mount', mnt], { cwd: main, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout.on('data', (d) => (out += d));
+      const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+      const deadline = Date.now() + 20_000;
+      while (!fs.existsSync(path.join(mnt, 'current')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      expect(fs.existsSync(path.join(mnt, 'current'))).toBe(true);
+      child.kill(sig);
+      expect(await exited).toBe(0);
+      expect(out).toContain(`Unmounted ${mnt}`);
+      expect(fs.readdirSync(mnt)).toEqual([]);
+    }
+  }, 60_000);
 });
