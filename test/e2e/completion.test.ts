@@ -174,7 +174,7 @@ describe('jvs completion', () => {
           'zmodload zsh/zpty',
           "zpty -b z 'zsh -f -i'",
           // The prompt is spelled in two pieces so the echoed command line does not match it.
-          `zpty -w z "cd '${o.cwd}'; PS1='RE''ADY> '; autoload -Uz compinit; compinit -u -d /dev/null; source ${f}; LISTMAX=1000"`,
+          `zpty -w z "cd '${o.cwd}'; PS1='RE''ADY> '; autoload -Uz compinit; compinit -u -D; source ${f}; LISTMAX=1000"`,
           "zpty -r z setup '*READY> '", // blocks until compinit and the script are loaded
           `zpty -w -n z $'${line}\\t'`,
           // Block until the listing shows `until` (a broken script never does: the run times out).
@@ -185,7 +185,8 @@ describe('jvs completion', () => {
         ].join('\n'),
       );
       // Strip terminal escapes so only the listing's text is compared.
-      const r = spawnSync('zsh', ['-f', driver], { encoding: 'utf8', timeout: 30_000, env: o.env });
+      // Generous: on a loaded 2-core machine compinit alone has taken over 30 s.
+      const r = spawnSync('zsh', ['-f', driver], { encoding: 'utf8', timeout: 90_000, env: o.env });
       if (r.status !== 0) throw new Error(`no completion listing showing "${until}" for "${line}" (zsh exit ${r.status ?? r.signal}): ${r.stderr}`);
       return r.stdout.replace(/\u001b\[[0-9;]*[A-Za-z]/g, '').replace(/\r/g, '');
     };
@@ -196,5 +197,5 @@ describe('jvs completion', () => {
     for (const s of ['node', 'python', 'unity', 'unreal']) expect(tpl).toContain(s);
     const refs = typed('jvs restore ', 'v2');
     expect(refs).toMatch(/HEAD\s+v1\s+v2/);
-  });
+  }, 300_000);
 });

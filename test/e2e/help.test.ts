@@ -34,7 +34,7 @@ describe('help', () => {
     const out = jvsOk(['--help'], { cwd: tmpDir() }).stdout;
     expect(out).toContain('Examples:');
     expect(out).toContain('jvs init game --template unity');
-    expect(out).toMatch(/^\s+completion \[shell\]/m);
+    expect(out).toMatch(/^\s+completion (\[options\] )?\[shell\]/m);
     expect(out).toContain('docs/quickstart-games.md');
   });
 
