@@ -58,6 +58,28 @@ function cloneable(src: readonly TreeEntry[], i: number): boolean {
 }
 
 /**
+ * A destination holding nothing of the source (a restore into an emptied worktree): one
+ * clone of the whole source into a temp folder inside the destination, whose entries
+ * are then renamed into place. Hard links within the tree survive (the clone re-joins
+ * them). A crash leaves the temp folder, which the next run removes, and converges.
+ */
+function cloneIntoEmpty(srcRoot: string, dstRoot: string, clone: (src: string, dst: string) => void, filter: WalkFilter, res: ApplyResult, opts: ApplyOptions): ApplyResult {
+  const stage = path.join(dstRoot, `${TMP_MARK}${randomBytes(4).toString('hex')}`);
+  try {
+    const m = materializeByClone(srcRoot, stage, clone, filter, { hash: false });
+    for (const name of fs.readdirSync(stage)) fs.renameSync(path.join(stage, name), path.join(dstRoot, name));
+    fs.rmdirSync(stage);
+    res.written = m.entries.filter((e) => e.type === 'file').length;
+    res.bytesWritten = m.bytes;
+    opts.onProgress?.(m.bytes, m.bytes);
+    return res;
+  } catch (e) {
+    fs.rmSync(stage, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+/**
  * Make the tree `dstRoot` equal to `srcRoot` in place, touching only entries that
  * differ. Every file is replaced by rename of a fully written sibling, so a crash
  * leaves each path either old or new, and re-running converges (this is how doctor
@@ -95,6 +117,8 @@ export function applyTree(srcRoot: string, dstRoot: string, engine: Engine, opts
     }
     dstByRel.set(d.rel, d);
   }
+
+  if (engine.cloneTree && dstByRel.size === 0 && src.length > 0) return cloneIntoEmpty(srcRoot, dstRoot, engine.cloneTree.bind(engine), filter, res, opts);
 
   const total = src.reduce((n, e) => n + (e.type === 'file' ? Number(e.stat.size) : 0), 0);
   let done = 0;

@@ -171,6 +171,27 @@ describe('juicefs-clone engine on a local JuiceFS volume', () => {
     expect(after.copyFileRange - before.copyFileRange).toBe(0);
   });
 
+  itWith('JuiceFS', missing, 'restore into an emptied worktree is a single clone; hard links across folders and ignored files survive', () => {
+    const { main } = newRepo();
+    buildWorkspace(main);
+    fs.linkSync(path.join(main, 'bin/run.sh'), path.join(main, 'sub/run-link.sh'));
+    const original = describeTree(main, ignored);
+    const s = jvsOk(['snapshot', 'all', '--json'], { cwd: main }).json();
+    for (const e of fs.readdirSync(main)) if (e !== 'build') fs.rmSync(path.join(main, e), { recursive: true });
+    const before = fuseCounters(vol!);
+    const r = jvsOk(['restore', s.snapshot_id, '--json'], { cwd: main }).json();
+    const after = fuseCounters(vol!);
+    expect(after.clones - before.clones).toBe(1);
+    expect(after.copyFileRange - before.copyFileRange).toBe(0);
+    expect(r.files_written).toBeGreaterThan(0);
+    expect(describeTree(main, ignored)).toEqual(original);
+    expect(fs.readFileSync(path.join(main, 'build/out.o'), 'utf8')).toBe('ignored build output');
+    expect(fs.statSync(path.join(main, 'sub/run-link.sh')).ino).toBe(fs.statSync(path.join(main, 'bin/run.sh')).ino);
+    expect(fs.statSync(path.join(main, 'hard-deep')).ino).toBe(fs.statSync(path.join(main, 'sub/dir/deep.txt')).ino);
+    expect(fs.readdirSync(main).filter((n) => n.includes('.jvs-tmp-'))).toEqual([]);
+    expect(jvsOk(['status', '--json'], { cwd: main }).json().clean).toBe(true);
+  });
+
   itWith('JuiceFS', missing, 'a snapshot of a mostly unchanged tree takes hashes from the index instead of reading the clone', () => {
     const { root, main } = newRepo();
     writeFiles(main, { 'small.txt': 'v1' });
