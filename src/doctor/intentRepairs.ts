@@ -17,20 +17,19 @@ import type { PendingRepair } from './findings.js';
 const exists = (p: string) => fs.existsSync(p);
 
 /**
- * After a snapshot is fully published, make it the worktree's head and latest — but
- * only if the worktree still stands where the snapshot started (its latest is the
- * snapshot's parent). If the user already took another snapshot since the crash,
- * the recovered one stays a published side branch and nothing is rewritten.
+ * After a snapshot is fully published, make it the worktree's latest — and its head
+ * too unless the user restored another snapshot since the crash — but only if the
+ * worktree's latest is still the snapshot's parent. If the user already took another
+ * snapshot since, the recovered one stays a published side branch.
  */
 export function settleHead(layout: Layout, id: string): string {
   const d = parseDescriptor(fs.readFileSync(layout.descriptor(id), 'utf8'), id);
   const wt = readWorktreeConfig(layout, d.worktree_name);
-  if (wt.latest_snapshot_id === id) return `worktree '${wt.name}' already had it as head`;
-  if ((wt.latest_snapshot_id ?? '') === (d.parent_id ?? '') && wt.head_snapshot_id === wt.latest_snapshot_id) {
-    writeWorktreeConfig(layout, { ...wt, head_snapshot_id: id, latest_snapshot_id: id });
-    return `advanced worktree '${wt.name}' to ${id}`;
-  }
-  return `worktree '${wt.name}' has moved on since; ${id} stays a published side branch`;
+  if (wt.latest_snapshot_id === id) return `worktree '${wt.name}' already had it as latest`;
+  if (!headNeedsAdvance(layout, id)) return `worktree '${wt.name}' has moved on since; ${id} stays a published side branch`;
+  const showsParent = wt.head_snapshot_id === wt.latest_snapshot_id;
+  writeWorktreeConfig(layout, { ...wt, latest_snapshot_id: id, ...(showsParent ? { head_snapshot_id: id } : {}) });
+  return showsParent ? `advanced worktree '${wt.name}' to ${id}` : `recorded ${id} as the latest of worktree '${wt.name}' (its head stays where it was restored to)`;
 }
 
 function headNeedsAdvance(layout: Layout, id: string): boolean {

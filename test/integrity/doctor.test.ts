@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { jvsOk } from '../helpers/cli.js';
 import { writeFiles } from '../helpers/tmp.js';
 import { descriptorIds, expectError, newRepo, run, snapshot, worktreeConfig } from './support.js';
 
@@ -169,5 +170,21 @@ describe('doctor', () => {
     expectError(r, 'E_NOT_FOUND');
     expect(r.json().findings[0].message).toContain('worktrees/lost-and-found');
     expect(fs.readFileSync(path.join(stray, 'work.txt'), 'utf8')).toBe('keep me');
+  });
+
+  it('after a crash and a restore elsewhere, the recovered snapshot becomes latest while the head stays put', () => {
+    const repo = newRepo();
+    writeFiles(repo.main, { 'a.txt': 'A' });
+    const s1 = snapshot(repo, 'one');
+    writeFiles(repo.main, { 'a.txt': 'B' });
+    const s2 = snapshot(repo, 'two');
+    writeFiles(repo.main, { 'a.txt': 'C' });
+    expect(run(['snapshot', 'crashed'], repo.main, { JVS_FAULT: 'snapshot.8-publish-descriptor' }).signal).toBe('SIGKILL');
+    jvsOk(['restore', s1], { cwd: repo.main });
+    const r = doctorJson(repo.main, ['--repair-runtime']);
+    expect(r.code, r.stdout).toBe(0);
+    const crashed = descriptorIds(repo).find((id) => id !== s1 && id !== s2)!;
+    expect(worktreeConfig(repo)).toMatchObject({ head_snapshot_id: s1, latest_snapshot_id: crashed });
+    expect(fs.readFileSync(path.join(repo.main, 'a.txt'), 'utf8')).toBe('A');
   });
 });
