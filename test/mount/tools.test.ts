@@ -88,6 +88,30 @@ describe.each(MOUNT_MODES)('jvs mount with real tools ($name)', ({ env }) => {
     expect(fs.statSync(path.join(m.mnt, 'current/copied.txt'), { bigint: true }).mtimeNs).toBe(want);
   });
 
+  it('current/ does what editors and build tools do: rename over, links, chmod, truncate, fsync, statfs', () => {
+    const m = mountNewRepo({ 'doc.txt': 'v1\n' });
+    const cur = path.join(m.mnt, 'current');
+    const py = `
+import os
+fd = os.open('doc.txt.swp', os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+os.write(fd, b'v2\\n'); os.fsync(fd); os.close(fd)
+os.rename('doc.txt.swp', 'doc.txt')
+os.link('doc.txt', 'doc-hard.txt')
+os.symlink('doc.txt', 'doc-link')
+os.chmod('doc.txt', 0o640)
+with open('big.log', 'wb') as f: f.write(b'x' * 100000)
+os.truncate('big.log', 10)
+a, b = os.stat('doc.txt'), os.stat('doc-hard.txt')
+print(a.st_ino == b.st_ino, a.st_nlink, oct(a.st_mode & 0o777), os.readlink('doc-link'), os.path.getsize('big.log'), os.statvfs('.').f_bsize > 0)
+`;
+    expect(shOk(`python3 -c '${py.replaceAll("'", "'\\''")}'`, cur).trim()).toBe('True 2 0o640 doc.txt 10 True');
+    expect(fs.readFileSync(path.join(m.main, 'doc.txt'), 'utf8')).toBe('v2\n');
+    expect(fs.statSync(path.join(m.main, 'doc.txt')).ino).toBe(fs.statSync(path.join(m.main, 'doc-hard.txt')).ino);
+    expect(fs.readlinkSync(path.join(m.main, 'doc-link'))).toBe('doc.txt');
+    expect(fs.readdirSync(m.main).sort()).toEqual(['big.log', 'doc-hard.txt', 'doc-link', 'doc.txt']);
+    expect(shOk('df -P current | tail -1', m.mnt)).toMatch(/^jvs /);
+  });
+
   it('git init, add and commit work inside current/', () => {
     const m = mountNewRepo({ 'src/main.c': 'int main(){return 0;}\n', 'README': 'readme\n' });
     const cur = path.join(m.mnt, 'current');
