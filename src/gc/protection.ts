@@ -2,6 +2,7 @@ import type { Descriptor } from '../format/descriptor.js';
 import { JvsError } from '../errors.js';
 import { listIntents } from '../repo/intents.js';
 import type { Layout } from '../repo/layout.js';
+import { listSnapshotIds } from '../repo/snapshots.js';
 import { listWorktreeNames, readWorktreeConfig } from '../repo/worktreeConfig.js';
 import { parseDuration } from '../repo/duration.js';
 import { listPins, pinIsLive } from './pins.js';
@@ -32,6 +33,14 @@ export interface Protection {
  * clean after any gc.
  */
 export function computeProtection(layout: Layout, descriptors: Descriptor[], policy: RetentionPolicy, now: number): Protection {
+  const ids = new Set(descriptors.map((d) => d.snapshot_id));
+  const unreadable = listSnapshotIds(layout).filter((id) => !ids.has(id));
+  if (unreadable.length) {
+    // An unreadable descriptor hides its parent link: gc could delete an ancestor it needs.
+    throw new JvsError('E_DESCRIPTOR_CORRUPT', `gc cannot tell what ${unreadable.length === 1 ? 'a damaged descriptor depends' : `${unreadable.length} damaged descriptors depend`} on (${unreadable.slice(0, 3).join(', ')}${unreadable.length > 3 ? ', …' : ''})`, {
+      hint: 'run `jvs verify --all` and `jvs doctor --strict`; repair or remove the damaged descriptor before collecting garbage',
+    });
+  }
   const byId = new Map(descriptors.map((d) => [d.snapshot_id, d]));
   const heads = new Set<string>();
   for (const name of listWorktreeNames(layout)) {

@@ -151,12 +151,14 @@ describe('malformed JSON in control-plane files gives a clear error class, no st
   }
   const GARBAGE = '{"not": json at all';
 
-  it('descriptor → E_DESCRIPTOR_CORRUPT (verify, doctor)', () => {
+  it('descriptor → E_DESCRIPTOR_CORRUPT (verify, doctor, gc plan)', () => {
     const { repo, s1 } = repoWithSnapshot();
     fs.writeFileSync(path.join(repo.ctl, 'descriptors', `${s1}.json`), GARBAGE);
     expectError(run(['verify', '--all', '--json'], repo.main), 'E_DESCRIPTOR_CORRUPT');
     expectError(run(['verify', s1, '--json'], repo.main), 'E_DESCRIPTOR_CORRUPT');
     expectError(run(['doctor', '--json'], repo.main), 'E_DESCRIPTOR_CORRUPT');
+    // gc cannot see the damaged snapshot's parent link, so it refuses to plan.
+    expectError(run(['gc', 'plan', '--json'], repo.main), 'E_DESCRIPTOR_CORRUPT');
   });
 
   it('.READY marker → E_DESCRIPTOR_CORRUPT', () => {
