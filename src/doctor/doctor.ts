@@ -112,7 +112,7 @@ export async function doctor(layout: Layout, opts: DoctorOptions = {}): Promise<
     // 4. Worktrees and lineage.
     const worktrees = listWorktreeNames(layout);
     for (const p of checkLineage(layout, descriptors)) {
-      findings.push({ check: 'lineage', severity: 'error', error_class: p.problem.includes('damaged') ? 'E_DESCRIPTOR_CORRUPT' : 'E_LINEAGE_BROKEN', message: `${p.worktree ? `worktree '${p.worktree}'` : `snapshot ${p.snapshot_id}`}: ${p.problem}`, ...(p.worktree ? { path: layout.worktreeConfig(p.worktree) } : {}) });
+      findings.push({ check: 'lineage', severity: 'error', error_class: p.error_class, message: `${p.worktree ? `worktree '${p.worktree}'` : `snapshot ${p.snapshot_id}`}: ${p.problem}`, ...(p.worktree ? { path: layout.worktreeConfig(p.worktree) } : {}) });
     }
     for (const w of worktrees) {
       if (!fs.existsSync(layout.payload(w))) {

@@ -27,6 +27,8 @@ export interface LineageProblem {
   snapshot_id?: string;
   worktree?: string;
   problem: string;
+  /** E_LINEAGE_BROKEN unless the worktree config itself is unreadable. */
+  error_class: ErrorClass;
 }
 
 export interface VerifyReport {
@@ -159,7 +161,7 @@ export function verifyFailure(report: VerifyReport): JvsError | undefined {
   }
   const lp = report.lineage_problems?.[0];
   if (lp) {
-    return new JvsError('E_LINEAGE_BROKEN', `${lp.worktree ? `worktree '${lp.worktree}'` : `snapshot ${lp.snapshot_id}`}: ${lp.problem}`, {
+    return new JvsError(lp.error_class, `${lp.worktree ? `worktree '${lp.worktree}'` : `snapshot ${lp.snapshot_id}`}: ${lp.problem}`, {
       hint: 'run `jvs doctor --strict` to see every finding; `jvs worktree list` shows the heads',
       details: { report: report as unknown as Record<string, unknown> },
     });
@@ -196,7 +198,7 @@ export function checkLineage(layout: Layout, descriptors: Descriptor[]): Lineage
     let cur: string | undefined = d.snapshot_id;
     while (cur && byId.has(cur) && !done.has(cur)) {
       if (onPath.has(cur)) {
-        problems.push({ snapshot_id: cur, problem: `parent links form a cycle (${path.slice(path.indexOf(cur)).join(' → ')} → ${cur})` });
+        problems.push({ snapshot_id: cur, error_class: 'E_LINEAGE_BROKEN', problem: `parent links form a cycle (${path.slice(path.indexOf(cur)).join(' → ')} → ${cur})` });
         break;
       }
       onPath.add(cur);
@@ -210,12 +212,12 @@ export function checkLineage(layout: Layout, descriptors: Descriptor[]): Lineage
     try {
       c = readWorktreeConfig(layout, name);
     } catch (e) {
-      problems.push({ worktree: name, problem: (e as Error).message });
+      problems.push({ worktree: name, problem: (e as Error).message, error_class: e instanceof JvsError ? e.code : 'E_DESCRIPTOR_CORRUPT' });
       continue;
     }
     for (const k of ['head_snapshot_id', 'latest_snapshot_id'] as const) {
       const id = c[k];
-      if (id && !byId.has(id)) problems.push({ worktree: name, problem: `${k} names snapshot ${id}, which does not exist` });
+      if (id && !byId.has(id)) problems.push({ worktree: name, error_class: 'E_LINEAGE_BROKEN', problem: `${k} names snapshot ${id}, which does not exist` });
     }
   }
   return problems;
