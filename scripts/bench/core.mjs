@@ -132,6 +132,9 @@ export async function run({ work, bin }) {
 
   // ---- agent loop on the 10k baseline, in process (as the mount's control files run it)
   rows.push(...(await agentLoop(load, repo, main)));
+  const indexBytes = ['', '-wal'].reduce((n, x) => n + (fs.existsSync(path.join(repo, `.jvs/index.sqlite${x}`)) ? fs.statSync(path.join(repo, `.jvs/index.sqlite${x}`)).size : 0), 0);
+  const nSnaps = fs.readdirSync(path.join(repo, '.jvs/descriptors')).filter((f) => f.endsWith('.json')).length;
+  rows.push(row(`index.sqlite size (${nSnaps} snapshots of 10,000 files)`, `${fmt(indexBytes / 1048576, 1)} MiB (${fmt(indexBytes / nSnaps / 1024, 0)} KiB/snapshot; flat manifests would be ~1 MiB each)`, 'info', undefined));
 
   // ---- reflink on XFS
   rows.push(...xfsRows(work, bin, repo));

@@ -46,7 +46,7 @@ export interface MaterializeOptions extends WalkFilter {
  */
 export interface KnownContent {
   trusted(rel: string, stat: fs.BigIntStats): string | undefined;
-  parent(rel: string): { hash?: string; type: string; size: number; mode: number; mtimeNs: bigint; file: string } | undefined;
+  parent(rel: string): { hash?: string; type: string; size: number; mode: number; mtimeNs: bigint; file: string; linkable: boolean } | undefined;
   /** Hard-link files whose content equals the parent's from the parent snapshot (copy engine). */
   link: boolean;
 }
@@ -201,7 +201,7 @@ function placeFile(src: string, dst: string, e: TreeEntry, m: ManifestEntry, eng
     const p = k.parent(e.rel);
     const parentSame = !!p && p.type === 'file' && !!p.hash && p.size === m.size && p.mode === mode && p.mtimeNs === e.stat.mtimeNs;
     if (trusted !== undefined) {
-      if (k.link && parentSame && p!.hash === trusted && tryLink(p!.file, dst)) {
+      if (k.link && parentSame && p!.linkable && p!.hash === trusted && tryLink(p!.file, dst)) {
         m.contentHash = trusted;
         stats.linked++;
         return false;
@@ -216,7 +216,7 @@ function placeFile(src: string, dst: string, e: TreeEntry, m: ManifestEntry, eng
     if (parentSame) {
       stats.compared++;
       const h = hashFile(src);
-      if (h === p!.hash && k.link && tryLink(p!.file, dst)) {
+      if (h === p!.hash && k.link && p!.linkable && tryLink(p!.file, dst)) {
         m.contentHash = h;
         stats.linked++;
         return false;

@@ -25,6 +25,17 @@ export function snapshotKnowledge(layout: Layout, idx: IndexDb | undefined, work
   const stateMap = state ? byRel(state.entries) : undefined;
   const parentMap = parent ? byRel(parent) : undefined;
   const parentDir = parentId ? layout.snapshotDir(parentId) : '';
+  // A parent file in one of the user's hard-link groups shares its inode with other
+  // paths of the parent: linking it by path could join paths the user has since
+  // separated (e.g. `cp -p` over one of them). Such files are copied instead; groups
+  // that still exist are re-formed from the worktree's inodes.
+  const grouped = new Set<string>();
+  for (const e of parent ?? []) {
+    if (e.linkOf !== undefined) {
+      grouped.add(e.rel);
+      grouped.add(e.linkOf);
+    }
+  }
   return {
     link: link && !!parentMap,
     trusted(rel, stat) {
@@ -33,7 +44,7 @@ export function snapshotKnowledge(layout: Layout, idx: IndexDb | undefined, work
     },
     parent(rel) {
       const p = parentMap?.get(rel);
-      return p ? { hash: p.contentHash, type: p.type, size: p.size, mode: p.mode, mtimeNs: p.mtimeNs, file: path.join(parentDir, rel) } : undefined;
+      return p ? { hash: p.contentHash, type: p.type, size: p.size, mode: p.mode, mtimeNs: p.mtimeNs, file: path.join(parentDir, rel), linkable: !grouped.has(rel) } : undefined;
     },
   };
 }

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { native } from '../../src/native/native.js';
 import { jvsOk } from '../helpers/cli.js';
 import { readTree, writeFiles } from '../helpers/tmp.js';
 import { bytes, COPY, fileBytes, inodes, newRepo, restore, snap, stamp, status, verifyAll } from './helpers.js';
@@ -63,6 +64,25 @@ describe('copy engine: snapshots share unchanged files, worktrees never do', () 
     restore(main, s1.snapshot_id);
     expect(fs.statSync(path.join(main, 'alias')).ino).toBe(fs.statSync(path.join(main, 'orig')).ino);
     expect(fs.readFileSync(path.join(main, 'alias'), 'utf8')).toBe('shared');
+    expect(verifyAll(main).severity).toBe('ok');
+  });
+
+  it('a user hard link broken by a copy that keeps the mtime (cp -p) does not come back through snapshot sharing', () => {
+    const { main, snaps } = newRepo();
+    writeFiles(main, { 'a.txt': 'same bytes', 'other': 'o' });
+    fs.linkSync(path.join(main, 'a.txt'), path.join(main, 'c.txt'));
+    snap(main, 'linked');
+    // Break the link the way `cp -p c.txt tmp && mv tmp c.txt` does: same content, mode and mtime, new inode.
+    const st = fs.statSync(path.join(main, 'c.txt'), { bigint: true });
+    fs.copyFileSync(path.join(main, 'c.txt'), path.join(main, 'c.tmp'));
+    native()!.lutimesNs(path.join(main, 'c.tmp'), st.atimeNs, st.mtimeNs);
+    expect(fs.statSync(path.join(main, 'c.tmp'), { bigint: true }).mtimeNs).toBe(st.mtimeNs);
+    fs.renameSync(path.join(main, 'c.tmp'), path.join(main, 'c.txt'));
+    const s2 = snap(main, 'unlinked');
+    const dir = path.join(snaps, s2.snapshot_id);
+    expect(fs.statSync(path.join(dir, 'a.txt')).ino).not.toBe(fs.statSync(path.join(dir, 'c.txt')).ino);
+    restore(main, s2.snapshot_id);
+    expect(fs.statSync(path.join(main, 'a.txt')).ino).not.toBe(fs.statSync(path.join(main, 'c.txt')).ino);
     expect(verifyAll(main).severity).toBe('ok');
   });
 
