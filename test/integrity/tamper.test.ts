@@ -75,6 +75,24 @@ describe('verify detects each kind of damage with its own error class', () => {
     expect(damagedEntry(r, first).payload_hash_valid).toBe(false);
   });
 
+  it('a retargeted symlink or a folder mode change → E_PAYLOAD_HASH_MISMATCH', () => {
+    const repo = newRepo();
+    writeFiles(repo.main, { 'a.txt': 'alpha', 'sub/b.txt': 'bravo' });
+    fs.symlinkSync('a.txt', path.join(repo.main, 'link'));
+    const id = snapshot(repo, 'links');
+    const dir = path.join(repo.ctl, 'snapshots', id);
+    fs.chmodSync(dir, 0o755);
+    fs.rmSync(path.join(dir, 'link'));
+    fs.symlinkSync('sub/b.txt', path.join(dir, 'link'));
+    expectError(run(['verify', id, '--json'], repo.main), 'E_PAYLOAD_HASH_MISMATCH');
+    fs.rmSync(path.join(dir, 'link'));
+    fs.symlinkSync('a.txt', path.join(dir, 'link'));
+    expect(run(['verify', id, '--json'], repo.main).code).toBe(0);
+    const sub = path.join(dir, 'sub');
+    fs.chmodSync(sub, (fs.statSync(sub).mode & 0o7777) ^ 0o020);
+    expectError(run(['verify', id, '--json'], repo.main), 'E_PAYLOAD_HASH_MISMATCH');
+  });
+
   it('a changed descriptor field → E_DESCRIPTOR_CORRUPT', () => {
     const { repo, first } = twoSnapshots();
     const file = path.join(repo.ctl, 'descriptors', `${first}.json`);
