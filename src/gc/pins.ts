@@ -8,6 +8,7 @@ import type { Layout } from '../repo/layout.js';
 import { withRepoLock } from '../repo/lock.js';
 import { resolveRef } from '../repo/refs.js';
 import { parseDuration } from '../repo/duration.js';
+import { readWorktreeConfig, type WorktreeConfig } from '../repo/worktreeConfig.js';
 
 /** `.jvs/pins/<snapshot_id>.json`: keeps a snapshot out of gc until it expires. */
 export interface Pin {
@@ -70,6 +71,8 @@ export function parseExpiry(text: string, now: number): string {
 
 export interface PinOptions {
   ref: string;
+  /** Worktree whose HEAD a `HEAD` ref means. */
+  worktree?: string;
   reason?: string;
   expires?: string;
   lockWaitMs?: number;
@@ -77,7 +80,7 @@ export interface PinOptions {
 
 export function pinSnapshot(layout: Layout, opts: PinOptions): Pin {
   return withRepoLock(layout, { waitMs: opts.lockWaitMs, command: 'gc pin' }, () => {
-    const id = resolveRef(layout, opts.ref).descriptor.snapshot_id;
+    const id = resolveRef(layout, opts.ref, worktreeOf(layout, opts.worktree)).descriptor.snapshot_id;
     const now = Date.now();
     const pin: Pin = {
       snapshot_id: id,
@@ -92,12 +95,16 @@ export function pinSnapshot(layout: Layout, opts: PinOptions): Pin {
   });
 }
 
-export function unpinSnapshot(layout: Layout, ref: string, lockWaitMs?: number): { snapshot_id: string; was_pinned: boolean } {
+function worktreeOf(layout: Layout, name: string | undefined): WorktreeConfig | undefined {
+  return name ? readWorktreeConfig(layout, name) : undefined;
+}
+
+export function unpinSnapshot(layout: Layout, ref: string, lockWaitMs?: number, worktree?: string): { snapshot_id: string; was_pinned: boolean } {
   return withRepoLock(layout, { waitMs: lockWaitMs, command: 'gc unpin' }, () => {
     // A pin may outlive its snapshot's descriptor only through damage; accept a full id then.
     let id: string;
     try {
-      id = resolveRef(layout, ref).descriptor.snapshot_id;
+      id = resolveRef(layout, ref, worktreeOf(layout, worktree)).descriptor.snapshot_id;
     } catch (e) {
       if (isSnapshotId(ref) && fs.existsSync(layout.pin(ref))) id = ref;
       else throw e;

@@ -106,6 +106,14 @@ describe('gc: plan, run, pins, retention', () => {
     expect(plan(repo).to_delete).toEqual([]);
   });
 
+  it('gc pin HEAD pins the latest snapshot of the worktree the command runs in', () => {
+    const { repo, s2 } = repoWithGarbage();
+    expect(jvsOk(['gc', 'pin', 'HEAD', '--json'], { cwd: repo.main }).json().snapshot_id).toBe(s2);
+    expect(fs.existsSync(path.join(repo.ctl, 'pins', `${s2}.json`))).toBe(true);
+    expect(jvsOk(['gc', 'unpin', 'HEAD', '--json'], { cwd: repo.main }).json().snapshot_id).toBe(s2);
+    expect(fs.existsSync(path.join(repo.ctl, 'pins', `${s2}.json`))).toBe(false);
+  });
+
   it('an expired pin protects nothing and is removed with its snapshot', () => {
     const { repo, o1, o2 } = repoWithGarbage();
     jvsOk(['gc', 'pin', o1, '--expires', '2020-01-01T00:00:00Z'], { cwd: repo.main });

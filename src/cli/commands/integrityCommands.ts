@@ -68,7 +68,7 @@ export async function runGcPin(g: GlobalOptions, ref: string | undefined, o: { r
   if (!ref) throw usage('gc pin needs a snapshot ref', 'e.g. `jvs gc pin v1.0 --reason "release"`');
   const ctx = commandContext(g);
   const { pinSnapshot } = await import('../../gc/pins.js');
-  const r = pinSnapshot(ctx.layout, { ref, reason: o.reason, expires: o.expires, lockWaitMs: g.waitMs });
+  const r = pinSnapshot(ctx.layout, { ref, worktree: ctx.worktreeName, reason: o.reason, expires: o.expires, lockWaitMs: g.waitMs });
   return { data: r, human: [`Pinned snapshot ${r.snapshot_id}${r.expires_at ? ` until ${r.expires_at}` : ''}`] };
 }
 
@@ -76,7 +76,7 @@ export async function runGcUnpin(g: GlobalOptions, ref: string | undefined): Pro
   if (!ref) throw usage('gc unpin needs a snapshot ref', 'e.g. `jvs gc unpin v1.0`');
   const ctx = commandContext(g);
   const { unpinSnapshot } = await import('../../gc/pins.js');
-  const r = unpinSnapshot(ctx.layout, ref, g.waitMs);
+  const r = unpinSnapshot(ctx.layout, ref, g.waitMs, ctx.worktreeName);
   return { data: r, human: [`Unpinned snapshot ${r.snapshot_id}`] };
 }
 
