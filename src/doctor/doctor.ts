@@ -158,10 +158,14 @@ export function doctorFailure(r: DoctorReport): JvsError | undefined {
   if (!open.length) return undefined;
   const rank = { critical: 0, error: 1, warning: 2 } as const;
   const worst = [...open].sort((a, b) => rank[a.severity] - rank[b.severity])[0]!;
-  const repairable = open.every((f) => f.repair && f.repaired === undefined);
+  const pending = open.filter((f) => f.repair && f.repaired === undefined).length;
+  const manual = 'the rest need a person: `jvs verify --all` shows damaged snapshots (restore them from a healthy copy), and each finding names its file';
+  const hint = pending === open.length
+    ? 'run `jvs doctor --repair-runtime` to repair them'
+    : pending > 0
+      ? `run \`jvs doctor --repair-runtime\` for the ${pending} repairable finding${pending === 1 ? '' : 's'}; ${manual}`
+      : manual.replace('the rest need', 'these need');
   return new JvsError(worst.error_class, `repository needs attention: ${open.length} finding${open.length === 1 ? '' : 's'}; worst: ${worst.message}`, {
-    hint: repairable
-      ? 'run `jvs doctor --repair-runtime` to repair them'
-      : 'repairable findings are fixed by `jvs doctor --repair-runtime`; damaged snapshots need `jvs verify <id>` and a restore from a healthy copy',
+    hint,
   });
 }
