@@ -28,7 +28,20 @@ export const MOUNT_FSTYPE = 'fuse.jvs';
  * (createSnapshot, restoreSnapshot, resolveRef, loadDescriptors). No kernel involved:
  * tests drive it directly.
  */
-export async function buildMountTree(layout: Layout, worktree: string): Promise<MountTree> {
+export async function buildMountTree(layout: Layout, worktree: string, opts: { operationUmask?: number } = {}): Promise<MountTree> {
+  // The daemon runs with umask 0 (modes from create/mkdir already carry the caller's
+  // umask); JVS's own files (descriptors, intents, index, audit) must be written with
+  // the user's umask instead. Swapping the process umask is safe during snapshot and
+  // restore: every mutation through the mount is held then.
+  const asUser = <T>(fn: () => T): T => {
+    if (opts.operationUmask === undefined) return fn();
+    const prev = process.umask(opts.operationUmask);
+    try {
+      return fn();
+    } finally {
+      process.umask(prev);
+    }
+  };
   readWorktreeConfig(layout, worktree); // fails with E_NOT_FOUND for an unknown worktree
   const config = await readRepoConfig(layout);
   const gate = new WriteGate();
@@ -40,7 +53,7 @@ export async function buildMountTree(layout: Layout, worktree: string): Promise<
     engineName: () => (engine ??= chooseEngine(layout.tmp, config.default_engine).engine.name),
     changes: () => {
       // Same stat walk as `jvs status` (hashing only files the index cannot vouch for).
-      const s = status(layout, worktree);
+      const s = asUser(() => status(layout, worktree));
       const cap = (xs: string[]) => (xs.length > MAX_LISTED ? [...xs.slice(0, MAX_LISTED), '…'] : xs);
       return {
         clean: s.clean,
@@ -55,7 +68,8 @@ export async function buildMountTree(layout: Layout, worktree: string): Promise<
     snapshot: (req) =>
       gate.exclusiveRun(async () => {
         try {
-          const r = await createSnapshot(layout, { worktree, ...req, exclude: isFuseHidden });
+          const prev = opts.operationUmask === undefined ? undefined : process.umask(opts.operationUmask);
+          const r = await createSnapshot(layout, { worktree, ...req, exclude: isFuseHidden }).finally(() => prev !== undefined && process.umask(prev));
           return {
             snapshot_id: r.snapshot_id,
             ...(r.parent_id ? { parent_id: r.parent_id } : {}),
@@ -74,7 +88,8 @@ export async function buildMountTree(layout: Layout, worktree: string): Promise<
     restore: (req) =>
       gate.exclusiveRun(async () => {
         try {
-          const r = await restoreSnapshot(layout, { worktree, ...('ref' in req ? { ref: req.ref } : { latestTag: req.latestTag }) });
+          const prev = opts.operationUmask === undefined ? undefined : process.umask(opts.operationUmask);
+          const r = await restoreSnapshot(layout, { worktree, ...('ref' in req ? { ref: req.ref } : { latestTag: req.latestTag }) }).finally(() => prev !== undefined && process.umask(prev));
           return { ...r };
         } finally {
           view.invalidate();
@@ -184,9 +199,9 @@ export interface RunningMount {
 export async function startMount(layout: Layout, worktree: string, mountpoint: string, opts: { allowOther?: boolean; debug?: boolean; jsPassthrough?: boolean } = {}): Promise<RunningMount> {
   const mp = path.resolve(mountpoint);
   const { recoveredStale } = prepareMountpoint(layout, mp);
-  const tree = await buildMountTree(layout, worktree);
   // Modes from create/mkdir already carry the caller's umask; ours must not cut more.
-  process.umask(0);
+  const userUmask = process.umask(0);
+  const tree = await buildMountTree(layout, worktree, { operationUmask: userUmask });
   const fuse = await mountFuse(tree, mp, opts);
   let unmounting: Promise<void> | undefined;
   let finish!: () => void;

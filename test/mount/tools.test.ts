@@ -112,6 +112,14 @@ print(a.st_ino == b.st_ino, a.st_nlink, oct(a.st_mode & 0o777), os.readlink('doc
     expect(shOk('df -P current | tail -1', m.mnt)).toMatch(/^jvs /);
   });
 
+  it("files made through the mount get the caller's umask, not the daemon's", () => {
+    const m = mountNewRepo({ 'f.txt': 'x\n' });
+    // The daemon runs with umask 0; with the usual 022 these would lose group write.
+    shOk('umask 002 && touch current/group-writable && mkdir current/gdir', m.mnt);
+    expect(fs.statSync(path.join(m.main, 'group-writable')).mode & 0o777).toBe(0o664);
+    expect(fs.statSync(path.join(m.main, 'gdir')).mode & 0o777).toBe(0o775);
+  });
+
   it('git init, add and commit work inside current/', () => {
     const m = mountNewRepo({ 'src/main.c': 'int main(){return 0;}\n', 'README': 'readme\n' });
     const cur = path.join(m.mnt, 'current');
