@@ -205,34 +205,33 @@ export class MountTree {
     return r.kind === 'none' ? fsErr('ENOENT') : fsErr('EROFS');
   }
 
-  private currentOnly(p: string, fn: (rel: string) => void): Promise<void> {
+  /**
+   * A change inside current/. `onRoot`: the payload folder itself may take it (times,
+   * modes, owner), unlike removal or creation at its own name.
+   */
+  private currentOnly(p: string, fn: (rel: string) => void, onRoot = false): Promise<void> {
     const r = route(p);
     if (r.kind !== 'current') {
-      // Control files ignore times and modes (`touch ctl/snapshot` must not fail).
+      // Control files ignore times (`touch ctl/snapshot` must not fail).
       if (r.kind === 'ctl') return Promise.resolve();
       return Promise.reject(this.readOnly(r));
     }
-    if (!r.rel) return Promise.reject(fsErr('EBUSY'));
+    if (!r.rel && !onRoot) return Promise.reject(fsErr('EBUSY'));
     return this.gate.shared(() => fn(r.rel));
   }
 
   async utimens(p: string, atime: TimeSpec, mtime: TimeSpec): Promise<void> {
-    const r = route(p);
-    // The root of current/ is the payload folder itself: its times may change.
-    if (r.kind === 'current' && !r.rel) return this.gate.shared(() => this.current.utimens('', atime, mtime));
-    return this.currentOnly(p, (rel) => this.current.utimens(rel, atime, mtime));
+    return this.currentOnly(p, (rel) => this.current.utimens(rel, atime, mtime), true);
   }
 
   async chmod(p: string, mode: number): Promise<void> {
-    const r = route(p);
-    if (r.kind === 'ctl') throw fsErr('EPERM');
-    return this.currentOnly(p, (rel) => this.current.chmod(rel, mode));
+    if (route(p).kind === 'ctl') throw fsErr('EPERM');
+    return this.currentOnly(p, (rel) => this.current.chmod(rel, mode), true);
   }
 
   async chown(p: string, uid: number, gid: number): Promise<void> {
-    const r = route(p);
-    if (r.kind === 'ctl') throw fsErr('EPERM');
-    return this.currentOnly(p, (rel) => this.current.chown(rel, uid, gid));
+    if (route(p).kind === 'ctl') throw fsErr('EPERM');
+    return this.currentOnly(p, (rel) => this.current.chown(rel, uid, gid), true);
   }
 
   async unlink(p: string): Promise<void> {

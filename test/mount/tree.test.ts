@@ -240,6 +240,15 @@ describe('mount tree', () => {
     await tree.release(snap.fh);
   });
 
+  it('lets the payload folder itself take modes and times, but not be removed or renamed', async () => {
+    const { tree, main } = await fixture();
+    await tree.chmod('/current', 0o750);
+    expect(fs.statSync(main).mode & 0o777).toBe(0o750);
+    expect(await errnoFrom(tree.rmdir('/current'))).toBe('EBUSY');
+    expect(await errnoFrom(tree.rename('/current', '/current/inside'))).toBe('EBUSY');
+    expect(await errnoFrom(tree.rename('/current/a.txt', '/elsewhere'))).toBe('EXDEV');
+  });
+
   it('applies one-sided time updates (UTIME_OMIT keeps the other time)', async () => {
     const { tree, main } = await fixture();
     const f = path.join(main, 'a.txt');
