@@ -25,7 +25,7 @@ export interface IndexedEntry {
 }
 
 /*
- * Binary layout of one chunk: a sequence of entries, each
+ * Binary layout of one chunk: a sequence of entries, each (stats are zero for dirs and symlinks)
  *   u8 type (0 dir, 1 file, 2 symlink) | u8 flags (1 hash, 2 target, 4 linkOf)
  *   u16 mode | f64 size | i64 mtimeNs | i64 ctimeNs | u64 dev | u64 ino
  *   u16 len + utf8 rel | [32 bytes hash] | [u16 len + target] | [u16 len + linkOf]
@@ -69,10 +69,14 @@ export function encodeEntries(entries: readonly IndexedEntry[]): Buffer {
     b[o++] = (hasHash ? 1 : 0) | (t >= 0 ? 2 : 0) | (l >= 0 ? 4 : 0);
     b.writeUInt16LE(e.mode & 0xffff, o); o += 2;
     b.writeDoubleLE(e.size, o); o += 8;
-    b.writeBigInt64LE(e.mtimeNs, o); o += 8;
-    b.writeBigInt64LE(e.ctimeNs, o); o += 8;
-    b.writeBigUInt64LE(BigInt.asUintN(64, e.dev), o); o += 8;
-    b.writeBigUInt64LE(BigInt.asUintN(64, e.ino), o); o += 8;
+    // Folders and symlinks are re-read on every walk and never vouched for by stat, and
+    // their times move whenever a restore touches them: storing zeros keeps manifest
+    // chunks shared between snapshots (only files' stats are worth keeping).
+    const keep = e.type === 'file';
+    b.writeBigInt64LE(keep ? e.mtimeNs : 0n, o); o += 8;
+    b.writeBigInt64LE(keep ? e.ctimeNs : 0n, o); o += 8;
+    b.writeBigUInt64LE(keep ? BigInt.asUintN(64, e.dev) : 0n, o); o += 8;
+    b.writeBigUInt64LE(keep ? BigInt.asUintN(64, e.ino) : 0n, o); o += 8;
     putStr(e.rel, lens[i * 3]!);
     if (hasHash) o += b.write(e.contentHash!, o, 32, 'hex');
     if (t >= 0) putStr(e.target!, t);

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { JvsError } from '../errors.js';
 import { hashFile } from '../fsutil/fileHash.js';
 import { permBits, walkTree } from '../fsutil/walk.js';
 import { isUnchanged } from '../index/changeDetect.js';
@@ -47,6 +48,9 @@ export function status(layout: Layout, worktree: string): StatusResult {
     let manifest: IndexedEntry[] = [];
     let sel = selection({ ignored: [loadIgnore(root)].filter((m): m is NonNullable<typeof m> => !!m) });
     if (head) {
+      if (!fs.existsSync(layout.snapshotDir(head))) {
+        throw new JvsError('E_NOT_FOUND', `the head snapshot ${head} of worktree '${wt.name}' has no payload folder`, { hint: 'run `jvs doctor --strict` to inspect the repository' });
+      }
       sel = restoreSelection(layout, wt.name, readDescriptor(layout, head));
       manifest = idx ? ensureSnapshotManifest(idx, layout, head) : manifestFromPayload(layout.snapshotDir(head));
     }

@@ -17,13 +17,20 @@ function entry(rel: string, i: number, extra: Partial<IndexedEntry> = {}): Index
 describe('manifest storage', () => {
   it('round-trips every field, including symlink targets, link groups and non-ASCII names', () => {
     const list: IndexedEntry[] = [
-      { rel: 'dir', type: 'dir', mode: 0o2755, size: 0, mtimeNs: 5n, ctimeNs: 6n, dev: 1n, ino: 2n },
+      { rel: 'dir', type: 'dir', mode: 0o2755, size: 0, mtimeNs: 0n, ctimeNs: 0n, dev: 0n, ino: 0n },
       entry('dir/ünïcødé ✓.txt', 1),
       entry('dir/alias', 1, { linkOf: 'dir/ünïcødé ✓.txt' }),
-      { rel: 'ln', type: 'symlink', mode: 0o777, size: 0, mtimeNs: 7n, ctimeNs: 8n, dev: 1n, ino: 3n, target: '../'.repeat(30000) + 'x' },
+      { rel: 'ln', type: 'symlink', mode: 0o777, size: 0, mtimeNs: 0n, ctimeNs: 0n, dev: 0n, ino: 0n, target: '../'.repeat(30000) + 'x' },
       entry('big', 2 ** 40, { ino: 2n ** 63n + 5n }),
     ];
     expect(decodeEntries(encodeEntries(list))).toEqual(list);
+  });
+
+  it('keeps no stats for folders and symlinks, so a restore touching them leaves chunks shared', () => {
+    const dir: IndexedEntry = { rel: 'd', type: 'dir', mode: 0o755, size: 0, mtimeNs: 5n, ctimeNs: 6n, dev: 1n, ino: 2n };
+    const touched = { ...dir, mtimeNs: 50n, ctimeNs: 60n };
+    expect(encodeEntries([dir]).equals(encodeEntries([touched]))).toBe(true);
+    expect(decodeEntries(encodeEntries([dir]))[0]).toMatchObject({ ctimeNs: 0n, ino: 0n });
   });
 
   it('a snapshot that changed a few files shares all but a few chunks with its parent', () => {
