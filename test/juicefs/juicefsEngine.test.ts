@@ -86,6 +86,7 @@ describe('juicefs-clone engine on a local JuiceFS volume', () => {
     buildWorkspace(main);
     const original = describeTree(main, ignored);
 
+    expect(jvsOk(['info', '--json'], { cwd: main }).json().snapshot_engine).toBe('juicefs-clone');
     const s1 = jvsOk(['snapshot', 'first', '--json'], { cwd: main }).json();
     expect(s1.engine).toBe('juicefs-clone');
     expect(s1.degraded).toEqual([]);
