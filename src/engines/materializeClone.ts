@@ -5,12 +5,65 @@ import { permBits, walkTree, type WalkFilter } from '../fsutil/walk.js';
 import type { ManifestEntry, MaterializeOptions, MaterializeResult } from './materialize.js';
 import { applyMetadata } from './metadata.js';
 
+/**
+ * Step 1. One clone of the whole root, unless the filter drops top-level folders
+ * (Unity's ignored `Library/`, folders outside `--paths`): then each kept folder
+ * is cloned on its own and kept files are copied with copy_file_range (which JuiceFS
+ * serves by sharing slices), so a large excluded folder is neither cloned nor deleted
+ * again. Exclusions deeper down are pruned from the clone (step 3). Returns the
+ * top-level special files left out (the walk of the clone cannot see them).
+ */
+function cloneSelected(srcRoot: string, dstRoot: string, clone: (src: string, dst: string) => void, filter: WalkFilter): string[] {
+  const kept: Array<{ name: string; stat: fs.BigIntStats }> = [];
+  let droppedDirs = 0;
+  for (const name of fs.readdirSync(srcRoot).sort()) {
+    let stat: fs.BigIntStats;
+    try {
+      stat = fs.lstatSync(path.join(srcRoot, name), { bigint: true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      throw e;
+    }
+    if (filter.include && !filter.include(name, stat.isDirectory())) {
+      if (stat.isDirectory()) droppedDirs++;
+    } else kept.push({ name, stat });
+  }
+  // Dropped files (e.g. a snapshot's `.READY`) cost nothing to clone and prune.
+  if (droppedDirs === 0) {
+    clone(srcRoot, dstRoot);
+    return [];
+  }
+  const rootStat = fs.lstatSync(srcRoot, { bigint: true });
+  fs.mkdirSync(dstRoot, { mode: 0o700 }); // EEXIST when it exists: never touched then
+  const special: string[] = [];
+  try {
+    for (const { name, stat } of kept) {
+      const from = path.join(srcRoot, name);
+      const to = path.join(dstRoot, name);
+      if (stat.isDirectory()) clone(from, to);
+      else if (stat.isFile()) {
+        fs.copyFileSync(from, to, fs.constants.COPYFILE_EXCL);
+        applyMetadata(to, stat, false);
+      } else if (stat.isSymbolicLink()) {
+        fs.symlinkSync(fs.readlinkSync(from), to);
+        applyMetadata(to, stat, true);
+      } else special.push(name);
+    }
+    applyMetadata(dstRoot, rootStat, false);
+  } catch (e) {
+    fs.rmSync(dstRoot, { recursive: true, force: true });
+    throw e;
+  }
+  return special;
+}
+
 const parentRel = (rel: string) => (rel.includes('/') ? rel.slice(0, rel.lastIndexOf('/')) : '');
 
 /**
  * materializeTree for engines that clone a whole tree at once (juicefs clone):
  *
- * 1. clone `srcRoot` to `dstRoot` (must not exist);
+ * 1. clone `srcRoot` to `dstRoot` (must not exist), top-level entries one by one when
+ *    the filter drops some of them (see cloneSelected);
  * 2. walk the source with the filter, after the clone: its stats key the manifest's
  *    change detection, and its hard-link groups are needed because the clone gives
  *    every path its own inode;
@@ -44,7 +97,7 @@ export function materializeByClone(
   opts: MaterializeOptions,
 ): MaterializeResult {
   // 1.
-  clone(srcRoot, dstRoot);
+  const skippedTop = cloneSelected(srcRoot, dstRoot, clone, filter);
 
   try {
     // 2.
@@ -76,7 +129,7 @@ export function materializeByClone(
       fs.rmSync(path.join(dstRoot, rel), { recursive: true, force: true });
       touchedDirs.add(parentRel(rel));
     }
-    const degraded = walk.unsupported.map((rel) => `skipped special file (socket, FIFO or device): ${rel}`);
+    const degraded = [...skippedTop, ...walk.unsupported].sort().map((rel) => `skipped special file (socket, FIFO or device): ${rel}`);
 
     // 4.
     const cloneByRel = new Map(walk.entries.map((e) => [e.rel, e]));

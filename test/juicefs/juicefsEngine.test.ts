@@ -235,6 +235,30 @@ describe('juicefs-clone engine on a local JuiceFS volume', () => {
     expect(jvsOk(['verify', s.snapshot_id, '--json'], { cwd: main }).json().payload_hash_valid).toBe(true);
   });
 
+  itWith('JuiceFS', missing, 'an ignored top-level folder (Unity Library/) is neither cloned nor deleted, and restore leaves it alone', () => {
+    const { root, main } = newRepo();
+    const files: Record<string, string> = { '.jvsignore': 'Library/\n', 'Assets/a.png': 'A1', 'ProjectSettings/p.asset': 'P', 'top.sln': 'S' };
+    for (let i = 0; i < 200; i++) files[`Library/cache/${i}.bin`] = `cache ${i}`;
+    writeFiles(main, files);
+    fs.linkSync(path.join(main, 'top.sln'), path.join(main, 'Assets/sln-link'));
+    const before = fuseCounters(vol!);
+    const s = jvsOk(['snapshot', 'unity', '--json'], { cwd: main }).json();
+    const after = fuseCounters(vol!);
+    expect(s.engine).toBe('juicefs-clone');
+    const snapDir = path.join(root, '.jvs/snapshots', s.snapshot_id);
+    expect(fs.readdirSync(snapDir).sort()).toEqual(['.READY', '.jvsignore', 'Assets', 'ProjectSettings', 'top.sln']);
+    expect(fs.statSync(path.join(snapDir, 'Assets/sln-link')).ino).toBe(fs.statSync(path.join(snapDir, 'top.sln')).ino);
+    expect(after.clones - before.clones).toBe(2); // Assets/ and ProjectSettings/, not Library/
+    expect(after.unlinks - before.unlinks).toBeLessThan(20); // Library's 200 files were never cloned to be removed
+    expect(jvsOk(['verify', s.snapshot_id, '--json'], { cwd: main }).json().payload_hash_valid).toBe(true);
+
+    writeFiles(main, { 'Assets/a.png': 'A2', 'Library/cache/0.bin': 'rebuilt' });
+    jvsOk(['restore', s.snapshot_id], { cwd: main });
+    expect(fs.readFileSync(path.join(main, 'Assets/a.png'), 'utf8')).toBe('A1');
+    expect(fs.readFileSync(path.join(main, 'Library/cache/0.bin'), 'utf8')).toBe('rebuilt');
+    expect(fs.readdirSync(path.join(main, 'Library/cache'))).toHaveLength(200);
+  });
+
   itWith('JuiceFS', missing, 'a failing juicefs clone is an error that leaves no snapshot and no stage (never a copy)', () => {
     const { root, main } = newRepo();
     writeFiles(main, { 'a.txt': 'a' });

@@ -176,7 +176,11 @@ export function fuseReadBytes(vol: Volume): number {
   return statCounter(vol, 'juicefs_fuse_read_size_bytes_sum');
 }
 
-/** Clone operations (juicefs clone) and copy_file_range calls served by the first mount so far. */
-export function fuseCounters(vol: Volume): { clones: number; copyFileRange: number } {
-  return { clones: statCounter(vol, 'juicefs_meta_ops_total_Clone'), copyFileRange: statCounter(vol, 'juicefs_fuse_ops_total_copy_file_range') };
+/** Clone operations (juicefs clone), copy_file_range and unlink calls served by the first mount so far. */
+export function fuseCounters(vol: Volume): { clones: number; copyFileRange: number; unlinks: number } {
+  return {
+    clones: statCounter(vol, 'juicefs_meta_ops_total_Clone'),
+    copyFileRange: statCounter(vol, 'juicefs_fuse_ops_total_copy_file_range'),
+    unlinks: statCounter(vol, 'juicefs_fuse_ops_total_unlink'),
+  };
 }
