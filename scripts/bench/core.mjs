@@ -17,7 +17,7 @@ const RUNS = 3;
 const INCR_RUNS = 5;
 const CHANGED = 10;
 const HISTORY_SNAPSHOTS = 1000;
-const AGENT_RUNS = Number(process.env.JVS_BENCH_AGENT_RUNS ?? 60);
+const AGENT_RUNS = Number(process.env.JVS_BENCH_AGENT_RUNS ?? 40);
 const COPY = { JVS_SNAPSHOT_ENGINE: 'copy' };
 
 /** 10,000 files summing to 1 GiB: sizes spread from 4 KiB to ~400 KiB, contents distinct. */

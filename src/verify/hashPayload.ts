@@ -4,6 +4,7 @@ import { payloadRootHash, type HashedEntry } from '../format/payloadHash.js';
 import { hashFile } from '../fsutil/fileHash.js';
 import { permBits, walkTree } from '../fsutil/walk.js';
 import { READY_FILE } from '../repo/layout.js';
+import { runParallel, worthParallel, type ParallelJob } from '../engines/parallelCopy.js';
 
 /** Recompute a payload root hash from the bytes on disk (skipping `.READY` entries). */
 export function hashPayloadTree(root: string, onProgress?: (done: number, total: number) => void): { hash: string; files: number; bytes: number } {
@@ -15,13 +16,24 @@ export function hashPayloadTree(root: string, onProgress?: (done: number, total:
     const abs = path.join(root, e.rel);
     const h: HashedEntry = { rel: e.rel, type: e.type, mode: permBits(e.stat), size: e.type === 'file' ? Number(e.stat.size) : 0 };
     if (e.type === 'symlink') h.target = fs.readlinkSync(abs);
-    if (e.type === 'file') {
-      h.contentHash = hashFile(abs);
-      files++;
-      done += h.size;
-      onProgress?.(done, total);
-    }
+    if (e.type === 'file') files++;
     return h;
   });
+  // Large trees: both cores (engines/parallelCopy.ts); hashing is CPU-bound on cached data.
+  const fileEntries = hashed.filter((h) => h.type === 'file');
+  const hashOne = (abs: string, size: number) => {
+    const digest = hashFile(abs);
+    done += size;
+    onProgress?.(done, total);
+    return digest;
+  };
+  if (worthParallel(fileEntries.length, total)) {
+    const jobs: ParallelJob[] = fileEntries.map((h) => ({ kind: 'hash', src: path.join(root, h.rel) }));
+    const sizes = new Map(fileEntries.map((h) => [path.join(root, h.rel), h.size]));
+    const out = runParallel(jobs, 'copy', (job) => ({ hash: hashOne(job.src, sizes.get(job.src) ?? 0), size: 0 }));
+    fileEntries.forEach((h, i) => (h.contentHash = out[i]!.hash));
+  } else {
+    for (const h of fileEntries) h.contentHash = hashOne(path.join(root, h.rel), h.size);
+  }
   return { hash: payloadRootHash(hashed), files, bytes: total };
 }
