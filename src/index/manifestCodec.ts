@@ -85,25 +85,40 @@ export function encodeEntries(entries: readonly IndexedEntry[]): Buffer {
   return b;
 }
 
+// Aligned scratch views: copying an entry's 40 fixed bytes here and reading typed
+// arrays is several times faster than Buffer.read*() calls before the JIT warms up,
+// and a CLI process decodes its manifests cold.
+const scratch = new ArrayBuffer(40);
+const scratchBytes = new Uint8Array(scratch);
+const scratchF64 = new Float64Array(scratch, 0, 1);
+const scratchI64 = new BigInt64Array(scratch, 8, 2);
+const scratchU64 = new BigUint64Array(scratch, 24, 2);
+/** Typed arrays use the host's byte order; the format is little-endian. */
+const HOST_LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
 export function decodeEntries(b: Buffer, out: IndexedEntry[] = []): IndexedEntry[] {
   let o = 0;
   const getStr = () => {
-    let n = b.readUInt16LE(o); o += 2;
+    let n = b[o]! | (b[o + 1]! << 8);
+    o += 2;
     if (n === 0xffff) { n = b.readUInt32LE(o); o += 4; }
     const s = b.toString('utf8', o, o + n);
     o += n;
     return s;
   };
   while (o < b.length) {
-    const type = TYPES[b.readUInt8(o)];
+    const type = TYPES[b[o]!];
     if (!type) throw new Error(`manifest chunk: bad entry type at ${o}`);
-    const flags = b.readUInt8(o + 1);
-    const mode = b.readUInt16LE(o + 2);
-    const size = b.readDoubleLE(o + 4);
-    const mtimeNs = b.readBigInt64LE(o + 12);
-    const ctimeNs = b.readBigInt64LE(o + 20);
-    const dev = b.readBigUInt64LE(o + 28);
-    const ino = b.readBigUInt64LE(o + 36);
+    const flags = b[o + 1]!;
+    const mode = b[o + 2]! | (b[o + 3]! << 8);
+    if (o + FIXED > b.length) throw new Error('manifest chunk: truncated entry');
+    let size: number, mtimeNs: bigint, ctimeNs: bigint, dev: bigint, ino: bigint;
+    if (HOST_LE) {
+      scratchBytes.set(b.subarray(o + 4, o + 44));
+      [size, mtimeNs, ctimeNs, dev, ino] = [scratchF64[0]!, scratchI64[0]!, scratchI64[1]!, scratchU64[0]!, scratchU64[1]!];
+    } else {
+      [size, mtimeNs, ctimeNs, dev, ino] = [b.readDoubleLE(o + 4), b.readBigInt64LE(o + 12), b.readBigInt64LE(o + 20), b.readBigUInt64LE(o + 28), b.readBigUInt64LE(o + 36)];
+    }
     o += FIXED;
     const e: IndexedEntry = { rel: getStr(), type, mode, size, mtimeNs, ctimeNs, dev, ino };
     if (flags & 1) { e.contentHash = b.toString('hex', o, o + 32); o += 32; }
