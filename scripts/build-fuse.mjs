@@ -17,6 +17,7 @@
 //   5. includes native/jvs_fuse_fastpath.c: current/ and snapshot folders served by C on
 //      libfuse's threads (no JS round trip), with the write gate for consistent cuts.
 //   6. the descriptors fuse_mount() opens are close-on-exec (hooks must not inherit them).
+//   7. JVS_MOUNT_SINGLE_THREAD=1 selects libfuse's single-threaded loop (see below).
 // Idempotent; the pristine source is kept as fuse-native.c.orig beside the package.
 // No header download: node-gyp gets --nodedir of the running Node, as build-native.mjs.
 import { spawnSync } from 'node:child_process';
@@ -165,6 +166,10 @@ sub('  NAPI_EXPORT_SIZEOF(fuse_thread_t)', `  NAPI_EXPORT_SIZEOF(fuse_thread_t)
 sub('NAPI_METHOD(fuse_native_mount) {', '#include "jvs_fuse_fastpath.c"\n\nNAPI_METHOD(fuse_native_mount) {');
 sub('  if (implemented[op_init]) ops.init = fuse_native_init;', '  if (implemented[op_init]) ops.init = fuse_native_init;\n  jvs_fastpath_install(&ops);');
 sub('  struct fuse_chan *ch = fuse_mount(mnt, &args);', '  static unsigned char jvs_fds[JVS_FD_SCAN];\n  jvs_fds_open(jvs_fds);\n  struct fuse_chan *ch = fuse_mount(mnt, &args);\n  jvs_cloexec_new(jvs_fds);');
+// JVS_MOUNT_SINGLE_THREAD=1: libfuse's single-threaded loop. Sequential metadata work
+// (untar) runs ~40% faster without the worker hand-offs, but every request then waits
+// while a control-file snapshot runs, so it is not the default (docs/mount.md).
+sub('  fuse_loop_mt(ft->fuse);', '  if (getenv("JVS_MOUNT_SINGLE_THREAD")) fuse_loop(ft->fuse); else fuse_loop_mt(ft->fuse);');
 c = '#define _GNU_SOURCE\n' + c;
 sub('static int IS_ARRAY_BUFFER_DETACH_SUPPORTED = 0;', `static int IS_ARRAY_BUFFER_DETACH_SUPPORTED = 0;\nstatic const uint32_t jvs_patch_level = ${PATCH_LEVEL};`);
 

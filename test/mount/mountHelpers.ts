@@ -53,6 +53,7 @@ let mountEnv: Record<string, string> = {};
 export const MOUNT_MODES = [
   { name: 'C fast path', env: {} },
   { name: 'JS passthrough', env: { JVS_MOUNT_JS_PASSTHROUGH: '1' } },
+  { name: 'C fast path, single-threaded loop', env: { JVS_MOUNT_SINGLE_THREAD: '1' } },
 ];
 export function useMountEnv(env: Record<string, string>): void {
   mountEnv = env;
