@@ -7,7 +7,6 @@ import { IndexDb, snapshotOwner, worktreeOwner, type StoredList } from './indexD
 import type { IndexedEntry } from './manifestCodec.js';
 
 export type { IndexedEntry } from './manifestCodec.js';
-export { IndexDb } from './indexDb.js';
 
 /** A manifest by path. */
 export type ManifestMap = Map<string, IndexedEntry>;
@@ -83,8 +82,4 @@ export function getWorktreeState(idx: IndexDb | undefined, name: string): Stored
 
 export function putWorktreeState(idx: IndexDb | undefined, name: string, state: StoredList): void {
   idx?.putList(worktreeOwner(name), state);
-}
-
-export function dropWorktreeState(idx: IndexDb | undefined, name: string): void {
-  idx?.deleteList(worktreeOwner(name));
 }
