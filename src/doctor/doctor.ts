@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { JvsError } from '../errors.js';
 import { appendAudit } from '../repo/audit.js';
+import { parsePin } from '../gc/pins.js';
 import { readRepoConfig, type RepoConfig } from '../repo/config.js';
 import { listIntents } from '../repo/intents.js';
 import type { Layout } from '../repo/layout.js';
@@ -124,6 +125,20 @@ export async function doctor(layout: Layout, opts: DoctorOptions = {}): Promise<
     for (const n of safeReaddir(layout.otherWorktreePayloads).sort()) {
       if (registered.has(n) || n.startsWith('.')) continue;
       findings.push({ check: 'worktree', severity: 'warning', error_class: 'E_NOT_FOUND', message: `folder worktrees/${n} belongs to no worktree (its config is missing; an interrupted rename or remove?). Move it out of the repository if it is unwanted`, path: layout.payload(n) });
+    }
+
+    // Pins: readable, and naming snapshots that exist.
+    for (const n of safeReaddir(layout.pins).filter((x) => x.endsWith('.json')).sort()) {
+      const file = `${layout.pins}/${n}`;
+      try {
+        const pin = parsePin(fs.readFileSync(file, 'utf8'), file);
+        if (!known.has(pin.snapshot_id)) {
+          findings.push({ check: 'pin', severity: 'warning', error_class: 'E_NOT_FOUND', message: `pin names snapshot ${pin.snapshot_id}, which does not exist (remove it with \`jvs gc unpin ${pin.snapshot_id}\`)`, path: file });
+        }
+      } catch (e) {
+        if (!(e instanceof JvsError)) throw e;
+        findings.push({ check: 'pin', severity: 'error', error_class: e.code, message: e.message, path: file });
+      }
     }
 
     // 5. Audit log and 6. index cache.

@@ -184,12 +184,13 @@ describe('malformed JSON in control-plane files gives a clear error class, no st
     expectError(run(['gc', 'plan', '--json'], repo.main), 'E_DESCRIPTOR_CORRUPT');
   });
 
-  it('pin → E_DESCRIPTOR_CORRUPT (gc plan)', () => {
+  it('pin → E_DESCRIPTOR_CORRUPT (gc plan, doctor)', () => {
     const { repo, s1 } = repoWithSnapshot();
     fs.writeFileSync(path.join(repo.ctl, 'pins', `${s1}.json`), GARBAGE);
     const r = run(['gc', 'plan', '--json'], repo.main);
     expectError(r, 'E_DESCRIPTOR_CORRUPT');
     expect(r.json().error.message).toContain('pin record');
+    expectError(run(['doctor', '--json'], repo.main), 'E_DESCRIPTOR_CORRUPT');
   });
 
   it('gc plan → E_GC_PLAN_MISMATCH (gc run)', () => {
