@@ -4,7 +4,7 @@ import type { HashedEntry } from '../format/payloadHash.js';
 import { hashFile } from '../fsutil/fileHash.js';
 import { permBits, walkTree, type TreeEntry, type WalkFilter } from '../fsutil/walk.js';
 import type { Engine } from './engine.js';
-import { applyMetadata } from './metadata.js';
+import { applyMetadata, setTimes } from './metadata.js';
 import { copyHashed, runParallel, worthParallel, type ParallelJob } from './parallelCopy.js';
 import { materializeByClone } from './materializeClone.js';
 
@@ -227,7 +227,7 @@ function placeFile(src: string, dst: string, e: TreeEntry, m: ManifestEntry, eng
     engine.copyFile(src, dst, mode, false);
     stats.copied++;
     stats.bytesCopied += m.size;
-    applyMetadata(dst, e.stat, false);
+    fileMetadata(dst, e.stat);
     return false;
   }
   const job: ParallelJob = { kind: 'copy', src, dst, mode, pre: [e.stat.ctimeNs.toString(), e.stat.mtimeNs.toString(), e.stat.size.toString(), e.stat.ino.toString()] };
@@ -244,9 +244,32 @@ function placeFile(src: string, dst: string, e: TreeEntry, m: ManifestEntry, eng
 /** Metadata of a copied file, and its size as copied (the source may have changed size meanwhile). */
 function finishCopy(dst: string, e: TreeEntry, m: ManifestEntry, stats: MaterializeStats, size?: number): void {
   m.size = size ?? Number(fs.lstatSync(dst, { bigint: true }).size);
-  applyMetadata(dst, e.stat, false);
+  fileMetadata(dst, e.stat);
   stats.copied++;
   stats.bytesCopied += m.size;
+}
+
+const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+
+/**
+ * applyMetadata for a file this process just created: owner and mode are changed only
+ * when they differ (the engines' copies already carry the source's mode, and a root
+ * process creates root-owned files), which spares two journaled metadata updates per
+ * file on XFS/ext4; times are always set.
+ */
+function fileMetadata(dst: string, want: fs.BigIntStats): void {
+  const have = fs.lstatSync(dst, { bigint: true });
+  let chowned = false;
+  if (isRoot && (have.uid !== want.uid || have.gid !== want.gid)) {
+    try {
+      fs.lchownSync(dst, Number(want.uid), Number(want.gid));
+      chowned = true; // chown clears set-id bits: the mode is set again below
+    } catch {
+      /* ownership is best effort, as in applyMetadata */
+    }
+  }
+  if (chowned || (have.mode & 0o7777n) !== (want.mode & 0o7777n)) fs.chmodSync(dst, Number(want.mode) & 0o7777);
+  setTimes(dst, want);
 }
 
 function baseEntry(e: TreeEntry): ManifestEntry {

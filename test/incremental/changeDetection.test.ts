@@ -89,6 +89,19 @@ describe('snapshots catch every kind of change without re-reading unchanged file
     expect(verifyAll(main).severity).toBe('ok');
   });
 
+  it('set-id and sticky bits survive a snapshot and a restore of a copied file', () => {
+    const { main, snaps } = newRepo();
+    writeFiles(main, { 'tool': 'x', 'shared/f': 'y' });
+    fs.chmodSync(path.join(main, 'tool'), 0o4755);
+    fs.chmodSync(path.join(main, 'shared'), 0o1777);
+    const s1 = snap(main, 'modes');
+    expect(fs.statSync(path.join(snaps, s1.snapshot_id, 'tool')).mode & 0o7777).toBe(0o4755);
+    expect(fs.statSync(path.join(snaps, s1.snapshot_id, 'shared')).mode & 0o7777).toBe(0o1777);
+    fs.rmSync(path.join(main, 'tool'));
+    restore(main, 'HEAD');
+    expect(fs.statSync(path.join(main, 'tool')).mode & 0o7777).toBe(0o4755);
+  });
+
   it('a renamed file shows as removed + added and the snapshot holds it under its new name only', () => {
     const { main, snaps } = newRepo();
     writeFiles(main, { 'old-name.txt': 'payload', 'dir/b': 'b' });
