@@ -114,19 +114,21 @@ export async function run({ work, bin }) {
 
   // 5. The untar again with the other two ways of serving current/, for comparison.
   const tarball = path.join(work, 'tree.tar');
-  for (const [name, env] of [['the JS passthrough', { JVS_MOUNT_JS_PASSTHROUGH: '1' }], ['the single-threaded loop (JVS_MOUNT_SINGLE_THREAD=1)', { JVS_MOUNT_SINGLE_THREAD: '1' }]]) {
+  const modes = [['the JS passthrough', { JVS_MOUNT_JS_PASSTHROUGH: '1' }], ['the single-threaded loop (JVS_MOUNT_SINGLE_THREAD=1)', { JVS_MOUNT_SINGLE_THREAD: '1' }]];
+  for (const [k, [name, env]] of modes.entries()) {
     const opid = mount(bin, main, mnt, env);
     try {
-      const dir = path.join(mnt, 'current/cmp');
+      // Fresh folders, removed only after both runs (see the untar above).
+      const dir = path.join(mnt, `current/cmp${k}`);
       fs.mkdirSync(dir);
       sh('sync');
       const ms = timeMs(() => sh(`tar xf ${tarball} -C ${dir}`));
       rows.push({ metric: `untar ${FILES} files through ${name} (ms, one run)`, value: fmt(ms, 0), target: 'comparison only' });
     } finally {
       unmount(mnt, opid);
-      fs.rmSync(path.join(main, 'cmp'), { recursive: true, force: true });
     }
   }
+  for (let k = 0; k < modes.length; k++) fs.rmSync(path.join(main, `cmp${k}`), { recursive: true, force: true });
 
   // 6. Control-file round trip on a tiny workspace, and an agent loop.
   jvs(bin, ['init', 'tiny'], work);
