@@ -136,6 +136,21 @@ describe('incremental restore', () => {
     }
   });
 
+  it('a path the restore left alone (ignored at the time) is not vouched for afterwards', () => {
+    const { main, snaps } = newRepo();
+    writeFiles(main, { 'Library/cache.bin': 'old', 'a': 'a' });
+    snap(main, 'one');
+    // Ignored now, and changed: the restore must leave it alone, and must not record it
+    // as holding the snapshot's content.
+    writeFiles(main, { '.jvsignore': 'Library/\n', 'Library/cache.bin': 'new' });
+    restore(main, 'HEAD');
+    expect(fs.existsSync(path.join(main, '.jvsignore'))).toBe(false); // not in the snapshot
+    expect(fs.readFileSync(path.join(main, 'Library/cache.bin'), 'utf8')).toBe('new');
+    const s2 = snap(main, 'two');
+    expect(fs.readFileSync(path.join(snaps, s2.snapshot_id, 'Library/cache.bin'), 'utf8')).toBe('new');
+    expect(verifyAll(main).severity).toBe('ok');
+  });
+
   it('after a restore the next snapshot links every file the restore did not write', () => {
     const { main } = newRepo();
     const content: Record<string, string> = {};
