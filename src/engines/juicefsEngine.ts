@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { execaSync } from 'execa';
+import { createRequire } from 'node:module';
 import { JvsError } from '../errors.js';
 import { hashFile } from '../fsutil/fileHash.js';
 import type { Engine } from './engine.js';
@@ -41,7 +41,7 @@ export class JuicefsEngine implements Engine {
         hint: 'a stale staging folder was left behind; run `jvs doctor --strict --repair-runtime`',
       });
     }
-    const r = execaSync(this.cli, ['clone', src, dst, '--preserve'], { reject: false, stdin: 'ignore', stripFinalNewline: true });
+    const r = loadExeca().execaSync(this.cli, ['clone', src, dst, '--preserve'], { reject: false, stdin: 'ignore', stripFinalNewline: true });
     if (r.exitCode === 0 && !r.failed) return;
     // The clone may have attached part of a tree: dst did not exist before, so it is ours.
     fs.rmSync(dst, { recursive: true, force: true });
@@ -67,4 +67,13 @@ export function juicefsMessage(stderr: string): string {
     if (m) return m[1]!;
   }
   return lines.at(-1) ?? '';
+}
+
+/**
+ * execa costs ~100 ms to load; only a juicefs clone needs it, so it is loaded on first
+ * use (Node >= 20.19 loads ES modules through require) instead of at every start.
+ */
+let execaModule: typeof import('execa') | undefined;
+function loadExeca(): typeof import('execa') {
+  return (execaModule ??= createRequire(import.meta.url)('execa') as typeof import('execa'));
 }
