@@ -25,6 +25,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { gypRebuild } from './lib/nodeGyp.mjs';
 
 export const PATCH_LEVEL = 3;
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -202,25 +203,8 @@ fs.writeFileSync(path.join(work, 'binding.gyp'), JSON.stringify({
   }],
 }, null, 2));
 
-const nodeDir = path.resolve(path.dirname(process.execPath), '..');
-let gyp;
-for (const candidate of [
-  () => require.resolve('node-gyp/bin/node-gyp.js'),
-  () => path.join(path.dirname(process.execPath), '../lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js'),
-]) {
-  try {
-    const p = candidate();
-    if (fs.existsSync(p)) { gyp = p; break; }
-  } catch { /* next */ }
-}
-if (!gyp) fail('node-gyp not found');
-const args = [gyp, 'rebuild', '--release'];
-if (fs.existsSync(path.join(nodeDir, 'include/node/node_api.h'))) args.push(`--nodedir=${nodeDir}`);
-const r = spawnSync(process.execPath, args, { cwd: work, stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
-if (r.status !== 0) {
-  process.stderr.write(r.stdout + r.stderr);
-  fail(`node-gyp exited ${r.status}`);
-}
+const gypError = gypRebuild(work);
+if (gypError) fail(gypError);
 const dest = path.join(pkgDir, 'build/Release');
 fs.mkdirSync(dest, { recursive: true });
 // A new inode (copy, then rename): a running mount keeps its mapped copy intact.
