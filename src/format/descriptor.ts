@@ -2,6 +2,7 @@ import { JvsError } from '../errors.js';
 import { canonicalJson, isTimestamp, type JsonValue } from './canonicalJson.js';
 import { HASH_RE, sha256Hex } from './hash.js';
 import { isSnapshotId } from './snapshotId.js';
+import { parseJsonObject } from './parseJson.js';
 
 export type EngineName = 'juicefs-clone' | 'reflink-copy' | 'copy';
 export type IntegrityState = 'verified' | 'unverified' | 'corrupt';
@@ -60,14 +61,7 @@ const isStringArray = (v: unknown): v is string[] =>
 
 /** Parse and structurally validate a descriptor. The checksum is checked by verify. */
 export function parseDescriptor(text: string, expectedId: string): Descriptor {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (e) {
-    throw corrupt(expectedId, `not valid JSON (${(e as Error).message})`);
-  }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw corrupt(expectedId, 'not a JSON object');
-  const d = raw as Record<string, unknown>;
+  const d = parseJsonObject(text, (why) => corrupt(expectedId, why));
   if (d.snapshot_id !== expectedId || !isSnapshotId(expectedId)) throw corrupt(expectedId, 'snapshot_id does not match its file name');
   if (d.parent_id !== undefined && (typeof d.parent_id !== 'string' || !isSnapshotId(d.parent_id))) throw corrupt(expectedId, 'parent_id is not a snapshot id');
   if (typeof d.worktree_name !== 'string' || d.worktree_name === '') throw corrupt(expectedId, 'worktree_name missing');

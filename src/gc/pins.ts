@@ -9,6 +9,7 @@ import { withRepoLock } from '../repo/lock.js';
 import { resolveRef } from '../repo/refs.js';
 import { parseDuration } from '../repo/duration.js';
 import { readWorktreeConfig, type WorktreeConfig } from '../repo/worktreeConfig.js';
+import { parseJsonObject } from '../format/parseJson.js';
 
 /** `.jvs/pins/<snapshot_id>.json`: keeps a snapshot out of gc until it expires. */
 export interface Pin {
@@ -26,14 +27,7 @@ function pinCorrupt(file: string, why: string): JvsError {
 }
 
 export function parsePin(text: string, file: string): Pin {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (e) {
-    throw pinCorrupt(file, `not valid JSON (${(e as Error).message})`);
-  }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw pinCorrupt(file, 'not a JSON object');
-  const p = raw as Record<string, unknown>;
+  const p = parseJsonObject(text, (why) => pinCorrupt(file, why));
   if (typeof p.snapshot_id !== 'string' || !isSnapshotId(p.snapshot_id)) throw pinCorrupt(file, 'snapshot_id is not a snapshot id');
   if (!isTimestamp(p.pinned_at)) throw pinCorrupt(file, 'pinned_at is not a timestamp');
   if (p.reason !== undefined && typeof p.reason !== 'string') throw pinCorrupt(file, 'reason is not a string');

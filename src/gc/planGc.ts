@@ -12,6 +12,7 @@ import { withRepoLock } from '../repo/lock.js';
 import { loadDescriptors } from '../repo/snapshots.js';
 import { parseDuration } from '../repo/duration.js';
 import { computeProtection, type RetentionPolicy } from './protection.js';
+import { parseJsonObject } from '../format/parseJson.js';
 
 /** `.jvs/gc/<plan_id>.json`, fields as DESIGN section 3 (counts for protected_by_*, as the reference). */
 export interface GcPlan {
@@ -121,14 +122,7 @@ export function readGcPlan(layout: Layout, planId: string): GcPlan {
     throw new JvsError('E_NOT_FOUND', `gc plan ${planId} does not exist`, { hint: 'run `jvs gc plan` to make a new plan' });
   }
   const bad = (why: string) => new JvsError('E_GC_PLAN_MISMATCH', `gc plan ${planId} is damaged: ${why}`, { hint: 'run `jvs gc plan` to make a new plan', details: { file } });
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (e) {
-    throw bad(`not valid JSON (${(e as Error).message})`);
-  }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw bad('not a JSON object');
-  const p = raw as Record<string, unknown>;
+  const p = parseJsonObject(text, bad);
   if (p.plan_id !== planId) throw bad('plan_id does not match the file name');
   if (!isTimestamp(p.created_at)) throw bad('created_at is not a timestamp');
   for (const k of ['to_delete', 'protected_set'] as const) {

@@ -4,6 +4,7 @@ import { canonicalJson, isTimestamp, type JsonValue } from '../format/canonicalJ
 import { isSnapshotId } from '../format/snapshotId.js';
 import { writeFileAtomic } from '../fsutil/atomic.js';
 import type { Layout } from './layout.js';
+import { parseJsonObject } from '../format/parseJson.js';
 
 export interface WorktreeConfig {
   name: string;
@@ -31,14 +32,7 @@ export function readWorktreeConfig(layout: Layout, name: string): WorktreeConfig
       hint: 'run `jvs doctor --strict` to inspect the repository',
       details: { file },
     });
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (e) {
-    throw bad(`not valid JSON (${(e as Error).message})`);
-  }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw bad('not a JSON object');
-  const c = raw as Record<string, unknown>;
+  const c = parseJsonObject(text, bad);
   if (c.name !== name) throw bad(`name field ${JSON.stringify(c.name)} does not match the folder`);
   if (!isTimestamp(c.created_at)) throw bad('created_at is not a timestamp');
   for (const k of ['base_snapshot_id', 'head_snapshot_id', 'latest_snapshot_id'] as const) {
