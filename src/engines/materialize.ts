@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { HashedEntry } from '../format/payloadHash.js';
 import { hashFile } from '../fsutil/fileHash.js';
-import { permBits, walkTree, type TreeEntry, type WalkFilter } from '../fsutil/walk.js';
+import { permBits, statRecord, walkTree, type TreeEntry, type WalkFilter } from '../fsutil/walk.js';
 import type { Engine } from './engine.js';
 import { applyMetadata, setTimes } from './metadata.js';
 import { copyHashed, runParallel, worthParallel, type ParallelJob } from './parallelCopy.js';
@@ -100,7 +100,7 @@ export function materializeTree(srcRoot: string, dstRoot: string, engine: Engine
   for (const e of walk.entries) {
     const src = path.join(srcRoot, e.rel);
     const dst = path.join(dstRoot, e.rel);
-    const m = baseEntry(e);
+    const m: ManifestEntry = statRecord(e);
     switch (e.type) {
       case 'dir':
         fs.mkdirSync(dst, { mode: 0o700 });
@@ -270,17 +270,4 @@ function fileMetadata(dst: string, want: fs.BigIntStats): void {
   }
   if (chowned || (have.mode & 0o7777n) !== (want.mode & 0o7777n)) fs.chmodSync(dst, Number(want.mode) & 0o7777);
   setTimes(dst, want);
-}
-
-function baseEntry(e: TreeEntry): ManifestEntry {
-  return {
-    rel: e.rel,
-    type: e.type,
-    mode: permBits(e.stat),
-    size: e.type === 'file' ? Number(e.stat.size) : 0,
-    mtimeNs: e.stat.mtimeNs,
-    ctimeNs: e.stat.ctimeNs,
-    ino: e.stat.ino,
-    dev: e.stat.dev,
-  };
 }

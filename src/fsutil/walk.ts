@@ -58,6 +58,20 @@ export function walkTree(root: string, filter: WalkFilter = {}): WalkResult {
   return { entries, unsupported };
 }
 
+/** The stat fields the manifests keep of an entry (what change detection keys on). */
+export function statRecord(e: TreeEntry) {
+  return {
+    rel: e.rel,
+    type: e.type,
+    mode: permBits(e.stat),
+    size: e.type === 'file' ? Number(e.stat.size) : 0,
+    mtimeNs: e.stat.mtimeNs,
+    ctimeNs: e.stat.ctimeNs,
+    dev: e.stat.dev,
+    ino: e.stat.ino,
+  };
+}
+
 /** Permission bits as the format records them (`mode=%04o`). */
 export function permBits(stat: fs.BigIntStats | fs.Stats): number {
   return Number(stat.mode) & 0o7777;

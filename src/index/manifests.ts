@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { hashFile } from '../fsutil/fileHash.js';
-import { permBits, walkTree } from '../fsutil/walk.js';
+import { statRecord, walkTree } from '../fsutil/walk.js';
 import { READY_FILE, type Layout } from '../repo/layout.js';
 import { IndexDb, snapshotOwner, worktreeOwner, type StoredList } from './indexDb.js';
 import type { IndexedEntry } from './manifestCodec.js';
@@ -29,16 +29,7 @@ export function manifestFromPayload(dir: string, cache: InodeHashCache = new Map
   const firstOfInode = new Map<string, string>();
   return walk.entries.map((e) => {
     const abs = path.join(dir, e.rel);
-    const m: IndexedEntry = {
-      rel: e.rel,
-      type: e.type,
-      mode: permBits(e.stat),
-      size: e.type === 'file' ? Number(e.stat.size) : 0,
-      mtimeNs: e.stat.mtimeNs,
-      ctimeNs: e.stat.ctimeNs,
-      dev: e.stat.dev,
-      ino: e.stat.ino,
-    };
+    const m: IndexedEntry = statRecord(e);
     if (e.type === 'symlink') m.target = fs.readlinkSync(abs);
     if (e.type === 'file') {
       const key = `${e.stat.dev}:${e.stat.ino}:${e.stat.size}:${e.stat.mtimeNs}:${e.stat.ctimeNs}`;
