@@ -14,6 +14,21 @@ function extentsShared(file: string): boolean {
   return /\bshared\b/.test(r.stdout);
 }
 
+/** Whether FICLONE works in `dir` (tried on two scratch files). */
+function canClone(dir: string): boolean {
+  const a = path.join(dir, '.clone-probe-a');
+  fs.writeFileSync(a, 'x');
+  try {
+    fs.copyFileSync(a, path.join(dir, '.clone-probe-b'), fs.constants.COPYFILE_FICLONE_FORCE);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    fs.rmSync(a, { force: true });
+    fs.rmSync(path.join(dir, '.clone-probe-b'), { force: true });
+  }
+}
+
 const BIG = 'reflink me '.repeat(100_000); // ~1.1 MB, several extents worth
 
 describe('reflink-copy engine on a real XFS loop mount (mkfs.xfs -m reflink=1)', () => {
@@ -60,14 +75,7 @@ describe('copy engine on the local disk', () => {
   it('is chosen where reflinks are refused, and is recorded in the descriptor', () => {
     const dir = tmpDir();
     // /tmp here is ext4, which cannot clone; prove it rather than assume it.
-    const a = path.join(dir, 'a');
-    fs.writeFileSync(a, 'x');
-    let clones = true;
-    try {
-      fs.copyFileSync(a, path.join(dir, 'b'), fs.constants.COPYFILE_FICLONE_FORCE);
-    } catch {
-      clones = false;
-    }
+    const clones = canClone(dir);
     jvsOk(['init', 'repo'], { cwd: dir });
     const main = path.join(dir, 'repo/main');
     writeFiles(main, { 'f.txt': BIG });
@@ -87,15 +95,7 @@ describe('copy engine on the local disk', () => {
     expect(bad.code).toBe(2);
     expect(bad.json().error.class).toBe('E_ENGINE_UNKNOWN');
     expect(bad.json().error.hint).toContain('copy');
-    const a = path.join(dir, 'probe');
-    fs.writeFileSync(a, 'x');
-    let clones = true;
-    try {
-      fs.copyFileSync(a, path.join(dir, 'probe2'), fs.constants.COPYFILE_FICLONE_FORCE);
-    } catch {
-      clones = false;
-    }
-    if (!clones) {
+    if (!canClone(dir)) {
       const refused = jvs(['snapshot', 'x', '--json'], { cwd: main, env: { JVS_SNAPSHOT_ENGINE: 'reflink-copy' } });
       expect(refused.json().error.class).toBe('E_ENGINE_UNAVAILABLE');
     }
