@@ -66,19 +66,20 @@ export async function main(argv: string[]): Promise<number> {
   applyHelpExamples(program);
 
   const json = argv.includes('--json');
-  program.configureOutput({
-    writeErr: (s) => {
+  // In --json mode commander's own messages stay off stderr; the envelope reports them.
+  const output = {
+    writeErr: (s: string) => {
       if (!json) process.stderr.write(s);
     },
-    outputError: (s, write) => {
+    outputError: (s: string, write: (s: string) => void) => {
       if (!json) write(s);
     },
-  });
-  program.commands.forEach(function quiet(c: Command) {
+  };
+  (function quiet(c: Command) {
     c.exitOverride();
-    c.configureOutput({ writeErr: (s) => { if (!json) process.stderr.write(s); }, outputError: (s, write) => { if (!json) write(s); } });
+    c.configureOutput(output);
     c.commands.forEach(quiet);
-  });
+  })(program);
 
   try {
     await program.parseAsync(argv, { from: 'user' });
