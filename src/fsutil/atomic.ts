@@ -49,3 +49,12 @@ export function writeFileDurable(file: string, data: string): void {
 export function readJsonFile(file: string): unknown {
   return JSON.parse(fs.readFileSync(file, 'utf8'));
 }
+
+/** Sorted names of the `*.json` files in `dir`; none when the folder does not exist. */
+export function jsonFileNames(dir: string): string[] {
+  try {
+    return fs.readdirSync(dir).filter((n) => n.endsWith('.json')).sort();
+  } catch {
+    return [];
+  }
+}

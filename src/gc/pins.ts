@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import { JvsError } from '../errors.js';
 import { canonicalJson, formatTimestamp, isTimestamp, type JsonValue } from '../format/canonicalJson.js';
 import { isSnapshotId } from '../format/snapshotId.js';
-import { writeFileAtomic } from '../fsutil/atomic.js';
+import { jsonFileNames, writeFileAtomic } from '../fsutil/atomic.js';
 import { appendAudit } from '../repo/audit.js';
 import type { Layout } from '../repo/layout.js';
 import { withRepoLock } from '../repo/lock.js';
@@ -37,13 +37,7 @@ export function parsePin(text: string, file: string): Pin {
 
 /** Every pin, expired ones included (the caller decides what expiry means). */
 export function listPins(layout: Layout): Pin[] {
-  let names: string[];
-  try {
-    names = fs.readdirSync(layout.pins).filter((n) => n.endsWith('.json'));
-  } catch {
-    return [];
-  }
-  return names.sort().map((n) => {
+  return jsonFileNames(layout.pins).map((n) => {
     const file = `${layout.pins}/${n}`;
     return parsePin(fs.readFileSync(file, 'utf8'), file);
   });

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { canonicalJson, formatTimestamp, type JsonValue } from '../format/canonicalJson.js';
-import { writeFileAtomic } from '../fsutil/atomic.js';
+import { jsonFileNames, writeFileAtomic } from '../fsutil/atomic.js';
 import type { Layout } from './layout.js';
 
 /**
@@ -32,13 +32,7 @@ export function completeIntent(layout: Layout, id: string): void {
 }
 
 export function listIntents(layout: Layout): Array<{ file: string; intent?: Intent; error?: string }> {
-  let names: string[];
-  try {
-    names = fs.readdirSync(layout.intents).filter((n) => n.endsWith('.json'));
-  } catch {
-    return [];
-  }
-  return names.sort().map((n) => {
+  return jsonFileNames(layout.intents).map((n) => {
     const file = `${layout.intents}/${n}`;
     try {
       return { file, intent: JSON.parse(fs.readFileSync(file, 'utf8')) as Intent };

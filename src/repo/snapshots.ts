@@ -2,20 +2,14 @@ import fs from 'node:fs';
 import { JvsError } from '../errors.js';
 import { parseDescriptor, type Descriptor } from '../format/descriptor.js';
 import { isSnapshotId } from '../format/snapshotId.js';
+import { jsonFileNames } from '../fsutil/atomic.js';
 import type { Layout } from './layout.js';
 
 /** Ids of published snapshots (those with a descriptor), oldest first. */
 export function listSnapshotIds(layout: Layout): string[] {
-  let names: string[];
-  try {
-    names = fs.readdirSync(layout.descriptors);
-  } catch {
-    return [];
-  }
-  return names
-    .filter((n) => n.endsWith('.json') && isSnapshotId(n.slice(0, -5)))
+  return jsonFileNames(layout.descriptors)
     .map((n) => n.slice(0, -5))
-    .sort();
+    .filter(isSnapshotId);
 }
 
 export function readDescriptor(layout: Layout, id: string): Descriptor {
