@@ -8,6 +8,8 @@
  *                                   returns the fd (close it to release). The kernel drops
  *                                   the lock when the holder dies; JuiceFS carries it
  *                                   between clients.
+ * More functions come from jvs_tree.c (tree scans and bulk links) and jvs_hash.c
+ * (threaded file hashing); each registers itself through its *_init hook below.
  * Every function throws an Error with `code` set to the errno name on failure.
  * Callers keep a TypeScript fallback for when this addon is not built.
  */
@@ -137,6 +139,9 @@ static napi_value flock_exclusive(napi_env env, napi_callback_info info) {
   return out;
 }
 
+napi_value jvs_tree_init(napi_env env, napi_value exports);
+napi_value jvs_hash_init(napi_env env, napi_value exports);
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"renameExchange", NULL, rename_exchange, NULL, NULL, NULL, napi_default, NULL},
@@ -145,6 +150,8 @@ static napi_value init(napi_env env, napi_value exports) {
     {"flockExclusive", NULL, flock_exclusive, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  jvs_tree_init(env, exports);
+  jvs_hash_init(env, exports);
   return exports;
 }
 
