@@ -1,5 +1,12 @@
 #!/usr/bin/env node
 // Entry point: loads only the compiled CLI; heavy modules load on demand.
-import { main } from '../dist/cli/main.js';
+// bin/jvs (the installed command) sets NODE_EXTRA_CA_CERTS aside to spare Node's
+// start-up; programs jvs starts get it back.
+const saved = process.env.JVS_SAVED_NODE_EXTRA_CA_CERTS;
+if (saved !== undefined) {
+  process.env.NODE_EXTRA_CA_CERTS = saved;
+  delete process.env.JVS_SAVED_NODE_EXTRA_CA_CERTS;
+}
+const { main } = await import('../dist/cli/main.js');
 
 process.exitCode = await main(process.argv.slice(2));

@@ -21,7 +21,7 @@ for (const file of modules) {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), `jvs-bench-${file.replace(/\.mjs$/, '')}-`));
   process.stderr.write(`bench: ${file} …\n`);
   try {
-    for (const row of await mod.run({ work, bin: path.resolve(here, '../bin/jvs.js') })) rows.push({ group: file.replace(/\.mjs$/, ''), ...row });
+    for (const row of await mod.run({ work, bin: path.resolve(here, '../bin/jvs') })) rows.push({ group: file.replace(/\.mjs$/, ''), ...row });
   } catch (e) {
     rows.push({ group: file.replace(/\.mjs$/, ''), metric: 'FAILED', value: String(e?.message ?? e).split('\n')[0], target: '', ok: false });
   } finally {

@@ -6,13 +6,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const bin = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../bin/jvs.js');
+const bin = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../bin/jvs');
 const base = fs.mkdtempSync(path.join(os.tmpdir(), 'jvs-demo-'));
 let cwd = base;
 
 function jvs(...args) {
   console.log(`\n$ jvs ${args.map((a) => (/\s/.test(a) ? JSON.stringify(a) : a)).join(' ')}`);
-  const r = spawnSync(process.execPath, [bin, ...args], { cwd, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+  const r = spawnSync(bin, args, { cwd, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
   process.stdout.write(r.stdout + r.stderr);
   return r;
 }

@@ -19,8 +19,9 @@ export function sh(cmd, opts = {}) {
   return r.stdout;
 }
 
+/** Run the `jvs` command (bin/jvs, the launcher users get) and return its stdout. */
 export function jvs(bin, args, cwd, env = {}) {
-  const r = spawnSync(process.execPath, [bin, ...args], { cwd, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', ...env } });
+  const r = spawnSync(bin, args, { cwd, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', ...env } });
   if (r.status !== 0) throw new Error(`jvs ${args.join(' ')} failed: ${r.stderr || r.stdout}`);
   return r.stdout;
 }

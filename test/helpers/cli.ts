@@ -3,7 +3,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+/** The compiled CLI's entry module (run with `node`). */
 export const JVS_BIN = path.join(ROOT, 'bin/jvs.js');
+/** The installed command: the shell launcher in front of JVS_BIN. */
+export const JVS_CMD = path.join(ROOT, 'bin/jvs');
 
 export interface JvsRun {
   code: number;
@@ -13,9 +16,9 @@ export interface JvsRun {
   json<T = any>(): T;
 }
 
-/** Run the built `jvs` binary as a user would. */
+/** Run the built `jvs` command (the launcher) as a user would. */
 export function jvs(args: string[], opts: { cwd: string; env?: Record<string, string | undefined>; input?: string }): JvsRun {
-  const r = spawnSync(process.execPath, [JVS_BIN, ...args], {
+  const r = spawnSync(JVS_CMD, args, {
     cwd: opts.cwd,
     env: { ...process.env, NO_COLOR: '1', ...opts.env },
     input: opts.input ?? '',
