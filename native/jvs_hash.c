@@ -1,10 +1,456 @@
 /*
- * jvs_hash: threaded SHA-256 of files for first snapshots and verify.
- * (Functions are added by the following commits.)
+ * jvs_hash: SHA-256 of many files on several threads, for first snapshots and verify.
+ *
+ *   hashMany(paths, count, mode, pre, threads)
+ *     paths   "a\0b\0…" (hash mode: one path per job) or "src\0dst\0…" (copy modes)
+ *     mode    0 hash, 1 reflink (FICLONE or fail), 2 copy (FICLONE, else copy while
+ *             hashing), 3 copy without trying FICLONE
+ *     pre     copy modes: BigInt64Array of 5 values per job, the source's stat when it
+ *             was walked: ctime ns, mtime ns, size, ino, mode (permission bits used to
+ *             create the destination); null in hash mode
+ *   returns { hashes: "<64 hex chars per job>", sizes: Float64Array, cloneRefused: bool,
+ *             byOtherThreads: jobs done by threads other than the caller }
+ *
+ * Why here and not in JavaScript: a first snapshot of 1 GiB / 10,000 files is CPU-bound
+ * (SHA-256 ~1.3 GB/s per core from the page cache, FICLONE ~40 µs per file on XFS).
+ * Threads started here cost microseconds (a worker thread costs ~30 ms) and work without
+ * any per-file JavaScript. The calling thread works too and blocks until all are done:
+ * operations run synchronously under the repository lock.
+ *
+ * A clone is hashed from its source (whose pages are cached; the clone's are not), and
+ * that hash is used only when an lstat of the source after hashing matches the walked
+ * stat (ctime, mtime, size, ino); otherwise the clone itself is hashed, so the hash is
+ * always of what the snapshot holds. A plain copy hashes the bytes it writes (one read).
+ *
+ * Errors stop the hand-out of jobs; the first error is thrown as an Error with `code`
+ * (errno name), `syscall`, `path` and `index` (the job). Destinations already made are
+ * left for the caller's clean-up of its staging directory.
+ *
+ * SHA-256 comes from OpenSSL's EVP interface: the node binary exports libcrypto's
+ * symbols and ships its headers, so the addon links against the copy Node.js runs.
  */
 #define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
 #include <node_api.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#ifndef FICLONE
+#define FICLONE _IOW(0x94, 9, int)
+#endif
+
+enum { MODE_HASH = 0, MODE_REFLINK = 1, MODE_COPY = 2, MODE_COPY_NOCLONE = 3 };
+enum { PRE = 5 };            /* values per job in `pre` */
+#define BUF_SIZE (256 << 10) /* stays in L2 while SHA-256 reads it back */
+#define MAX_THREADS 64
+
+typedef struct {
+  /* inputs */
+  const char **src, **dst;
+  const int64_t *pre;
+  size_t count;
+  int mode;
+  mode_t umask;
+  /* shared state */
+  size_t next;          /* next job to hand out (atomic) */
+  int stop;             /* set on the first error (atomic) */
+  int clone_refused;    /* copy mode: FICLONE refused once, later jobs copy (atomic) */
+  pthread_mutex_t mu;   /* guards the error fields */
+  int err, err_index;
+  const char *err_syscall, *err_path;
+  /* outputs */
+  unsigned char *hashes; /* 32 bytes per job */
+  double *sizes;
+} Run;
+
+typedef struct {
+  Run *run;
+  unsigned char *buf;
+  unsigned jobs; /* jobs this thread did */
+} Worker;
+
+static void fail(Run *r, size_t i, const char *syscall, const char *path, int e) {
+  pthread_mutex_lock(&r->mu);
+  if (r->err == 0) {
+    r->err = e ? e : EIO;
+    r->err_index = (int)i;
+    r->err_syscall = syscall;
+    r->err_path = path;
+  }
+  pthread_mutex_unlock(&r->mu);
+  __atomic_store_n(&r->stop, 1, __ATOMIC_RELAXED);
+}
+
+/* Hashes fd from offset 0 to its end; returns bytes read or -1 (errno set). */
+static int64_t hash_fd(int fd, unsigned char *buf, unsigned char out[32]) {
+  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+  if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
+    EVP_MD_CTX_free(ctx);
+    errno = ENOMEM;
+    return -1;
+  }
+  int64_t total = 0;
+  for (;;) {
+    ssize_t n = pread(fd, buf, BUF_SIZE, total);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int e = errno;
+      EVP_MD_CTX_free(ctx);
+      errno = e;
+      return -1;
+    }
+    if (n == 0) break;
+    EVP_DigestUpdate(ctx, buf, (size_t)n);
+    total += n;
+  }
+  unsigned int len = 32;
+  EVP_DigestFinal_ex(ctx, out, &len);
+  EVP_MD_CTX_free(ctx);
+  return total;
+}
+
+/* Copies in → out (both at offset 0) while hashing what is written; returns bytes or -1. */
+static int64_t copy_hash_fd(int in, int out, unsigned char *buf, unsigned char digest[32], const char **syscall) {
+  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+  if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
+    EVP_MD_CTX_free(ctx);
+    errno = ENOMEM;
+    *syscall = "EVP_DigestInit";
+    return -1;
+  }
+  int64_t total = 0;
+  for (;;) {
+    ssize_t n = pread(in, buf, BUF_SIZE, total);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      *syscall = "read";
+      goto fail;
+    }
+    if (n == 0) break;
+    EVP_DigestUpdate(ctx, buf, (size_t)n);
+    for (ssize_t off = 0; off < n;) {
+      ssize_t w = pwrite(out, buf + off, (size_t)(n - off), total + off);
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        *syscall = "write";
+        goto fail;
+      }
+      off += w;
+    }
+    total += n;
+  }
+  unsigned int len = 32;
+  EVP_DigestFinal_ex(ctx, digest, &len);
+  EVP_MD_CTX_free(ctx);
+  return total;
+fail:;
+  int e = errno;
+  EVP_MD_CTX_free(ctx);
+  errno = e;
+  return -1;
+}
+
+/* Errors that mean "this filesystem does not clone", not "this file failed". */
+static int clone_unsupported(int e) {
+  return e == EOPNOTSUPP || e == ENOTTY || e == EXDEV || e == EINVAL || e == ENOSYS || e == EPERM || e == EBADF;
+}
+
+static void do_hash(Run *r, size_t i, unsigned char *buf) {
+  int fd = open(r->src[i], O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return fail(r, i, "open", r->src[i], errno);
+  int64_t n = hash_fd(fd, buf, r->hashes + 32 * i);
+  int e = errno;
+  close(fd);
+  if (n < 0) return fail(r, i, "read", r->src[i], e);
+  r->sizes[i] = (double)n;
+}
+
+static void do_copy(Run *r, size_t i, unsigned char *buf) {
+  const char *src = r->src[i], *dst = r->dst[i];
+  const int64_t *pre = r->pre + PRE * i;
+  mode_t mode = (mode_t)(pre[4] & 07777);
+  unsigned char *digest = r->hashes + 32 * i;
+  int in = open(src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (in < 0) return fail(r, i, "open", src, errno);
+  int out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode & 0777);
+  if (out < 0) {
+    int e = errno;
+    close(in);
+    return fail(r, i, "open", dst, e);
+  }
+  /* O_CREAT applied the umask: put back bits it removed (and set-id/sticky bits). */
+  if (((mode & 07000) != 0 || (mode & r->umask & 0777) != 0) && fchmod(out, mode) != 0) {
+    int e = errno;
+    close(in);
+    close(out);
+    return fail(r, i, "fchmod", dst, e);
+  }
+  int try_clone = r->mode == MODE_REFLINK || (r->mode == MODE_COPY && !__atomic_load_n(&r->clone_refused, __ATOMIC_RELAXED));
+  if (try_clone && ioctl(out, FICLONE, in) == 0) {
+    close(out);
+    /* Hash the source through the fd we cloned from; keep that hash only when the
+       path still shows the walked stat (no write, no replacement since the walk). */
+    int64_t n = hash_fd(in, buf, digest);
+    int e = errno;
+    close(in);
+    if (n < 0) return fail(r, i, "read", src, e);
+    struct stat a;
+    if (lstat(src, &a) == 0 && (int64_t)a.st_ctim.tv_sec * 1000000000LL + a.st_ctim.tv_nsec == pre[0] &&
+        (int64_t)a.st_mtim.tv_sec * 1000000000LL + a.st_mtim.tv_nsec == pre[1] && (int64_t)a.st_size == pre[2] &&
+        (int64_t)a.st_ino == pre[3] && n == pre[2]) {
+      r->sizes[i] = (double)n;
+      return;
+    }
+    int c = open(dst, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (c < 0) return fail(r, i, "open", dst, errno);
+    n = hash_fd(c, buf, digest);
+    e = errno;
+    close(c);
+    if (n < 0) return fail(r, i, "read", dst, e);
+    r->sizes[i] = (double)n;
+    return;
+  }
+  if (try_clone) {
+    int e = errno;
+    if (r->mode == MODE_REFLINK || !clone_unsupported(e)) {
+      close(in);
+      close(out);
+      return fail(r, i, "ioctl_ficlone", src, e);
+    }
+    __atomic_store_n(&r->clone_refused, 1, __ATOMIC_RELAXED);
+  }
+  const char *syscall = "read";
+  int64_t n = copy_hash_fd(in, out, buf, digest, &syscall);
+  int e = errno;
+  close(in);
+  if (n < 0) {
+    close(out);
+    return fail(r, i, syscall, syscall[0] == 'w' ? dst : src, e);
+  }
+  if (close(out) != 0) return fail(r, i, "close", dst, errno);
+  r->sizes[i] = (double)n;
+}
+
+static void *work(void *arg) {
+  Worker *w = arg;
+  Run *r = w->run;
+  while (!__atomic_load_n(&r->stop, __ATOMIC_RELAXED)) {
+    size_t i = __atomic_fetch_add(&r->next, 1, __ATOMIC_RELAXED);
+    if (i >= r->count) break;
+    if (r->mode == MODE_HASH) do_hash(r, i, w->buf);
+    else do_copy(r, i, w->buf);
+    w->jobs++;
+  }
+  return NULL;
+}
+
+static const char *errno_code(int e) {
+  switch (e) {
+    case ENOENT: return "ENOENT";
+    case EEXIST: return "EEXIST";
+    case EINVAL: return "EINVAL";
+    case EXDEV: return "EXDEV";
+    case EACCES: return "EACCES";
+    case EPERM: return "EPERM";
+    case ENOTDIR: return "ENOTDIR";
+    case EISDIR: return "EISDIR";
+    case ENOSPC: return "ENOSPC";
+    case EDQUOT: return "EDQUOT";
+    case EBUSY: return "EBUSY";
+    case EOPNOTSUPP: return "EOPNOTSUPP";
+    case ENOTTY: return "ENOTTY";
+    case ELOOP: return "ELOOP";
+    case EMFILE: return "EMFILE";
+    case ENFILE: return "ENFILE";
+    case ENOMEM: return "ENOMEM";
+    case ENAMETOOLONG: return "ENAMETOOLONG";
+    case EROFS: return "EROFS";
+    case ETXTBSY: return "ETXTBSY";
+    case EFBIG: return "EFBIG";
+    case EBADF: return "EBADF";
+    case ENOSYS: return "ENOSYS";
+    default: return "EIO";
+  }
+}
+
+static napi_value throw_run_error(napi_env env, Run *r) {
+  char msg[4400];
+  snprintf(msg, sizeof msg, "%s: %s, %s '%s'", errno_code(r->err), strerror(r->err), r->err_syscall, r->err_path);
+  napi_value code, text, err, v;
+  napi_create_string_utf8(env, errno_code(r->err), NAPI_AUTO_LENGTH, &code);
+  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &text);
+  napi_create_error(env, code, text, &err);
+  napi_set_named_property(env, err, "code", code);
+  napi_create_int32(env, -r->err, &v);
+  napi_set_named_property(env, err, "errno", v);
+  napi_create_string_utf8(env, r->err_syscall, NAPI_AUTO_LENGTH, &v);
+  napi_set_named_property(env, err, "syscall", v);
+  napi_create_string_utf8(env, r->err_path, NAPI_AUTO_LENGTH, &v);
+  napi_set_named_property(env, err, "path", v);
+  napi_create_int32(env, r->err_index, &v);
+  napi_set_named_property(env, err, "index", v);
+  napi_throw(env, err);
+  return NULL;
+}
+
+/* The process umask without changing it (umask(2) can only set it; threads may be creating files). */
+static mode_t current_umask(void) {
+  mode_t m = 022;
+  FILE *f = fopen("/proc/self/status", "re");
+  if (!f) return m;
+  char line[256];
+  while (fgets(line, sizeof line, f))
+    if (strncmp(line, "Umask:", 6) == 0) {
+      m = (mode_t)strtoul(line + 6, NULL, 8);
+      break;
+    }
+  fclose(f);
+  return m;
+}
+
+static napi_value hash_many(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 5) {
+    napi_throw_type_error(env, NULL, "hashMany(paths, count, mode, pre, threads)");
+    return NULL;
+  }
+  uint32_t count, mode, threads;
+  if (napi_get_value_uint32(env, argv[1], &count) != napi_ok || napi_get_value_uint32(env, argv[2], &mode) != napi_ok ||
+      napi_get_value_uint32(env, argv[4], &threads) != napi_ok || mode > MODE_COPY_NOCLONE) {
+    napi_throw_type_error(env, NULL, "hashMany: count, mode and threads must be small unsigned integers");
+    return NULL;
+  }
+  size_t per = mode == MODE_HASH ? 1 : 2;
+  const int64_t *pre = NULL;
+  if (mode != MODE_HASH) {
+    napi_typedarray_type type;
+    size_t len;
+    void *data;
+    if (napi_get_typedarray_info(env, argv[3], &type, &len, &data, NULL, NULL) != napi_ok || type != napi_bigint64_array ||
+        len != (size_t)count * PRE) {
+      napi_throw_type_error(env, NULL, "hashMany: pre must be a BigInt64Array of 5 values per job");
+      return NULL;
+    }
+    pre = data;
+  }
+  size_t bytes;
+  if (napi_get_value_string_utf8(env, argv[0], NULL, 0, &bytes) != napi_ok) {
+    napi_throw_type_error(env, NULL, "hashMany: paths must be a string");
+    return NULL;
+  }
+  Run r;
+  memset(&r, 0, sizeof r);
+  char *text = malloc(bytes + 1);
+  r.src = calloc(count ? count : 1, sizeof *r.src);
+  r.dst = per == 2 ? calloc(count ? count : 1, sizeof *r.dst) : NULL;
+  r.hashes = malloc(32 * (size_t)(count ? count : 1));
+  void *sizes_data;
+  napi_value sizes_buf, sizes;
+  if (napi_create_arraybuffer(env, 8 * (size_t)count, &sizes_data, &sizes_buf) != napi_ok) goto oom;
+  r.sizes = sizes_data;
+  if (!text || !r.src || (per == 2 && !r.dst) || !r.hashes) goto oom;
+  napi_get_value_string_utf8(env, argv[0], text, bytes + 1, &bytes);
+  /* Split "a\0b\0…" into count * per strings. */
+  {
+    char *p = text, *end = text + bytes;
+    for (size_t i = 0; i < count; i++) {
+      for (size_t k = 0; k < per; k++) {
+        if (p >= end) {
+          free(text), free(r.src), free(r.dst), free(r.hashes);
+          napi_throw_range_error(env, NULL, "hashMany: fewer paths than count");
+          return NULL;
+        }
+        if (k == 0) r.src[i] = p;
+        else r.dst[i] = p;
+        p += strlen(p) + 1;
+      }
+    }
+  }
+  r.pre = pre;
+  r.count = count;
+  r.mode = (int)mode;
+  if (mode != MODE_HASH) r.umask = current_umask();
+  pthread_mutex_init(&r.mu, NULL);
+  if (threads < 1) threads = 1;
+  if (threads > MAX_THREADS) threads = MAX_THREADS;
+  if (threads > count) threads = count ? count : 1;
+
+  Worker workers[MAX_THREADS];
+  pthread_t tids[MAX_THREADS];
+  unsigned started = 0;
+  for (unsigned t = 0; t < threads; t++) {
+    workers[t].run = &r;
+    workers[t].jobs = 0;
+    workers[t].buf = aligned_alloc(4096, BUF_SIZE);
+    if (!workers[t].buf) break;
+    /* Worker 0 is this thread; the others get their own. */
+    if (t > 0 && pthread_create(&tids[t], NULL, work, &workers[t]) != 0) {
+      free(workers[t].buf);
+      break;
+    }
+    started = t + 1;
+  }
+  if (started == 0) {
+    pthread_mutex_destroy(&r.mu);
+    goto oom;
+  }
+  work(&workers[0]);
+  for (unsigned t = 1; t < started; t++) pthread_join(tids[t], NULL);
+  for (unsigned t = 0; t < started; t++) free(workers[t].buf);
+  pthread_mutex_destroy(&r.mu);
+
+  napi_value result = NULL;
+  if (r.err) {
+    throw_run_error(env, &r);
+  } else {
+    static const char hex[] = "0123456789abcdef";
+    char *h = malloc(64 * (size_t)(count ? count : 1));
+    if (!h) {
+      free(text), free(r.src), free(r.dst), free(r.hashes);
+      goto oom_after;
+    }
+    for (size_t i = 0; i < 32 * (size_t)count; i++) {
+      h[2 * i] = hex[r.hashes[i] >> 4];
+      h[2 * i + 1] = hex[r.hashes[i] & 15];
+    }
+    napi_value hs, refused, others;
+    unsigned by_others = 0;
+    for (unsigned t = 1; t < started; t++) by_others += workers[t].jobs;
+    napi_create_uint32(env, by_others, &others);
+    napi_create_string_latin1(env, h, 64 * (size_t)count, &hs);
+    free(h);
+    napi_create_typedarray(env, napi_float64_array, count, sizes_buf, 0, &sizes);
+    napi_get_boolean(env, r.clone_refused != 0, &refused);
+    napi_create_object(env, &result);
+    napi_set_named_property(env, result, "hashes", hs);
+    napi_set_named_property(env, result, "sizes", sizes);
+    napi_set_named_property(env, result, "cloneRefused", refused);
+    napi_set_named_property(env, result, "byOtherThreads", others);
+  }
+  free(text), free(r.src), free(r.dst), free(r.hashes);
+  return result;
+oom:
+  free(text), free(r.src), free(r.dst), free(r.hashes);
+oom_after:
+  napi_throw_error(env, "ENOMEM", "hashMany: out of memory");
+  return NULL;
+}
 
 napi_value jvs_hash_init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+    {"hashMany", NULL, hash_many, NULL, NULL, NULL, napi_default, NULL},
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;
 }

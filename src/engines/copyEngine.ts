@@ -16,6 +16,11 @@ export class CopyEngine implements Engine {
     return this.cloneWorks;
   }
 
+  /** What a copy made elsewhere (the native batch in parallelCopy.ts) learnt about FICLONE here. */
+  noteClone(works: boolean): void {
+    this.cloneWorks = works;
+  }
+
   copyFile(src: string, dst: string, mode: number, hash: true): string;
   copyFile(src: string, dst: string, mode: number, hash: boolean): string | undefined;
   copyFile(src: string, dst: string, mode: number, hash: boolean): string | undefined {

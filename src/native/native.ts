@@ -9,6 +9,12 @@ export interface NativeAddon {
   lutimesNs(p: string, atimeNs: bigint, mtimeNs: bigint): void;
   /** Returns an fd holding an exclusive flock; throws code EAGAIN when another holder has it. */
   flockExclusive(p: string): number;
+  /**
+   * SHA-256 of `count` files on up to `threads` threads (native/jvs_hash.c): mode 0 hashes
+   * "a\0b\0…"; modes 1 (FICLONE), 2 (FICLONE, else copy) and 3 (copy) take "src\0dst\0…"
+   * and `pre` (5 per job: ctime ns, mtime ns, size, ino, mode). Throws with code/syscall/path/index.
+   */
+  hashMany(paths: string, count: number, mode: number, pre: BigInt64Array | null, threads: number): { hashes: string; sizes: Float64Array; cloneRefused: boolean; byOtherThreads: number };
 }
 
 let cached: NativeAddon | null | undefined;

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { payloadRootHash, type HashedEntry } from '../format/payloadHash.js';
-import { hashFile } from '../fsutil/fileHash.js';
+import { hashFile, hashFiles, nativeHashMany } from '../fsutil/fileHash.js';
 import { permBits, walkTree } from '../fsutil/walk.js';
 import { READY_FILE } from '../repo/layout.js';
 import { runParallel, worthParallel, type ParallelJob } from '../engines/parallelCopy.js';
@@ -19,7 +19,8 @@ export function hashPayloadTree(root: string, onProgress?: (done: number, total:
     if (e.type === 'file') files++;
     return h;
   });
-  // Large trees: both cores (engines/parallelCopy.ts); hashing is CPU-bound on cached data.
+  // Large trees: every core; hashing is CPU-bound on cached data. The addon hashes in
+  // native batches (fsutil/fileHash.ts hashFiles), else engines/parallelCopy.ts's worker.
   const fileEntries = hashed.filter((h) => h.type === 'file');
   const hashOne = (abs: string, size: number) => {
     const digest = hashFile(abs);
@@ -27,7 +28,10 @@ export function hashPayloadTree(root: string, onProgress?: (done: number, total:
     onProgress?.(done, total);
     return digest;
   };
-  if (worthParallel(fileEntries.length, total)) {
+  if (nativeHashMany()) {
+    const digests = hashFiles(fileEntries.map((h) => path.join(root, h.rel)), (bytes) => onProgress?.(bytes, total));
+    fileEntries.forEach((h, i) => (h.contentHash = digests[i]!));
+  } else if (worthParallel(fileEntries.length, total)) {
     const jobs: ParallelJob[] = fileEntries.map((h) => ({ kind: 'hash', src: path.join(root, h.rel) }));
     const sizes = new Map(fileEntries.map((h) => [path.join(root, h.rel), h.size]));
     const out = runParallel(jobs, 'copy', (job) => ({ hash: hashOne(job.src, sizes.get(job.src) ?? 0), size: 0 }));

@@ -1,0 +1,175 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { JvsError } from '../../src/errors.js';
+import { CopyEngine } from '../../src/engines/copyEngine.js';
+import { copyHashed, runParallel, type CopyOutcome, type ParallelJob } from '../../src/engines/parallelCopy.js';
+import { ReflinkEngine } from '../../src/engines/reflinkEngine.js';
+import { loopFsMissing, mountLoopFs, type LoopFs } from '../helpers/loopfs.js';
+import { itWith } from '../helpers/prereq.js';
+import { tmpDir } from '../helpers/tmp.js';
+
+const sha = (b: Buffer) => crypto.createHash('sha256').update(b).digest('hex');
+
+function extentsShared(file: string): boolean {
+  const r = spawnSync('filefrag', ['-v', file], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`filefrag failed: ${r.stderr}`);
+  return /\bshared\b/.test(r.stdout);
+}
+
+function canClone(dir: string): boolean {
+  const a = path.join(dir, '.probe-a');
+  fs.writeFileSync(a, 'x');
+  try {
+    fs.copyFileSync(a, path.join(dir, '.probe-b'), fs.constants.COPYFILE_FICLONE_FORCE);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    fs.rmSync(a, { force: true });
+    fs.rmSync(path.join(dir, '.probe-b'), { force: true });
+  }
+}
+
+/** `n` source files of varied sizes in `dir`/src and copy jobs into `dir`/dst (created). */
+function makeJobs(dir: string, n: number, maxSize: number): { jobs: ParallelJob[]; contents: Buffer[] } {
+  fs.mkdirSync(path.join(dir, 'src'));
+  fs.mkdirSync(path.join(dir, 'dst'));
+  const jobs: ParallelJob[] = [];
+  const contents: Buffer[] = [];
+  for (let i = 0; i < n; i++) {
+    const b = crypto.randomBytes(1 + ((i * 104_729) % maxSize));
+    const src = path.join(dir, 'src', `f${i}`);
+    fs.writeFileSync(src, b, { mode: i % 2 ? 0o640 : 0o755 });
+    const st = fs.lstatSync(src, { bigint: true });
+    jobs.push({ kind: 'copy', src, dst: path.join(dir, 'dst', `f${i}`), mode: Number(st.mode & 0o7777n), pre: [st.ctimeNs.toString(), st.mtimeNs.toString(), st.size.toString(), st.ino.toString()] });
+    contents.push(b);
+  }
+  return { jobs, contents };
+}
+
+function expectCopies(jobs: ParallelJob[], contents: Buffer[], out: CopyOutcome[]): void {
+  expect(out.map((o) => o.hash)).toEqual(contents.map(sha));
+  expect(out.map((o) => o.size)).toEqual(contents.map((b) => b.length));
+  jobs.forEach((j, i) => {
+    expect(fs.readFileSync(j.dst!).equals(contents[i]!)).toBe(true);
+    expect(fs.statSync(j.dst!).mode & 0o7777).toBe(j.mode);
+  });
+}
+
+/**
+ * A process that keeps rewriting `file` in place (same inode) with two different
+ * contents, so a copy and a later read of the source can see different bytes.
+ */
+function scribbler(file: string): ChildProcess {
+  const script = `const fs = require('fs'); const f = process.argv[1];
+    const a = Buffer.alloc(1 << 20, 97), b = Buffer.alloc(1 << 20, 98);
+    for (let i = 0; ; i++) { const fd = fs.openSync(f, 'r+'); fs.writeSync(fd, i % 2 ? a : b, 0, a.length, 0); fs.closeSync(fd); }`;
+  return spawn(process.execPath, ['-e', script, file], { stdio: 'ignore' });
+}
+
+/**
+ * Copies `src` again and again while a scribbler writes to it; each outcome must be the
+ * hash of what the copy holds. Returns how many copies saw a source that changed.
+ */
+async function copyWhileWritten(dir: string, copy: (job: ParallelJob) => CopyOutcome, rounds: number): Promise<number> {
+  const src = path.join(dir, 'hot');
+  fs.writeFileSync(src, Buffer.alloc(1 << 20, 97));
+  const child = scribbler(src);
+  await new Promise((r) => setTimeout(r, 300));
+  let raced = 0;
+  try {
+    for (let i = 0; i < rounds; i++) {
+      const st = fs.lstatSync(src, { bigint: true });
+      const job: ParallelJob = { kind: 'copy', src, dst: path.join(dir, `hot.${i}`), mode: 0o644, pre: [st.ctimeNs.toString(), st.mtimeNs.toString(), st.size.toString(), st.ino.toString()] };
+      const out = copy(job);
+      const held = fs.readFileSync(job.dst!);
+      expect(out.hash, `round ${i}`).toBe(sha(held));
+      expect(out.size).toBe(held.length);
+      if (sha(held) !== sha(fs.readFileSync(src))) raced++;
+      fs.rmSync(job.dst!);
+    }
+  } finally {
+    child.kill('SIGKILL');
+  }
+  return raced;
+}
+
+describe('parallel copies with hashes (engines/parallelCopy.ts)', () => {
+  it('copy engine: a batch of copies holds the exact bytes and modes, and each hash is its own file’s', () => {
+    const dir = tmpDir();
+    const { jobs, contents } = makeJobs(dir, 60, 700_000);
+    const engine = new CopyEngine();
+    const out = runParallel(jobs, 'copy', (job) => copyHashed(engine, job));
+    expectCopies(jobs, contents, out);
+  });
+
+  it('copy engine: a failing job (source gone) is an errno error, not a hash', () => {
+    const dir = tmpDir();
+    const { jobs } = makeJobs(dir, 20, 10_000);
+    fs.rmSync(jobs[7]!.src);
+    const engine = new CopyEngine();
+    expect(() => runParallel(jobs, 'copy', (job) => copyHashed(engine, job))).toThrow(expect.objectContaining({ code: 'ENOENT' }));
+  });
+
+  it('copy engine: the hash is of the bytes the copy holds, even while the source is being written', async () => {
+    const dir = tmpDir();
+    const engine = new CopyEngine();
+    await copyWhileWritten(dir, (job) => copyHashed(engine, job), 60);
+  });
+
+  it('reflink-copy where clones are refused is E_ENGINE_UNAVAILABLE, not a silent copy', () => {
+    const dir = tmpDir();
+    if (canClone(dir)) return; // this temp dir clones (XFS/btrfs): covered by the XFS tests below
+    const { jobs } = makeJobs(dir, 10, 10_000);
+    const engine = new ReflinkEngine();
+    let err: unknown;
+    try {
+      runParallel(jobs, 'reflink-copy', (job) => copyHashed(engine, job));
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(JvsError);
+    expect((err as JvsError).code).toBe('E_ENGINE_UNAVAILABLE');
+    expect(() => copyHashed(engine, { ...jobs[0]!, dst: path.join(dir, 'one') })).toThrow(expect.objectContaining({ code: 'E_ENGINE_UNAVAILABLE' }));
+  });
+});
+
+describe('parallel clones on a real XFS loop mount (mkfs.xfs -m reflink=1)', () => {
+  const missing = loopFsMissing('xfs');
+  let xfs: LoopFs | undefined;
+  beforeAll(() => {
+    if (!missing) xfs = mountLoopFs('xfs', 512);
+  });
+  afterAll(() => xfs?.unmount());
+
+  itWith('XFS loop mount', missing, 'reflink-copy: every copy of a batch shares extents with its source, and hashes and modes are right', () => {
+    const dir = fs.mkdtempSync(path.join(xfs!.mountpoint, 'batch-'));
+    const { jobs, contents } = makeJobs(dir, 40, 3 << 20);
+    const engine = new ReflinkEngine();
+    const out = runParallel(jobs, 'reflink-copy', (job) => copyHashed(engine, job));
+    expectCopies(jobs, contents, out);
+    for (const j of jobs) if (fs.statSync(j.src).size >= 65536) expect(extentsShared(j.dst!), j.dst).toBe(true);
+  });
+
+  itWith('XFS loop mount', missing, 'copy engine on XFS clones (shared extents) and says so', () => {
+    const dir = fs.mkdtempSync(path.join(xfs!.mountpoint, 'copy-'));
+    const { jobs, contents } = makeJobs(dir, 12, 1 << 20);
+    const engine = new CopyEngine();
+    expectCopies(jobs.slice(0, 1), contents.slice(0, 1), [copyHashed(engine, jobs[0]!)]);
+    expect(engine.clonesFiles).toBe(true);
+    const rest = runParallel(jobs.slice(1), 'copy', (job) => copyHashed(engine, job));
+    expectCopies(jobs.slice(1), contents.slice(1), rest);
+    for (const j of jobs) if (fs.statSync(j.src).size >= 65536) expect(extentsShared(j.dst!), j.dst).toBe(true);
+  });
+
+  itWith('XFS loop mount', missing, 'a clone whose source is written meanwhile is hashed from the clone (the hash is always of what the snapshot holds)', async () => {
+    const dir = fs.mkdtempSync(path.join(xfs!.mountpoint, 'racy-'));
+    const engine = new ReflinkEngine();
+    const raced = await copyWhileWritten(dir, (job) => copyHashed(engine, job), 150);
+    // The scribbler really raced the copies (else this test would prove nothing).
+    expect(raced).toBeGreaterThan(0);
+  });
+});
