@@ -5,9 +5,11 @@
  *     paths   "a\0b\0…" (hash mode: one path per job) or "src\0dst\0…" (copy modes)
  *     mode    0 hash, 1 reflink (FICLONE or fail), 2 copy (FICLONE, else copy while
  *             hashing), 3 copy without trying FICLONE
- *     pre     copy modes: BigInt64Array of 5 values per job, the source's stat when it
- *             was walked: ctime ns, mtime ns, size, ino, mode (permission bits used to
- *             create the destination); null in hash mode
+ *     pre     copy modes: BigInt64Array of 9 values per job: the source's stat when it
+ *             was walked (ctime ns, mtime ns, size, ino: the racy-source check below),
+ *             mode (permission bits of the destination; | 1<<20 = META: also set the
+ *             destination's atime ns, mtime ns, uid, gid from the next 4 values; the
+ *             owner only as root and best effort); null in hash mode
  *   returns { hashes: "<64 hex chars per job>", sizes: Float64Array, cloneRefused: bool,
  *             byOtherThreads: jobs done by threads other than the caller }
  *
@@ -49,7 +51,8 @@
 #endif
 
 enum { MODE_HASH = 0, MODE_REFLINK = 1, MODE_COPY = 2, MODE_COPY_NOCLONE = 3 };
-enum { PRE = 5 };            /* values per job in `pre` */
+enum { PRE = 9 };            /* values per job in `pre` */
+#define META (1LL << 20)       /* in pre[4]: also set owner and times */
 #define BUF_SIZE (256 << 10) /* stays in L2 while SHA-256 reads it back */
 #define MAX_THREADS 64
 
@@ -60,6 +63,7 @@ typedef struct {
   size_t count;
   int mode;
   mode_t umask;
+  int root; /* running as root: owners can be set */
   /* shared state */
   size_t next;          /* next job to hand out (atomic) */
   int stop;             /* set on the first error (atomic) */
@@ -174,11 +178,42 @@ static void do_hash(Run *r, size_t i, unsigned char *buf) {
   r->sizes[i] = (double)n;
 }
 
+static struct timespec ns_time(int64_t ns) {
+  struct timespec t = {ns / 1000000000LL, ns % 1000000000LL};
+  if (t.tv_nsec < 0) t.tv_nsec += 1000000000LL, t.tv_sec -= 1;
+  return t;
+}
+
+/*
+ * The destination's mode (O_CREAT applied the umask and dropped set-id bits) and, for a
+ * job with META, the owner (as root, best effort like applyMetadata) and the walked
+ * atime/mtime, set through the open fd before it is closed. Returns the failing
+ * syscall's name, or NULL.
+ */
+static const char *finish_dst(Run *r, int out, const int64_t *pre) {
+  mode_t mode = (mode_t)(pre[4] & 07777);
+  int meta = (pre[4] & META) != 0;
+  int chowned = 0;
+  if (meta && r->root) {
+    struct stat have;
+    if (fstat(out, &have) != 0) return "fstat";
+    if ((int64_t)have.st_uid != pre[7] || (int64_t)have.st_gid != pre[8])
+      chowned = fchown(out, (uid_t)pre[7], (gid_t)pre[8]) == 0; /* chown clears set-id bits: mode again below */
+  }
+  if ((chowned || (mode & 07000) != 0 || (mode & r->umask & 0777) != 0) && fchmod(out, mode) != 0) return "fchmod";
+  if (meta) {
+    struct timespec ts[2] = {ns_time(pre[5]), ns_time(pre[6])};
+    if (futimens(out, ts) != 0) return "futimens";
+  }
+  return NULL;
+}
+
 static void do_copy(Run *r, size_t i, unsigned char *buf) {
   const char *src = r->src[i], *dst = r->dst[i];
   const int64_t *pre = r->pre + PRE * i;
   mode_t mode = (mode_t)(pre[4] & 07777);
   unsigned char *digest = r->hashes + 32 * i;
+  const char *syscall;
   int in = open(src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (in < 0) return fail(r, i, "open", src, errno);
   int out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode & 0777);
@@ -187,15 +222,14 @@ static void do_copy(Run *r, size_t i, unsigned char *buf) {
     close(in);
     return fail(r, i, "open", dst, e);
   }
-  /* O_CREAT applied the umask: put back bits it removed (and set-id/sticky bits). */
-  if (((mode & 07000) != 0 || (mode & r->umask & 0777) != 0) && fchmod(out, mode) != 0) {
-    int e = errno;
-    close(in);
-    close(out);
-    return fail(r, i, "fchmod", dst, e);
-  }
   int try_clone = r->mode == MODE_REFLINK || (r->mode == MODE_COPY && !__atomic_load_n(&r->clone_refused, __ATOMIC_RELAXED));
   if (try_clone && ioctl(out, FICLONE, in) == 0) {
+    if ((syscall = finish_dst(r, out, pre)) != NULL) {
+      int e = errno;
+      close(in);
+      close(out);
+      return fail(r, i, syscall, dst, e);
+    }
     close(out);
     /* Hash the source through the fd we cloned from; keep that hash only when the
        path still shows the walked stat (no write, no replacement since the walk). */
@@ -228,13 +262,18 @@ static void do_copy(Run *r, size_t i, unsigned char *buf) {
     }
     __atomic_store_n(&r->clone_refused, 1, __ATOMIC_RELAXED);
   }
-  const char *syscall = "read";
+  syscall = "read";
   int64_t n = copy_hash_fd(in, out, buf, digest, &syscall);
   int e = errno;
   close(in);
   if (n < 0) {
     close(out);
     return fail(r, i, syscall, syscall[0] == 'w' ? dst : src, e);
+  }
+  if ((syscall = finish_dst(r, out, pre)) != NULL) {
+    e = errno;
+    close(out);
+    return fail(r, i, syscall, dst, e);
   }
   if (close(out) != 0) return fail(r, i, "close", dst, errno);
   r->sizes[i] = (double)n;
@@ -339,7 +378,7 @@ static napi_value hash_many(napi_env env, napi_callback_info info) {
     void *data;
     if (napi_get_typedarray_info(env, argv[3], &type, &len, &data, NULL, NULL) != napi_ok || type != napi_bigint64_array ||
         len != (size_t)count * PRE) {
-      napi_throw_type_error(env, NULL, "hashMany: pre must be a BigInt64Array of 5 values per job");
+      napi_throw_type_error(env, NULL, "hashMany: pre must be a BigInt64Array of 9 values per job");
       return NULL;
     }
     pre = data;
@@ -381,6 +420,7 @@ static napi_value hash_many(napi_env env, napi_callback_info info) {
   r.count = count;
   r.mode = (int)mode;
   if (mode != MODE_HASH) r.umask = current_umask();
+  r.root = geteuid() == 0;
   pthread_mutex_init(&r.mu, NULL);
   if (threads < 1) threads = 1;
   if (threads > MAX_THREADS) threads = MAX_THREADS;

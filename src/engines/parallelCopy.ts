@@ -4,6 +4,7 @@ import { MessageChannel, receiveMessageOnPort, Worker } from 'node:worker_thread
 import { copyAndHash, hashFile, HashMode, hashThreads, nativeHashMany, type HashModeValue } from '../fsutil/fileHash.js';
 import type { CopyEngine } from './copyEngine.js';
 import type { Engine } from './engine.js';
+import { native } from '../native/native.js';
 import { cloneFailure } from './reflinkEngine.js';
 
 /**
@@ -34,12 +35,49 @@ export interface ParallelJob {
   mode?: number;
   /** Source stat before the copy (decimal strings: workers get plain data): ctimeNs, mtimeNs, size, ino. */
   pre?: [string, string, string, string];
+  /**
+   * Optional: give the copy these times (ns) and, when running as root, this owner
+   * (best effort, like applyMetadata), with the exact `mode` kept after a chown. The
+   * copy's outcome then says `metaApplied` and the caller need not touch the file
+   * again (the addon sets them through the open fd: no extra path lookups).
+   */
+  meta?: JobMeta;
+}
+
+/** What `meta` carries: a walked stat (EntryStat, fs.BigIntStats) fits as is. */
+export interface JobMeta {
+  atimeNs: bigint;
+  mtimeNs: bigint;
+  uid: bigint;
+  gid: bigint;
 }
 
 export interface CopyOutcome {
   hash: string;
   /** Bytes the destination holds (the source may have changed size while being copied). */
   size: number;
+  /** The job's `meta` (times, owner) and mode are on the copy. */
+  metaApplied?: boolean;
+}
+
+const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+
+/** JavaScript twin of the addon's finish_dst for a job's `meta`: owner (root, best effort), mode after a chown, times. */
+function applyJobMeta(dst: string, mode: number, meta: JobMeta): void {
+  if (isRoot) {
+    const have = fs.lstatSync(dst, { bigint: true });
+    if (have.uid !== meta.uid || have.gid !== meta.gid) {
+      try {
+        fs.lchownSync(dst, Number(meta.uid), Number(meta.gid));
+      } catch {
+        /* ownership is best effort, as in applyMetadata */
+      }
+    }
+  }
+  fs.chmodSync(dst, mode & 0o7777);
+  const n = native();
+  if (n) n.lutimesNs(dst, meta.atimeNs, meta.mtimeNs);
+  else fs.lutimesSync(dst, Number(meta.atimeNs) / 1e9, Number(meta.mtimeNs) / 1e9);
 }
 
 /**
@@ -55,6 +93,15 @@ export function copyHashed(engine: Engine, job: ParallelJob): CopyOutcome {
     if (native === HashMode.copy) (engine as CopyEngine).noteClone(!r.cloneRefused);
     return r.outcomes[0]!;
   }
+  const out = copyHashedJs(engine, job);
+  if (job.meta && job.kind === 'copy') {
+    applyJobMeta(job.dst!, job.mode ?? 0o644, job.meta);
+    out.metaApplied = true;
+  }
+  return out;
+}
+
+function copyHashedJs(engine: Engine, job: ParallelJob): CopyOutcome {
   const src = job.src;
   const dst = job.dst!;
   const mode = job.mode ?? 0o644;
@@ -96,6 +143,10 @@ function nativeCopyMode(engineName: string, engine?: Engine): HashModeValue | un
   return engine && (engine as CopyEngine).clonesFiles === false ? HashMode.copyNoClone : HashMode.copy;
 }
 
+/** Values per job in the addon's `pre`, and the flag in its mode slot asking for `meta` (native/jvs_hash.c). */
+const PRE = 9;
+const META = 1n << 20n;
+
 /** Native batches end after this many bytes or jobs (progress, early stop on errors). */
 const BATCH_BYTES = 256 << 20;
 const BATCH_JOBS = 4096;
@@ -109,7 +160,7 @@ function runNativeBatch(jobs: readonly ParallelJob[], mode: HashModeValue, engin
   const many = nativeHashMany()!;
   const n = end - start;
   const parts = new Array<string>(mode === HashMode.hash ? n : 2 * n);
-  const pre = mode === HashMode.hash ? null : new BigInt64Array(5 * n);
+  const pre = mode === HashMode.hash ? null : new BigInt64Array(PRE * n);
   for (let k = 0; k < n; k++) {
     const job = jobs[start + k]!;
     if (pre === null) {
@@ -119,13 +170,21 @@ function runNativeBatch(jobs: readonly ParallelJob[], mode: HashModeValue, engin
     parts[2 * k] = job.src;
     parts[2 * k + 1] = job.dst!;
     const p = job.pre;
+    const at = PRE * k;
     if (p) {
-      pre[5 * k] = BigInt(p[0]);
-      pre[5 * k + 1] = BigInt(p[1]);
-      pre[5 * k + 2] = BigInt(p[2]);
-      pre[5 * k + 3] = BigInt(p[3]);
+      pre[at] = BigInt(p[0]);
+      pre[at + 1] = BigInt(p[1]);
+      pre[at + 2] = BigInt(p[2]);
+      pre[at + 3] = BigInt(p[3]);
     }
-    pre[5 * k + 4] = BigInt((job.mode ?? 0o644) & 0o7777);
+    const meta = job.meta;
+    pre[at + 4] = BigInt((job.mode ?? 0o644) & 0o7777) | (meta ? META : 0n);
+    if (meta) {
+      pre[at + 5] = meta.atimeNs;
+      pre[at + 6] = meta.mtimeNs;
+      pre[at + 7] = meta.uid;
+      pre[at + 8] = meta.gid;
+    }
   }
   parts.push('');
   let r;
@@ -137,7 +196,10 @@ function runNativeBatch(jobs: readonly ParallelJob[], mode: HashModeValue, engin
     throw e;
   }
   const outcomes = new Array<CopyOutcome>(n);
-  for (let k = 0; k < n; k++) outcomes[k] = { hash: r.hashes.slice(64 * k, 64 * k + 64), size: r.sizes[k]! };
+  for (let k = 0; k < n; k++) {
+    outcomes[k] = { hash: r.hashes.slice(64 * k, 64 * k + 64), size: r.sizes[k]! };
+    if (mode !== HashMode.hash && jobs[start + k]!.meta) outcomes[k]!.metaApplied = true;
+  }
   return { outcomes, cloneRefused: r.cloneRefused, byOtherThreads: r.byOtherThreads };
 }
 
@@ -213,7 +275,7 @@ function runWithWorker(jobs: ParallelJob[], engine: string, runHere: (job: Paral
   while (Atomics.load(ctl, 1) !== 0) Atomics.wait(ctl, 1, Atomics.load(ctl, 1), 50);
   void worker?.terminate();
   for (let i = 0; i < n; i++) {
-    if (fromWorker[i] === 1) out[i] = { hash: Buffer.from(hashes.buffer, i * HASH, HASH).toString('hex'), size: sizes[i]! };
+    if (fromWorker[i] === 1) out[i] = { hash: Buffer.from(hashes.buffer, i * HASH, HASH).toString('hex'), size: sizes[i]!, ...(jobs[i]!.meta && jobs[i]!.kind === 'copy' ? { metaApplied: true } : {}) };
   }
   let msg;
   while ((msg = receiveMessageOnPort(port1))) {

@@ -96,7 +96,7 @@ export const HASH_BATCH = 2048;
 export function copyAndHash(src: string, dst: string, mode: number): { hash: string; size: number } {
   const many = nativeHashMany();
   if (many) {
-    const pre = new BigInt64Array(5);
+    const pre = new BigInt64Array(9);
     pre[4] = BigInt(mode & 0o7777);
     const r = many(`${src}\0${dst}\0`, 1, HashMode.copyNoClone, pre, 1);
     return { hash: r.hashes, size: r.sizes[0]! };

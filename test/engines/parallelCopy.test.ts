@@ -2,6 +2,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JvsError } from '../../src/errors.js';
 import { CopyEngine } from '../../src/engines/copyEngine.js';
@@ -118,6 +119,57 @@ describe('parallel copies with hashes (engines/parallelCopy.ts)', () => {
     const dir = tmpDir();
     const engine = new CopyEngine();
     await copyWhileWritten(dir, (job) => copyHashed(engine, job), 60);
+  });
+
+  it('a job with meta gets the walked times (ns), owner (as root) and exact mode, set-id bits surviving the chown', () => {
+    const dir = tmpDir();
+    const { jobs, contents } = makeJobs(dir, 12, 100_000);
+    const root = process.getuid?.() === 0;
+    const withMeta = jobs.map((j, i) => ({
+      ...j,
+      mode: i % 3 === 0 ? 0o4755 : j.mode,
+      meta: { atimeNs: 1_600_000_000_123_456_789n + BigInt(i), mtimeNs: 1_500_000_000_987_654_321n + BigInt(i), uid: root ? 1234n : BigInt(process.getuid?.() ?? 0), gid: root ? 5678n : BigInt(process.getgid?.() ?? 0) },
+    }));
+    const engine = new CopyEngine();
+    const out = [copyHashed(engine, withMeta[0]!), ...runParallel(withMeta.slice(1), 'copy', (job) => copyHashed(engine, job))];
+    expect(out.map((o) => o.hash)).toEqual(contents.map(sha));
+    withMeta.forEach((j, i) => {
+      expect(out[i]!.metaApplied).toBe(true);
+      const st = fs.lstatSync(j.dst!, { bigint: true });
+      expect(st.mtimeNs).toBe(j.meta.mtimeNs);
+      expect(st.atimeNs).toBe(j.meta.atimeNs);
+      expect(Number(st.mode & 0o7777n)).toBe(j.mode);
+      expect(st.uid).toBe(j.meta.uid);
+      expect(st.gid).toBe(j.meta.gid);
+    });
+    // Without meta nothing is promised beyond the mode.
+    const plain = makeJobs(tmpDir(), 1, 10).jobs[0]!;
+    expect(copyHashed(engine, plain).metaApplied).toBeUndefined();
+  });
+
+  it('without the addon (JVS_DISABLE_NATIVE=1, worker-thread fallback) copies, hashes and meta are the same', () => {
+    const dist = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../dist/engines/parallelCopy.js');
+    if (!fs.existsSync(dist)) throw new Error('dist/ not built: run `npm run build` first');
+    const dir = tmpDir();
+    const { jobs, contents } = makeJobs(dir, 30, 3 << 20); // > 64 MiB is not needed: runParallel is called directly
+    // Whole seconds: without the addon times are set as doubles (sub-microsecond, not ns).
+    const withMeta = jobs.map((j, i) => ({ ...j, meta: { atimeNs: (1_700_000_000n + BigInt(i)) * 1_000_000_000n, mtimeNs: (1_600_000_000n + BigInt(i)) * 1_000_000_000n, uid: BigInt(process.getuid?.() ?? 0), gid: BigInt(process.getgid?.() ?? 0) } }));
+    const script = `
+      const { runParallel, copyHashed } = await import(${JSON.stringify(dist)});
+      const { CopyEngine } = await import(${JSON.stringify(path.join(path.dirname(dist), 'copyEngine.js'))});
+      const jobs = JSON.parse(process.argv[1], (k, v) => (typeof v === 'string' && /^n[0-9]+$/.test(v) ? BigInt(v.slice(1)) : v));
+      const engine = new CopyEngine();
+      const out = runParallel(jobs, 'copy', (job) => copyHashed(engine, job));
+      process.stdout.write(JSON.stringify({ out, byWorker: out.byWorker }));`;
+    const arg = JSON.stringify(withMeta, (_k, v) => (typeof v === 'bigint' ? `n${v}` : v));
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script, arg], { encoding: 'utf8', env: { ...process.env, JVS_DISABLE_NATIVE: '1' } });
+    expect(r.stderr).toBe('');
+    const { out } = JSON.parse(r.stdout) as { out: CopyOutcome[] };
+    expectCopies(jobs, contents, out);
+    withMeta.forEach((j, i) => {
+      expect(out[i]!.metaApplied).toBe(true);
+      expect(fs.lstatSync(j.dst!, { bigint: true }).mtimeNs).toBe(j.meta.mtimeNs);
+    });
   });
 
   it('reflink-copy where clones are refused is E_ENGINE_UNAVAILABLE, not a silent copy', () => {
