@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { permBits, walkTree, type TreeEntry, type WalkFilter } from '../fsutil/walk.js';
+import { permBits, under, walkTree, type EntryStat, type TreeEntry, type WalkFilter } from '../fsutil/walk.js';
 import type { Engine } from './engine.js';
 import type { MaterializeResult } from './materialize.js';
 import { materializeByClone } from './materializeClone.js';
@@ -88,7 +88,9 @@ function cloneIntoEmpty(srcRoot: string, dstRoot: string, clone: (src: string, d
  * source: each is copied or cloned by the engine; with a whole-tree cloning engine
  * (juicefs-clone) a folder missing from the destination is cloned in one command.
  */
-export function applyTree(srcRoot: string, dstRoot: string, engine: Engine, opts: ApplyOptions = {}): ApplyResult {
+export function applyTree(srcRootIn: string, dstRootIn: string, engine: Engine, opts: ApplyOptions = {}): ApplyResult {
+  const srcRoot = path.resolve(srcRootIn);
+  const dstRoot = path.resolve(dstRootIn);
   const skip = opts.skipNames;
   const filter: WalkFilter = {
     include: (rel, isDir) => {
@@ -122,13 +124,13 @@ export function applyTree(srcRoot: string, dstRoot: string, engine: Engine, opts
 
   const total = src.reduce((n, e) => n + (e.type === 'file' ? Number(e.stat.size) : 0), 0);
   let done = 0;
-  const dirs: Array<{ abs: string; stat: fs.BigIntStats }> = [];
+  const dirs: Array<{ abs: string; stat: EntryStat }> = [];
   const firstOfInode = new Map<string, string>();
   let clonedPrefix: string | undefined;
   for (const [i, s] of src.entries()) {
     if (clonedPrefix && s.rel.startsWith(clonedPrefix)) continue;
-    const from = path.join(srcRoot, s.rel);
-    const to = path.join(dstRoot, s.rel);
+    const from = under(srcRoot, s.rel);
+    const to = under(dstRoot, s.rel);
     const d = dstByRel.get(s.rel);
     switch (s.type) {
       case 'dir':

@@ -1,10 +1,11 @@
 import fs from 'node:fs';
 import { native } from '../native/native.js';
+import type { EntryStat } from '../fsutil/walk.js';
 
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 
 /** Set the modification and access times of `p` (not following symlinks), to the nanosecond when the addon is present. */
-export function setTimes(p: string, stat: fs.BigIntStats): void {
+export function setTimes(p: string, stat: EntryStat): void {
   const n = native();
   if (n) {
     n.lutimesNs(p, stat.atimeNs, stat.mtimeNs);
@@ -18,7 +19,7 @@ export function setTimes(p: string, stat: fs.BigIntStats): void {
  * Apply mode, owner (when running as root) and times of `stat` to `p`. Symlinks get
  * owner and times only (Linux has no symlink modes).
  */
-export function applyMetadata(p: string, stat: fs.BigIntStats, isSymlink: boolean): void {
+export function applyMetadata(p: string, stat: EntryStat, isSymlink: boolean): void {
   if (isRoot) {
     try {
       fs.lchownSync(p, Number(stat.uid), Number(stat.gid));

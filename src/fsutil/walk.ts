@@ -1,13 +1,99 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { native } from '../native/native.js';
 
 export type EntryType = 'dir' | 'file' | 'symlink';
+
+/**
+ * The lstat fields JVS reads (fs.BigIntStats has them all). Walks fill it from the
+ * addon's scanDir when it is built: one call per folder instead of a BigIntStats
+ * (with its four Date objects) per entry, which halves a 10,000-file stat walk.
+ */
+export interface EntryStat {
+  mode: bigint;
+  nlink: bigint;
+  uid: bigint;
+  gid: bigint;
+  size: bigint;
+  atimeNs: bigint;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
+  ino: bigint;
+  dev: bigint;
+  isFile(): boolean;
+  isDirectory(): boolean;
+  isSymbolicLink(): boolean;
+}
 
 export interface TreeEntry {
   /** Path relative to the walked root, always with `/`. */
   rel: string;
   type: EntryType;
-  stat: fs.BigIntStats;
+  stat: EntryStat;
+}
+
+const S_IFMT = 0o170000n;
+const S_IFDIR = 0o040000n;
+const S_IFREG = 0o100000n;
+const S_IFLNK = 0o120000n;
+
+/** An EntryStat read from scanDir's packed values (field order of native/jvs_tree.c). */
+class ScannedStat implements EntryStat {
+  mode: bigint;
+  nlink: bigint;
+  size: bigint;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
+  ino: bigint;
+  dev: bigint;
+  constructor(private readonly a: BigInt64Array, private readonly o: number) {
+    this.mode = a[o]!;
+    this.nlink = a[o + 1]!;
+    this.size = a[o + 4]!;
+    this.mtimeNs = a[o + 6]!;
+    this.ctimeNs = a[o + 7]!;
+    this.ino = a[o + 8]!;
+    this.dev = a[o + 9]!;
+  }
+  // Read only for entries that get copied: made on demand.
+  get uid(): bigint {
+    return this.a[this.o + 2]!;
+  }
+  get gid(): bigint {
+    return this.a[this.o + 3]!;
+  }
+  get atimeNs(): bigint {
+    return this.a[this.o + 5]!;
+  }
+  isFile(): boolean {
+    return (this.mode & S_IFMT) === S_IFREG;
+  }
+  isDirectory(): boolean {
+    return (this.mode & S_IFMT) === S_IFDIR;
+  }
+  isSymbolicLink(): boolean {
+    return (this.mode & S_IFMT) === S_IFLNK;
+  }
+}
+const SCAN_FIELDS = 10;
+
+/** One folder's entries with their lstat, sorted by name; entries that vanish meanwhile are left out. */
+export function scanFolder(dirAbs: string): Array<{ name: string; stat: EntryStat }> {
+  const n = native();
+  if (n) {
+    const { names, stats } = n.scanDir(dirAbs);
+    const order = names.map((_, i) => i).sort((a, b) => (names[a]! < names[b]! ? -1 : names[a]! > names[b]! ? 1 : 0));
+    return order.map((i) => ({ name: names[i]!, stat: new ScannedStat(stats, i * SCAN_FIELDS) }));
+  }
+  const out: Array<{ name: string; stat: EntryStat }> = [];
+  for (const name of fs.readdirSync(dirAbs).sort()) {
+    try {
+      out.push({ name, stat: fs.lstatSync(path.join(dirAbs, name), { bigint: true }) });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e; // vanished mid-walk
+    }
+  }
+  return out;
 }
 
 /**
@@ -33,17 +119,8 @@ export function walkTree(root: string, filter: WalkFilter = {}): WalkResult {
   const entries: TreeEntry[] = [];
   const unsupported: string[] = [];
   const visit = (dirAbs: string, dirRel: string) => {
-    const names = fs.readdirSync(dirAbs).sort();
-    for (const name of names) {
+    for (const { name, stat } of scanFolder(dirAbs)) {
       const rel = dirRel ? `${dirRel}/${name}` : name;
-      const abs = path.join(dirAbs, name);
-      let stat: fs.BigIntStats;
-      try {
-        stat = fs.lstatSync(abs, { bigint: true });
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue; // vanished mid-walk
-        throw e;
-      }
       const type: EntryType | undefined = stat.isDirectory() ? 'dir' : stat.isFile() ? 'file' : stat.isSymbolicLink() ? 'symlink' : undefined;
       if (filter.include && !filter.include(rel, type === 'dir')) continue;
       if (!type) {
@@ -51,11 +128,19 @@ export function walkTree(root: string, filter: WalkFilter = {}): WalkResult {
         continue;
       }
       entries.push({ rel, type, stat });
-      if (type === 'dir') visit(abs, rel);
+      if (type === 'dir') visit(`${dirAbs}/${name}`, rel);
     }
   };
   visit(root, '');
   return { entries, unsupported };
+}
+
+/**
+ * `root/rel` for a walk's rel (already normalised, `/`-separated): a plain
+ * concatenation, several times cheaper than path.join on 10,000-entry trees.
+ */
+export function under(root: string, rel: string): string {
+  return root.endsWith('/') ? root + rel : `${root}/${rel}`;
 }
 
 /** The stat fields the manifests keep of an entry (what change detection keys on). */
@@ -73,6 +158,6 @@ export function statRecord(e: TreeEntry) {
 }
 
 /** Permission bits as the format records them (`mode=%04o`). */
-export function permBits(stat: fs.BigIntStats | fs.Stats): number {
+export function permBits(stat: EntryStat | fs.Stats): number {
   return Number(stat.mode) & 0o7777;
 }

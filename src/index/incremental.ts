@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { KnownContent } from '../engines/materialize.js';
-import type { TreeEntry } from '../fsutil/walk.js';
+import { under, type EntryStat, type TreeEntry } from '../fsutil/walk.js';
 import type { Layout } from '../repo/layout.js';
 import { listSnapshotIds } from '../repo/snapshots.js';
 import { listWorktreeNames } from '../repo/worktreeConfig.js';
@@ -44,7 +44,7 @@ export function snapshotKnowledge(layout: Layout, idx: IndexDb | undefined, work
     },
     parent(rel) {
       const p = parentMap?.get(rel);
-      return p ? { hash: p.contentHash, type: p.type, size: p.size, mode: p.mode, mtimeNs: p.mtimeNs, file: path.join(parentDir, rel), linkable: !grouped.has(rel) } : undefined;
+      return p ? { hash: p.contentHash, type: p.type, size: p.size, mode: p.mode, mtimeNs: p.mtimeNs, file: under(parentDir, rel), linkable: !grouped.has(rel) } : undefined;
     },
   };
 }
@@ -102,7 +102,7 @@ export function restoreKnowledge(idx: IndexDb | undefined, worktree: string, roo
  * count as racy (re-read once by the next snapshot) unless the caller took the probe
  * after writing into a private stage (fork).
  */
-export function stateAfterApply(root: string, target: readonly IndexedEntry[], known: Map<string, fs.BigIntStats | undefined>): IndexedEntry[] {
+export function stateAfterApply(root: string, target: readonly IndexedEntry[], known: Map<string, EntryStat | undefined>): IndexedEntry[] {
   const out: IndexedEntry[] = [];
   for (const t of target) {
     let st = known.get(t.rel);

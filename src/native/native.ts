@@ -9,6 +9,10 @@ export interface NativeAddon {
   lutimesNs(p: string, atimeNs: bigint, mtimeNs: bigint): void;
   /** Returns an fd holding an exclusive flock; throws code EAGAIN when another holder has it. */
   flockExclusive(p: string): number;
+  /** One folder's entries (unsorted) and their lstat, 10 values each (see native/jvs_tree.c). */
+  scanDir(p: string): { names: string[]; stats: BigInt64Array };
+  /** Hard links for `count` pairs given as "src\0dst\0…", on up to `threads` threads; errno per pair (0: linked). */
+  linkMany(pairs: string, count: number, threads: number): Int32Array;
   /**
    * SHA-256 of `count` files on up to `threads` threads (native/jvs_hash.c): mode 0 hashes
    * "a\0b\0…"; modes 1 (FICLONE), 2 (FICLONE, else copy) and 3 (copy) take "src\0dst\0…"

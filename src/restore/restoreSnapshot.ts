@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { JvsError, fromSystemError } from '../errors.js';
-import fs from 'node:fs';
 import { applyTree, type ApplyResult } from '../engines/applyTree.js';
 import { fsClockNs } from '../index/changeDetect.js';
 import { IndexDb } from '../index/indexDb.js';
@@ -18,6 +17,7 @@ import { resolveLatestTag, resolveRef } from '../repo/refs.js';
 import { isDetached, readWorktreeConfig, writeWorktreeConfig } from '../repo/worktreeConfig.js';
 import type { Reporter } from '../progress.js';
 import { readDescriptor } from '../repo/snapshots.js';
+import type { EntryStat } from '../fsutil/walk.js';
 import type { IgnoreMatcher } from '../select/selection.js';
 import { isSelected, restoreSelection } from './restoreSelection.js';
 
@@ -117,7 +117,7 @@ export function applyRestore(layout: Layout, worktree: string, snapshotId: strin
     const probeNs = fsClockNs(layout.tmp);
     const root = layout.payload(worktree);
     const { sameContent } = restoreKnowledge(idx, worktree, root, targetMap);
-    const untouched = new Map<string, fs.BigIntStats | undefined>();
+    const untouched = new Map<string, EntryStat | undefined>();
     const sel = include ?? restoreSelection(layout, worktree, readDescriptor(layout, snapshotId));
     const r = applyTree(layout.snapshotDir(snapshotId), root, engine, {
       skipNames: SKIP_READY,

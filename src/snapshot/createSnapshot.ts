@@ -22,6 +22,7 @@ import { withRepoLock } from '../repo/lock.js';
 import { isDetached, readWorktreeConfig, writeWorktreeConfig } from '../repo/worktreeConfig.js';
 import type { Reporter } from '../progress.js';
 import { validateNote, validateTags } from './notes.js';
+import { tracePhase } from '../trace.js';
 import { runPreSnapshotHook } from './preSnapshotHook.js';
 import { loadIgnore, normalizePartialPaths, selection } from '../select/selection.js';
 
@@ -64,6 +65,7 @@ export interface SnapshotResult {
  */
 export async function createSnapshot(layout: Layout, opts: SnapshotOptions): Promise<SnapshotResult> {
   const started = Date.now();
+  tracePhase('snapshot: start');
   const config = await readRepoConfig(layout);
   const note = validateNote(opts.note);
   const tags = validateTags([...(config.default_tags ?? []), ...(opts.tags ?? [])]);
@@ -94,6 +96,7 @@ export async function createSnapshot(layout: Layout, opts: SnapshotOptions): Pro
     faultPoint('snapshot.1-intent');
     let published = false;
     const idx = IndexDb.open(layout);
+    tracePhase('snapshot: lock, intent, index open');
     try {
       // 2. materialise into .jvs/snapshots/<id>.tmp/ — incrementally: the clock probe
       //    comes before the stat walk (racy-clean rule, src/index/changeDetect.ts);
@@ -101,17 +104,21 @@ export async function createSnapshot(layout: Layout, opts: SnapshotOptions): Pro
       //    without being read, changed files are hashed while copied.
       const probeNs = safeProbe(layout.tmp);
       const known = snapshotKnowledge(layout, idx, wt.name, wt.latest_snapshot_id, engine.name === 'copy');
+      tracePhase('snapshot: index read');
       const m = materializeTree(payload, tmpDir, engine, {
         include,
         ...(known ? { known } : {}),
         onProgress: opts.reporter ? (d, t) => opts.reporter!.progress('snapshot', d, t) : undefined,
       });
       faultPoint('snapshot.2-materialize');
+      tracePhase('snapshot: materialize');
       // 3. fsync the tree
       syncTree(tmpDir, m.entries);
       faultPoint('snapshot.3-fsync');
+      tracePhase('snapshot: fsync tree');
       // 4. payload root hash
       const rootHash = payloadRootHash(m.entries);
+      tracePhase('snapshot: root hash');
       // 5. descriptor tmp
       const d: Descriptor = {
         snapshot_id: id,
@@ -155,6 +162,7 @@ export async function createSnapshot(layout: Layout, opts: SnapshotOptions): Pro
       const degraded = [...(engineNote ? [engineNote] : []), ...m.degraded];
       completeIntent(layout, id);
       faultPoint('snapshot.10-intent-done');
+      tracePhase('snapshot: publish');
       appendAudit(layout, {
         event_type: 'snapshot_create',
         snapshot_id: id,
@@ -163,6 +171,7 @@ export async function createSnapshot(layout: Layout, opts: SnapshotOptions): Pro
       });
       // (cache, after the protocol) manifest, worktree state and catalog row in the index
       recordSnapshot(idx, layout, id, wt.name, m.entries, probeNs);
+      tracePhase('snapshot: audit, index write');
       return {
         snapshot_id: id,
         ...(d.parent_id ? { parent_id: d.parent_id } : {}),
