@@ -46,12 +46,14 @@ export function payloadRootHash(entries: Iterable<HashedEntry>): string {
   }
   const h = createHash('sha256');
   if (plain) {
-    lines.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-    for (const l of lines) h.update(l);
+    // The built-in sort's default order is exactly UTF-16 code-unit order, without a
+    // JS comparator call per comparison; one update of the joined text, not one per line.
+    lines.sort();
+    h.update(lines.join(''));
   } else {
     const bufs = lines.map((l) => Buffer.from(l));
     bufs.sort(Buffer.compare);
-    for (const b of bufs) h.update(b);
+    h.update(Buffer.concat(bufs));
   }
   return h.digest('hex');
 }

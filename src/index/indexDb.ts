@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import type BetterSqlite3 from 'better-sqlite3';
 import type { Layout } from '../repo/layout.js';
-import { chunkEntries, decodeEntries, type IndexedEntry } from './manifestCodec.js';
+import { chunkEntries, decodeEntries, sameEncoding, type IndexedEntry } from './manifestCodec.js';
 
 /**
  * `.jvs/index.sqlite`: a cache, never a source of truth. Everything in it can be
@@ -67,12 +67,20 @@ function removeIndexFiles(file: string): void {
   for (const f of [file, `${file}-wal`, `${file}-shm`, `${file}-journal`]) fs.rmSync(f, { force: true });
 }
 
+interface StoredChunk {
+  hash: Buffer;
+  data: Buffer;
+  entries: IndexedEntry[];
+}
+
 export class IndexDb {
   private readonly st: ReturnType<IndexDb['prepare']>;
   /** Set when a query found the file damaged: it was deleted, this handle is dead. */
   private dead = false;
   /** Chunks decoded by this handle (a snapshot's manifest and its worktree state share most). Entries are never mutated. */
-  private readonly decoded = new Map<string, IndexedEntry[]>();
+  private readonly decoded = new Map<string, StoredChunk>();
+  /** The same chunks by the path of their first entry: putList reuses one whose entries are unchanged. */
+  private readonly decodedByFirst = new Map<string, StoredChunk>();
   private lastChunks: { list: readonly IndexedEntry[]; chunks: ReturnType<typeof chunkEntries> } | undefined;
 
   private constructor(private readonly db: BetterSqlite3.Database, private readonly file: string) {
@@ -164,11 +172,14 @@ export class IndexDb {
         const key = row.chunks.toString('latin1', o, o + 32);
         let part = this.decoded.get(key);
         if (!part) {
-          const data = this.st.getChunk.get(row.chunks.subarray(o, o + 32)) as Buffer | undefined;
+          const hash = row.chunks.subarray(o, o + 32);
+          const data = this.st.getChunk.get(hash) as Buffer | undefined;
           if (!data) return undefined; // inconsistent: treat as missing
-          this.decoded.set(key, (part = decodeEntries(data)));
+          part = { hash, data, entries: decodeEntries(data) };
+          this.decoded.set(key, part);
+          if (part.entries.length) this.decodedByFirst.set(part.entries[0]!.rel, part);
         }
-        for (const e of part) entries.push(e);
+        for (const e of part.entries) entries.push(e);
       }
       return { entries, probeNs: BigInt(row.probe_ns), ...(row.basis ? { basis: row.basis } : {}) };
     }, undefined);
@@ -179,7 +190,7 @@ export class IndexDb {
     return this.guard(() => {
       // A snapshot's manifest and its worktree's state are usually the same list: cut it once.
       let chunks = this.lastChunks?.list === list.entries ? this.lastChunks.chunks : undefined;
-      if (!chunks) this.lastChunks = { list: list.entries, chunks: (chunks = chunkEntries(list.entries)) };
+      if (!chunks) this.lastChunks = { list: list.entries, chunks: (chunks = chunkEntries(list.entries, (part) => this.unchangedChunk(part))) };
       this.db.transaction(() => {
         const old = this.st.getList.get(owner) as { chunks: Buffer } | undefined;
         for (const c of chunks) this.st.addChunk.run(c.hash, c.data);
@@ -189,6 +200,14 @@ export class IndexDb {
       })();
       return true;
     }, false);
+  }
+
+  /** A chunk this handle read whose encoding equals what `part` would encode to (then it need not be encoded again). */
+  private unchangedChunk(part: readonly IndexedEntry[]): StoredChunk | undefined {
+    const c = part.length ? this.decodedByFirst.get(part[0]!.rel) : undefined;
+    if (!c || c.entries.length !== part.length) return undefined;
+    for (let i = 0; i < part.length; i++) if (!sameEncoding(part[i]!, c.entries[i]!)) return undefined;
+    return c;
   }
 
   deleteList(owner: string): void {

@@ -130,6 +130,16 @@ export function decodeEntries(b: Buffer, out: IndexedEntry[] = []): IndexedEntry
   return out;
 }
 
+/**
+ * Whether two entries encode to the same bytes (false answers are always safe: the
+ * chunk is then encoded again). Folders and symlinks store no stat, only files do.
+ */
+export function sameEncoding(a: IndexedEntry, b: IndexedEntry): boolean {
+  if (a.rel !== b.rel || a.type !== b.type || (a.mode & 0xffff) !== (b.mode & 0xffff) || a.size !== b.size || a.target !== b.target || a.linkOf !== b.linkOf) return false;
+  if (a.type !== 'file') return true;
+  return a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs && a.dev === b.dev && a.ino === b.ino && (a.contentHash || undefined) === (b.contentHash || undefined);
+}
+
 /** FNV-1a of a string's UTF-16 code units: cheap, stable, good enough to place chunk cuts. */
 function fnv1a(s: string): number {
   let h = 0x811c9dc5;
@@ -150,12 +160,17 @@ export const CHUNK_TARGET = 64;
  * shares every chunk with its parent except the ~ten that hold the changed entries;
  * inserting or removing paths moves no cut elsewhere.
  */
-export function chunkEntries(entries: readonly IndexedEntry[]): Array<{ hash: Buffer; data: Buffer }> {
+export function chunkEntries(entries: readonly IndexedEntry[], reuse?: (part: readonly IndexedEntry[]) => { hash: Buffer; data: Buffer } | undefined): Array<{ hash: Buffer; data: Buffer }> {
   const out: Array<{ hash: Buffer; data: Buffer }> = [];
   let start = 0;
   const flush = (end: number) => {
-    const data = encodeEntries(entries.slice(start, end));
-    out.push({ hash: createHash('sha256').update(data).digest(), data });
+    const part = entries.slice(start, end);
+    const known = reuse?.(part);
+    if (known) out.push({ hash: known.hash, data: known.data });
+    else {
+      const data = encodeEntries(part);
+      out.push({ hash: createHash('sha256').update(data).digest(), data });
+    }
     start = end;
   };
   for (let i = 0; i < entries.length; i++) {

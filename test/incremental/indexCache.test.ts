@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { IndexDb } from '../../src/index/indexDb.js';
-import { chunkEntries, decodeEntries, encodeEntries, type IndexedEntry } from '../../src/index/manifestCodec.js';
+import { chunkEntries, decodeEntries, encodeEntries, sameEncoding, type IndexedEntry } from '../../src/index/manifestCodec.js';
 import { getSnapshotManifest } from '../../src/index/manifests.js';
 import { rebuildIndex } from '../../src/index/rebuildIndex.js';
 import { Layout } from '../../src/repo/layout.js';
@@ -42,6 +42,41 @@ describe('manifest storage', () => {
     const fresh = b.filter((h) => !a.has(h)).length;
     expect(b.length).toBeGreaterThan(50);
     expect(fresh).toBeLessThanOrEqual(11);
+  });
+});
+
+describe('chunk reuse (a stored chunk is not encoded again)', () => {
+  const parent = Array.from({ length: 3000 }, (_, i) => entry(`d${Math.floor(i / 100)}/f${i}`, i));
+  const stored = chunkEntries(parent).map((c) => ({ ...c, entries: decodeEntries(c.data) }));
+  const byFirst = new Map(stored.map((c) => [c.entries[0]!.rel, c]));
+  const reuse = (part: readonly IndexedEntry[]) => {
+    const c = byFirst.get(part[0]!.rel);
+    return c && c.entries.length === part.length && part.every((e, i) => sameEncoding(e, c.entries[i]!)) ? c : undefined;
+  };
+
+  for (const [what, change] of [
+    ['content hash', { contentHash: 'e'.repeat(64) }],
+    ['ctime only (the racy-clean field)', { ctimeNs: 1n }],
+    ['inode', { ino: 7n }],
+    ['permission bits', { mode: 0o600 }],
+    ['size', { size: 123456 }],
+    ['becoming a link of another path', { linkOf: 'd0/f0' }],
+  ] as const) {
+    it(`a chunk with one entry's ${what} changed is encoded again, the others are reused byte for byte`, () => {
+      const child = parent.map((e, i) => (i === 1234 ? { ...e, ...change } : { ...e }));
+      const withReuse = chunkEntries(child, reuse);
+      const plain = chunkEntries(child);
+      expect(withReuse.map((c) => c.data.toString('hex'))).toEqual(plain.map((c) => c.data.toString('hex')));
+      expect(withReuse.map((c) => c.hash.toString('hex'))).toEqual(plain.map((c) => c.hash.toString('hex')));
+      const storedHashes = new Set(stored.map((c) => c.hash.toString('hex')));
+      expect(withReuse.filter((c) => !storedHashes.has(c.hash.toString('hex')))).toHaveLength(1);
+    });
+  }
+
+  it('folders differing only in times reuse their chunk (their stats are not stored)', () => {
+    const d: IndexedEntry = { rel: 'x', type: 'dir', mode: 0o755, size: 0, mtimeNs: 0n, ctimeNs: 0n, dev: 0n, ino: 0n };
+    expect(sameEncoding(d, { ...d, mtimeNs: 99n, ino: 5n })).toBe(true);
+    expect(sameEncoding(d, { ...d, mode: 0o700 })).toBe(false);
   });
 });
 
