@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import ignore from 'ignore';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { JvsError } from '../errors.js';
 import { resolveInside } from '../repo/names.js';
@@ -20,6 +20,8 @@ export function loadIgnore(root: string): IgnoreMatcher | undefined {
   } catch {
     return undefined;
   }
+  // Loaded on first use: worktrees without a .jvsignore never pay for the matcher.
+  const ignore = createRequire(import.meta.url)('ignore') as typeof import('ignore');
   const ig = ignore().add(text);
   return (rel, isDir) => ig.ignores(isDir ? `${rel}/` : rel);
 }
