@@ -6,6 +6,7 @@ import type { Engine } from './engine.js';
 import type { MaterializeResult } from './materialize.js';
 import { materializeByClone } from './materializeClone.js';
 import { applyMetadata } from './metadata.js';
+import { tracePhase } from '../trace.js';
 
 export interface ApplyOptions extends WalkFilter {
   /** Names never taken from the source (e.g. `.READY`). */
@@ -15,9 +16,98 @@ export interface ApplyOptions extends WalkFilter {
    * answer the file is rewritten (always correct, costs a copy).
    */
   sameContent?(rel: string, src: TreeEntry, dst: TreeEntry): boolean;
-  /** Told of each destination file left entirely untouched (content and metadata), with its stat. */
-  onUntouched?(rel: string, dst: TreeEntry): void;
   onProgress?(done: number, total: number): void;
+  /**
+   * The source tree as its manifest lists it (index present, engines without
+   * cloneTree): the source is then not walked. Each entry must describe the file at
+   * `srcRoot/rel` (snapshots are immutable); owners and access times are read from
+   * the source only for entries whose metadata is applied.
+   */
+  sourceEntries?: readonly SourceEntry[];
+}
+
+/** What applyTree needs of a source entry when it comes from a manifest. */
+export interface SourceEntry {
+  rel: string;
+  type: 'dir' | 'file' | 'symlink';
+  mode: number;
+  size: number;
+  mtimeNs: bigint;
+  target?: string;
+  linkOf?: string;
+}
+
+/** A source entry with its stat, however it was learnt. */
+type Source = TreeEntry & { linkOf?: string; target?: string };
+
+const TYPE_BITS = { dir: 0o040000n, file: 0o100000n, symlink: 0o120000n } as const;
+
+/**
+ * The stat of a manifest-listed file: type, permission bits, size and mtime from the
+ * manifest; everything else from one lstat of the source file, made on first need.
+ * Folders and symlinks (whose times manifests do not keep) read the lstat for all.
+ */
+class ListedStat implements EntryStat {
+  private st?: fs.BigIntStats;
+  private readonly fileMode?: bigint;
+  private readonly fileSize?: bigint;
+  readonly nlink = 1n;
+  constructor(private readonly abs: string, private readonly e: SourceEntry) {
+    if (e.type === 'file') {
+      this.fileMode = TYPE_BITS.file | BigInt(e.mode);
+      this.fileSize = BigInt(e.size);
+    }
+  }
+  private lstat(): fs.BigIntStats {
+    return (this.st ??= fs.lstatSync(this.abs, { bigint: true }));
+  }
+  get mode(): bigint {
+    return this.fileMode ?? this.lstat().mode;
+  }
+  get size(): bigint {
+    return this.fileSize ?? this.lstat().size;
+  }
+  get mtimeNs(): bigint {
+    return this.e.type === 'file' ? this.e.mtimeNs : this.lstat().mtimeNs;
+  }
+  get uid(): bigint { return this.lstat().uid; }
+  get gid(): bigint { return this.lstat().gid; }
+  get atimeNs(): bigint { return this.lstat().atimeNs; }
+  get ctimeNs(): bigint { return this.lstat().ctimeNs; }
+  get ino(): bigint { return this.lstat().ino; }
+  get dev(): bigint { return this.lstat().dev; }
+  isFile(): boolean { return this.e.type === 'file'; }
+  isDirectory(): boolean { return this.e.type === 'dir'; }
+  isSymbolicLink(): boolean { return this.e.type === 'symlink'; }
+}
+
+/** The source entries: from the manifest when given, else by walking (hard-link groups found by inode). */
+function sourceOf(srcRoot: string, filter: WalkFilter, listed: readonly SourceEntry[] | undefined): Source[] {
+  if (listed) {
+    const out: Source[] = [];
+    for (const e of listed) {
+      if (!filter.include!(e.rel, e.type === 'dir')) continue;
+      out.push({ rel: e.rel, type: e.type, stat: new ListedStat(under(srcRoot, e.rel), e), ...(e.linkOf !== undefined ? { linkOf: e.linkOf } : {}), ...(e.target !== undefined ? { target: e.target } : {}) });
+    }
+    // A link group whose first path the filter left out: its members stand alone.
+    const kept = new Set(out.filter((e) => e.linkOf !== undefined).map((e) => e.linkOf!));
+    if (kept.size) {
+      const present = new Set(out.filter((e) => kept.has(e.rel)).map((e) => e.rel));
+      for (const e of out) if (e.linkOf !== undefined && !present.has(e.linkOf)) delete e.linkOf;
+    }
+    return out;
+  }
+  const firstOfInode = new Map<string, string>();
+  return walkTree(srcRoot, filter).entries.map((e) => {
+    if (e.type !== 'file' || e.stat.nlink < 2n) return e;
+    const key = `${e.stat.dev}:${e.stat.ino}`;
+    const first = firstOfInode.get(key);
+    if (first === undefined) {
+      firstOfInode.set(key, e.rel);
+      return e;
+    }
+    return { ...e, linkOf: first };
+  });
 }
 
 export interface ApplyResult {
@@ -25,6 +115,12 @@ export interface ApplyResult {
   removed: number;
   unchanged: number;
   bytesWritten: number;
+  /**
+   * The destination's stat of `rel` as the walk saw it, when this run did not change
+   * it since (files and symlinks it wrote or re-stamped, and paths it created, give
+   * undefined: lstat them). Folders answer with the walk's stat (their times move).
+   */
+  statOf?(rel: string): EntryStat | undefined;
 }
 
 const TMP_MARK = '.jvs-tmp-';
@@ -98,10 +194,12 @@ export function applyTree(srcRootIn: string, dstRootIn: string, engine: Engine, 
       return opts.include ? opts.include(rel, isDir) : true;
     },
   };
-  const src = walkTree(srcRoot, filter).entries;
+  const src = sourceOf(srcRoot, filter, engine.cloneTree ? undefined : opts.sourceEntries);
+  tracePhase('apply: source listing');
   fs.mkdirSync(dstRoot, { recursive: true });
   // Leftover temp files of an interrupted run are always removed.
   const dstAll = walkTree(dstRoot, { include: (rel, isDir) => isTmp(rel) || (opts.include ? opts.include(rel, isDir) : true) }).entries;
+  tracePhase('apply: destination walk');
   const srcByRel = new Map(src.map((e) => [e.rel, e]));
   const res: ApplyResult = { written: 0, removed: 0, unchanged: 0, bytesWritten: 0 };
 
@@ -125,8 +223,9 @@ export function applyTree(srcRootIn: string, dstRootIn: string, engine: Engine, 
   const total = src.reduce((n, e) => n + (e.type === 'file' ? Number(e.stat.size) : 0), 0);
   let done = 0;
   const dirs: Array<{ abs: string; stat: EntryStat }> = [];
-  const firstOfInode = new Map<string, string>();
   let clonedPrefix: string | undefined;
+  const changed = new Set<string>();
+  res.statOf = (rel) => (changed.has(rel) ? undefined : dstByRel.get(rel)?.stat);
   for (const [i, s] of src.entries()) {
     if (clonedPrefix && s.rel.startsWith(clonedPrefix)) continue;
     const from = under(srcRoot, s.rel);
@@ -152,7 +251,7 @@ export function applyTree(srcRootIn: string, dstRootIn: string, engine: Engine, 
         dirs.push({ abs: to, stat: s.stat });
         break;
       case 'symlink': {
-        const target = fs.readlinkSync(from);
+        const target = s.target ?? fs.readlinkSync(from);
         if (d && fs.readlinkSync(to) === target) {
           res.unchanged++;
         } else {
@@ -160,11 +259,11 @@ export function applyTree(srcRootIn: string, dstRootIn: string, engine: Engine, 
           res.written++;
         }
         applyMetadata(to, s.stat, true);
+        changed.add(s.rel);
         break;
       }
       case 'file': {
-        const key = `${s.stat.dev}:${s.stat.ino}`;
-        const first = s.stat.nlink > 1n ? firstOfInode.get(key) : undefined;
+        const first = s.linkOf;
         if (first !== undefined) {
           // A hard link the user made inside the payload: restore it as a link.
           const firstAbs = path.join(dstRoot, first);
@@ -172,15 +271,18 @@ export function applyTree(srcRootIn: string, dstRootIn: string, engine: Engine, 
             replaceWith(to, (tmp) => fs.linkSync(firstAbs, tmp));
             res.written++;
           } else res.unchanged++;
+          changed.add(s.rel); // a link's ctime moves with its group's
           break;
         }
-        if (s.stat.nlink > 1n) firstOfInode.set(key, s.rel);
         const same = d && d.stat.size === s.stat.size && d.stat.nlink === 1n && opts.sameContent?.(s.rel, s, d);
         if (same) {
           res.unchanged++;
-          if (permBits(d.stat) !== permBits(s.stat) || d.stat.mtimeNs !== s.stat.mtimeNs) applyMetadata(to, s.stat, false);
-          else opts.onUntouched?.(s.rel, d);
+          if (permBits(d.stat) !== permBits(s.stat) || d.stat.mtimeNs !== s.stat.mtimeNs) {
+            applyMetadata(to, s.stat, false);
+            changed.add(s.rel);
+          }
         } else {
+          changed.add(s.rel);
           replaceWith(to, (tmp) => {
             engine.copyFile(from, tmp, permBits(s.stat), false);
             applyMetadata(tmp, s.stat, false);

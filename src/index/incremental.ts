@@ -9,7 +9,7 @@ import { catalogAdd } from './catalog.js';
 import { hashFile } from '../fsutil/fileHash.js';
 import { isUnchanged } from './changeDetect.js';
 import { snapshotOwner, worktreeOwner, type IndexDb } from './indexDb.js';
-import type { IndexedEntry } from './manifestCodec.js';
+import { sameEncoding, type IndexedEntry } from './manifestCodec.js';
 import { byRel, getSnapshotManifest, getWorktreeState, putSnapshotManifest, putWorktreeState, type ManifestMap } from './manifests.js';
 
 /**
@@ -76,10 +76,11 @@ export function pruneGone(idx: IndexDb, layout: Layout): void {
  */
 export function restoreKnowledge(idx: IndexDb | undefined, worktree: string, root: string, target: ManifestMap | undefined) {
   const state = getWorktreeState(idx, worktree);
-  if (!state || !target) return { state, sameContent: undefined };
+  if (!state || !target) return { state, sameContent: undefined, stateMap: undefined };
   const stateMap = byRel(state.entries);
   return {
     state,
+    stateMap,
     sameContent(rel: string, _src: TreeEntry, dst: TreeEntry): boolean {
       const r = stateMap.get(rel);
       const t = target.get(rel);
@@ -100,22 +101,26 @@ export function restoreKnowledge(idx: IndexDb | undefined, worktree: string, roo
  * manifest, the worktree's stat now and the manifest's hash. `probeNs` must have been
  * read before any file recorded here was last written, so files the operation wrote
  * count as racy (re-read once by the next snapshot) unless the caller took the probe
- * after writing into a private stage (fork).
+ * after writing into a private stage (fork). `statOf` answers with stats known not to
+ * have moved (others are lstat'ed); an entry of `previous` (the old state) that already
+ * says the same is kept as is, so unchanged index chunks are recognised by identity.
  */
-export function stateAfterApply(root: string, target: readonly IndexedEntry[], known: Map<string, EntryStat | undefined>): IndexedEntry[] {
+export function stateAfterApply(root: string, target: readonly IndexedEntry[], statOf: (rel: string) => EntryStat | undefined, previous?: ManifestMap): IndexedEntry[] {
   const out: IndexedEntry[] = [];
   for (const t of target) {
-    let st = known.get(t.rel);
+    let st = statOf(t.rel);
     if (st === undefined) {
       try {
-        st = fs.lstatSync(path.join(root, t.rel), { bigint: true });
+        st = fs.lstatSync(under(root, t.rel), { bigint: true });
       } catch {
         continue;
       }
     }
     const type = st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : undefined;
     if (type !== t.type) continue;
-    out.push({ ...t, mode: Number(st.mode) & 0o7777, size: t.type === 'file' ? Number(st.size) : 0, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, dev: st.dev, ino: st.ino });
+    const next: IndexedEntry = { ...t, mode: Number(st.mode) & 0o7777, size: t.type === 'file' ? Number(st.size) : 0, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, dev: st.dev, ino: st.ino };
+    const p = previous?.get(t.rel);
+    out.push(p && sameEncoding(p, next) ? p : next);
   }
   return out;
 }

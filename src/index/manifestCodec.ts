@@ -135,6 +135,7 @@ export function decodeEntries(b: Buffer, out: IndexedEntry[] = []): IndexedEntry
  * chunk is then encoded again). Folders and symlinks store no stat, only files do.
  */
 export function sameEncoding(a: IndexedEntry, b: IndexedEntry): boolean {
+  if (a === b) return true;
   if (a.rel !== b.rel || a.type !== b.type || (a.mode & 0xffff) !== (b.mode & 0xffff) || a.size !== b.size || a.target !== b.target || a.linkOf !== b.linkOf) return false;
   if (a.type !== 'file') return true;
   return a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs && a.dev === b.dev && a.ino === b.ino && (a.contentHash || undefined) === (b.contentHash || undefined);

@@ -17,9 +17,9 @@ import { resolveLatestTag, resolveRef } from '../repo/refs.js';
 import { isDetached, readWorktreeConfig, writeWorktreeConfig } from '../repo/worktreeConfig.js';
 import type { Reporter } from '../progress.js';
 import { readDescriptor } from '../repo/snapshots.js';
-import type { EntryStat } from '../fsutil/walk.js';
 import type { IgnoreMatcher } from '../select/selection.js';
 import { isSelected, restoreSelection } from './restoreSelection.js';
+import { tracePhase } from '../trace.js';
 
 export { restoreSelection } from './restoreSelection.js';
 
@@ -57,6 +57,7 @@ const SKIP_READY = new Set([READY_FILE]);
  */
 export async function restoreSnapshot(layout: Layout, opts: RestoreOptions): Promise<RestoreResult> {
   const started = Date.now();
+  tracePhase('restore: start');
   const config = await readRepoConfig(layout);
   return withRepoLock(layout, { waitMs: opts.lockWaitMs, command: 'restore' }, () => {
     const wt = readWorktreeConfig(layout, opts.worktree);
@@ -112,25 +113,28 @@ export function applyRestore(layout: Layout, worktree: string, snapshotId: strin
   try {
     const target = idx ? ensureSnapshotManifest(idx, layout, snapshotId) : undefined;
     const targetMap = target ? byRel(target) : undefined;
+    tracePhase('restore: index read');
     // Before anything is written: files this restore writes get ctimes at or after it,
     // so the state never vouches for them until a snapshot has read them.
     const probeNs = fsClockNs(layout.tmp);
     const root = layout.payload(worktree);
-    const { sameContent } = restoreKnowledge(idx, worktree, root, targetMap);
-    const untouched = new Map<string, EntryStat | undefined>();
+    const { sameContent, stateMap } = restoreKnowledge(idx, worktree, root, targetMap);
     const sel = include ?? restoreSelection(layout, worktree, readDescriptor(layout, snapshotId));
     const r = applyTree(layout.snapshotDir(snapshotId), root, engine, {
       skipNames: SKIP_READY,
       include: sel,
       ...(sameContent ? { sameContent } : {}),
-      onUntouched: (rel, d) => untouched.set(rel, d.stat),
+      // The manifest lists the snapshot: no walk of the snapshot folder.
+      ...(target ? { sourceEntries: target } : {}),
       onProgress: reporter ? (d, t) => reporter.progress('restore', d, t) : undefined,
     });
+    tracePhase('restore: apply');
     if (idx && target) {
       // Only what the restore applied: paths its selection left alone are not the snapshot's.
       const applied = target.filter((t) => isSelected(sel, t.rel, t.type === 'dir'));
-      putWorktreeState(idx, worktree, { entries: stateAfterApply(root, applied, untouched), probeNs, basis: snapshotId });
+      putWorktreeState(idx, worktree, { entries: stateAfterApply(root, applied, (rel) => r.statOf?.(rel), stateMap), probeNs, basis: snapshotId });
     }
+    tracePhase('restore: state write');
     return r;
   } finally {
     idx?.close();

@@ -89,7 +89,7 @@ export async function forkWorktree(layout: Layout, opts: ForkOptions): Promise<F
             // The stage is private until published, so its files can be vouched for by a
             // clock probe taken after they were written (nobody else can write them meanwhile).
             const probeNs = fsClockNs(layout.tmp);
-            putWorktreeState(idx, name, { entries: stateAfterApply(stage, manifest, new Map()), probeNs, basis: snapshotId });
+            putWorktreeState(idx, name, { entries: stateAfterApply(stage, manifest, () => undefined), probeNs, basis: snapshotId });
           }
         } finally {
           idx?.close();
