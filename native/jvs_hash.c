@@ -28,10 +28,11 @@
  * (errno name), `syscall`, `path` and `index` (the job). Destinations already made are
  * left for the caller's clean-up of its staging directory.
  *
- * SHA-256 comes from OpenSSL's EVP interface: the node binary exports libcrypto's
- * symbols and ships its headers, so the addon links against the copy Node.js runs.
+ * SHA-256 comes from OpenSSL's EVP interface of the copy Node.js runs (Node ships its
+ * headers; its symbols are looked up at load time, see load_openssl).
  */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
@@ -49,6 +50,33 @@
 #ifndef FICLONE
 #define FICLONE _IOW(0x94, 9, int)
 #endif
+
+/*
+ * libcrypto's digest functions, looked up in the running process (the node binary
+ * exports them, or has libcrypto loaded) instead of being linked: a Node.js without
+ * them must still load this addon (the other functions do not need them); hashMany is
+ * then simply not offered and JavaScript hashes instead.
+ */
+static struct {
+  EVP_MD_CTX *(*ctx_new)(void);
+  void (*ctx_free)(EVP_MD_CTX *);
+  int (*init)(EVP_MD_CTX *, const EVP_MD *, ENGINE *);
+  int (*update)(EVP_MD_CTX *, const void *, size_t);
+  int (*final)(EVP_MD_CTX *, unsigned char *, unsigned int *);
+  const EVP_MD *md;
+} ossl;
+
+static int load_openssl(void) {
+  const EVP_MD *(*sha256)(void) = (const EVP_MD *(*)(void))dlsym(RTLD_DEFAULT, "EVP_sha256");
+  ossl.ctx_new = (EVP_MD_CTX * (*)(void)) dlsym(RTLD_DEFAULT, "EVP_MD_CTX_new");
+  ossl.ctx_free = (void (*)(EVP_MD_CTX *))dlsym(RTLD_DEFAULT, "EVP_MD_CTX_free");
+  ossl.init = (int (*)(EVP_MD_CTX *, const EVP_MD *, ENGINE *))dlsym(RTLD_DEFAULT, "EVP_DigestInit_ex");
+  ossl.update = (int (*)(EVP_MD_CTX *, const void *, size_t))dlsym(RTLD_DEFAULT, "EVP_DigestUpdate");
+  ossl.final = (int (*)(EVP_MD_CTX *, unsigned char *, unsigned int *))dlsym(RTLD_DEFAULT, "EVP_DigestFinal_ex");
+  if (!sha256 || !ossl.ctx_new || !ossl.ctx_free || !ossl.init || !ossl.update || !ossl.final) return 0;
+  ossl.md = sha256();
+  return ossl.md != NULL;
+}
 
 enum { MODE_HASH = 0, MODE_REFLINK = 1, MODE_COPY = 2, MODE_COPY_NOCLONE = 3 };
 enum { PRE = 9 };            /* values per job in `pre` */
@@ -96,9 +124,9 @@ static void fail(Run *r, size_t i, const char *syscall, const char *path, int e)
 
 /* Hashes fd from offset 0 to its end; returns bytes read or -1 (errno set). */
 static int64_t hash_fd(int fd, unsigned char *buf, unsigned char out[32]) {
-  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-  if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
-    EVP_MD_CTX_free(ctx);
+  EVP_MD_CTX *ctx = ossl.ctx_new();
+  if (!ctx || ossl.init(ctx, ossl.md, NULL) != 1) {
+    ossl.ctx_free(ctx);
     errno = ENOMEM;
     return -1;
   }
@@ -108,25 +136,25 @@ static int64_t hash_fd(int fd, unsigned char *buf, unsigned char out[32]) {
     if (n < 0) {
       if (errno == EINTR) continue;
       int e = errno;
-      EVP_MD_CTX_free(ctx);
+      ossl.ctx_free(ctx);
       errno = e;
       return -1;
     }
     if (n == 0) break;
-    EVP_DigestUpdate(ctx, buf, (size_t)n);
+    ossl.update(ctx, buf, (size_t)n);
     total += n;
   }
   unsigned int len = 32;
-  EVP_DigestFinal_ex(ctx, out, &len);
-  EVP_MD_CTX_free(ctx);
+  ossl.final(ctx, out, &len);
+  ossl.ctx_free(ctx);
   return total;
 }
 
 /* Copies in → out (both at offset 0) while hashing what is written; returns bytes or -1. */
 static int64_t copy_hash_fd(int in, int out, unsigned char *buf, unsigned char digest[32], const char **syscall) {
-  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-  if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
-    EVP_MD_CTX_free(ctx);
+  EVP_MD_CTX *ctx = ossl.ctx_new();
+  if (!ctx || ossl.init(ctx, ossl.md, NULL) != 1) {
+    ossl.ctx_free(ctx);
     errno = ENOMEM;
     *syscall = "EVP_DigestInit";
     return -1;
@@ -140,7 +168,7 @@ static int64_t copy_hash_fd(int in, int out, unsigned char *buf, unsigned char d
       goto fail;
     }
     if (n == 0) break;
-    EVP_DigestUpdate(ctx, buf, (size_t)n);
+    ossl.update(ctx, buf, (size_t)n);
     for (ssize_t off = 0; off < n;) {
       ssize_t w = pwrite(out, buf + off, (size_t)(n - off), total + off);
       if (w < 0) {
@@ -153,12 +181,12 @@ static int64_t copy_hash_fd(int in, int out, unsigned char *buf, unsigned char d
     total += n;
   }
   unsigned int len = 32;
-  EVP_DigestFinal_ex(ctx, digest, &len);
-  EVP_MD_CTX_free(ctx);
+  ossl.final(ctx, digest, &len);
+  ossl.ctx_free(ctx);
   return total;
 fail:;
   int e = errno;
-  EVP_MD_CTX_free(ctx);
+  ossl.ctx_free(ctx);
   errno = e;
   return -1;
 }
@@ -488,6 +516,7 @@ oom_after:
 }
 
 napi_value jvs_hash_init(napi_env env, napi_value exports) {
+  if (!load_openssl()) return exports;
   napi_property_descriptor props[] = {
     {"hashMany", NULL, hash_many, NULL, NULL, NULL, napi_default, NULL},
   };
