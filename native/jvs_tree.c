@@ -5,6 +5,10 @@
  *       every entry of one folder (unsorted, "." and ".." left out) with its lstat as
  *       SCAN_FIELDS signed 64-bit values per entry, in the order of JVS_STAT_* below.
  *       An entry that vanishes between readdir and lstat is left out.
+ *   scanDirs(paths, threads) -> Array<{ names, stats }>
+ *       scanDir for many folders at once on up to `threads` threads (one level of a
+ *       breadth-first walk); names come sorted in UTF-16 code-unit order, the order
+ *       JavaScript's sort gives, so callers need not sort. Throws the first error.
  *   linkMany(pairs, count, threads) -> Int32Array
  *       pairs is "src\0dst\0src\0dst\0..." (count pairs); makes each dst a hard link to
  *       its src on up to `threads` threads and returns the errno of each link (0: done).
@@ -18,6 +22,7 @@
 #include <fcntl.h>
 #include <node_api.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -143,6 +148,213 @@ static napi_value scan_dir(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* One folder scanned off the main thread: names packed "a\0b\0...", stats as for scanDir. */
+struct scan_result {
+  char *names;
+  size_t names_len, names_cap;
+  size_t *offsets;
+  int64_t *stats;
+  size_t n, cap;
+  int err;
+};
+
+static int scan_push(struct scan_result *r, const char *name, const struct stat *st) {
+  size_t len = strlen(name) + 1;
+  if (r->n == r->cap) {
+    size_t cap = r->cap ? r->cap * 2 : 64;
+    int64_t *s = realloc(r->stats, cap * SCAN_FIELDS * sizeof(int64_t));
+    if (!s) return ENOMEM;
+    r->stats = s;
+    size_t *o = realloc(r->offsets, cap * sizeof(size_t));
+    if (!o) return ENOMEM;
+    r->offsets = o;
+    r->cap = cap;
+  }
+  if (r->names_len + len > r->names_cap) {
+    size_t cap = r->names_cap ? r->names_cap * 2 : 4096;
+    while (cap < r->names_len + len) cap *= 2;
+    char *b = realloc(r->names, cap);
+    if (!b) return ENOMEM;
+    r->names = b;
+    r->names_cap = cap;
+  }
+  memcpy(r->names + r->names_len, name, len);
+  r->offsets[r->n] = r->names_len;
+  r->names_len += len;
+  int64_t *s = r->stats + r->n * SCAN_FIELDS;
+  s[JVS_STAT_MODE] = st->st_mode;
+  s[JVS_STAT_NLINK] = (int64_t)st->st_nlink;
+  s[JVS_STAT_UID] = st->st_uid;
+  s[JVS_STAT_GID] = st->st_gid;
+  s[JVS_STAT_SIZE] = st->st_size;
+  s[JVS_STAT_ATIME] = ns(st->st_atim);
+  s[JVS_STAT_MTIME] = ns(st->st_mtim);
+  s[JVS_STAT_CTIME] = ns(st->st_ctim);
+  s[JVS_STAT_INO] = (int64_t)st->st_ino;
+  s[JVS_STAT_DEV] = (int64_t)st->st_dev;
+  r->n++;
+  return 0;
+}
+
+static void scan_one(const char *dir, struct scan_result *r) {
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) {
+    r->err = errno;
+    return;
+  }
+  DIR *d = fdopendir(fd);
+  if (!d) {
+    r->err = errno;
+    close(fd);
+    return;
+  }
+  struct dirent *de;
+  errno = 0;
+  while ((de = readdir(d)) != NULL) {
+    const char *name = de->d_name;
+    if (name[0] == '.' && (name[1] == 0 || (name[1] == '.' && name[2] == 0))) continue;
+    struct stat st;
+    if (fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      if (errno == ENOENT) {
+        errno = 0;
+        continue;
+      }
+      r->err = errno;
+      break;
+    }
+    if ((r->err = scan_push(r, name, &st)) != 0) break;
+    errno = 0;
+  }
+  if (!r->err && errno) r->err = errno;
+  closedir(d);
+}
+
+/*
+ * UTF-8 strings in UTF-16 code-unit order. Byte order equals it except where a
+ * supplementary character (4-byte form, lead F0-F4; UTF-16 surrogates D800-DBFF)
+ * meets a character from U+E000 up (lead EE or EF): UTF-16 puts the surrogate first.
+ */
+static int utf16_order(const char *a, const char *b) {
+  const unsigned char *x = (const unsigned char *)a, *y = (const unsigned char *)b;
+  while (*x && *x == *y) x++, y++;
+  if (*x >= 0xF0 && (*y == 0xEE || *y == 0xEF)) return -1;
+  if (*y >= 0xF0 && (*x == 0xEE || *x == 0xEF)) return 1;
+  return (int)*x - (int)*y;
+}
+
+static const char *sort_base;
+static int by_name(const void *p, const void *q) {
+  return utf16_order(sort_base + *(const size_t *)p, sort_base + *(const size_t *)q);
+}
+
+struct scan_job {
+  char **dirs;
+  struct scan_result *res;
+  size_t count;
+  size_t *next; /* shared cursor */
+  pthread_mutex_t *mu;
+};
+
+static void *scan_run(void *arg) {
+  struct scan_job *j = arg;
+  for (;;) {
+    pthread_mutex_lock(j->mu);
+    size_t i = (*j->next)++;
+    pthread_mutex_unlock(j->mu);
+    if (i >= j->count) return NULL;
+    scan_one(j->dirs[i], &j->res[i]);
+  }
+}
+
+static napi_value scan_dirs(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  bool is_array = false;
+  if (argc != 2 || napi_is_array(env, argv[0], &is_array) != napi_ok || !is_array) return napi_throw_type_error(env, NULL, "scanDirs(paths, threads)"), NULL;
+  uint32_t count = 0, threads = 1;
+  napi_get_array_length(env, argv[0], &count);
+  napi_get_value_uint32(env, argv[1], &threads);
+  if (threads < 1) threads = 1;
+  if (threads > 16) threads = 16;
+  if (threads > count) threads = count ? count : 1;
+  char **dirs = calloc(count ? count : 1, sizeof(char *));
+  struct scan_result *res = calloc(count ? count : 1, sizeof(struct scan_result));
+  napi_value out = NULL;
+  if (!dirs || !res) {
+    free(dirs);
+    free(res);
+    return throw_code(env, "scanDirs", ENOMEM);
+  }
+  uint32_t got = 0;
+  for (; got < count; got++) {
+    napi_value v;
+    napi_get_element(env, argv[0], got, &v);
+    if (!(dirs[got] = get_string(env, v, NULL))) break;
+  }
+  if (got == count) {
+    size_t next = 0;
+    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    struct scan_job job = {dirs, res, count, &next, &mu};
+    pthread_t tids[16];
+    int started[16] = {0};
+    for (uint32_t t = 1; t < threads; t++) started[t] = pthread_create(&tids[t], NULL, scan_run, &job) == 0;
+    scan_run(&job);
+    for (uint32_t t = 1; t < threads; t++) if (started[t]) pthread_join(tids[t], NULL);
+    int failed = -1;
+    for (uint32_t i = 0; i < count && failed < 0; i++) if (res[i].err) failed = (int)i;
+    if (failed >= 0) {
+      throw_code(env, dirs[failed], res[failed].err);
+    } else {
+      napi_create_array_with_length(env, count, &out);
+      for (uint32_t i = 0; i < count; i++) {
+        struct scan_result *r = &res[i];
+        size_t *order = malloc((r->n ? r->n : 1) * sizeof(size_t));
+        if (!order) {
+          out = throw_code(env, "scanDirs", ENOMEM);
+          break;
+        }
+        for (size_t k = 0; k < r->n; k++) order[k] = r->offsets[k];
+        sort_base = r->names;
+        qsort(order, r->n, sizeof(size_t), by_name);
+        napi_value names, ab, arr, o;
+        void *data;
+        napi_create_array_with_length(env, r->n, &names);
+        napi_create_arraybuffer(env, r->n * SCAN_FIELDS * sizeof(int64_t), &data, &ab);
+        int64_t *dst = data;
+        /* find each sorted name's stats: offsets are increasing, so binary search by offset */
+        for (size_t k = 0; k < r->n; k++) {
+          size_t lo = 0, hi = r->n;
+          while (lo < hi) {
+            size_t mid = (lo + hi) / 2;
+            if (r->offsets[mid] < order[k]) lo = mid + 1;
+            else hi = mid;
+          }
+          memcpy(dst + k * SCAN_FIELDS, r->stats + lo * SCAN_FIELDS, SCAN_FIELDS * sizeof(int64_t));
+          napi_value js_name;
+          napi_create_string_utf8(env, r->names + order[k], NAPI_AUTO_LENGTH, &js_name);
+          napi_set_element(env, names, (uint32_t)k, js_name);
+        }
+        free(order);
+        napi_create_typedarray(env, napi_bigint64_array, r->n * SCAN_FIELDS, ab, 0, &arr);
+        napi_create_object(env, &o);
+        napi_set_named_property(env, o, "names", names);
+        napi_set_named_property(env, o, "stats", arr);
+        napi_set_element(env, out, i, o);
+      }
+    }
+  }
+  for (uint32_t i = 0; i < count; i++) {
+    free(dirs[i]);
+    free(res[i].names);
+    free(res[i].offsets);
+    free(res[i].stats);
+  }
+  free(dirs);
+  free(res);
+  return out;
+}
+
 struct link_job {
   const char **paths; /* 2 per pair */
   int32_t *errs;
@@ -212,6 +424,7 @@ static napi_value link_many(napi_env env, napi_callback_info info) {
 napi_value jvs_tree_init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"scanDir", NULL, scan_dir, NULL, NULL, NULL, napi_default, NULL},
+    {"scanDirs", NULL, scan_dirs, NULL, NULL, NULL, napi_default, NULL},
     {"linkMany", NULL, link_many, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);

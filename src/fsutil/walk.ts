@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { native } from '../native/native.js';
 
@@ -116,12 +117,14 @@ export interface WalkResult {
  * reported as links and never followed; the root itself is not an entry.
  */
 export function walkTree(root: string, filter: WalkFilter = {}): WalkResult {
+  const n = native();
+  if (n) return walkByLevels(root, filter, n.scanDirs.bind(n));
   const entries: TreeEntry[] = [];
   const unsupported: string[] = [];
   const visit = (dirAbs: string, dirRel: string) => {
     for (const { name, stat } of scanFolder(dirAbs)) {
       const rel = dirRel ? `${dirRel}/${name}` : name;
-      const type: EntryType | undefined = stat.isDirectory() ? 'dir' : stat.isFile() ? 'file' : stat.isSymbolicLink() ? 'symlink' : undefined;
+      const type = typeOf(stat);
       if (filter.include && !filter.include(rel, type === 'dir')) continue;
       if (!type) {
         unsupported.push(rel);
@@ -133,6 +136,53 @@ export function walkTree(root: string, filter: WalkFilter = {}): WalkResult {
   };
   visit(root, '');
   return { entries, unsupported };
+}
+
+const typeOf = (stat: EntryStat): EntryType | undefined => (stat.isDirectory() ? 'dir' : stat.isFile() ? 'file' : stat.isSymbolicLink() ? 'symlink' : undefined);
+
+/**
+ * walkTree with the addon: the folders of one depth are scanned together on every
+ * core (scanDirs; a stat costs ~2.5 µs of kernel time here, most of a walk), then
+ * the entries are put in depth-first order. The filter still sees each path before
+ * its folder is scanned, so ignored folders cost nothing.
+ */
+function walkByLevels(root: string, filter: WalkFilter, scanDirs: (paths: string[], threads: number) => Array<{ names: string[]; stats: BigInt64Array }>): WalkResult {
+  const threads = os.availableParallelism();
+  const children = new Map<string, TreeEntry[]>();
+  const unsupported: string[] = [];
+  let level = [''];
+  while (level.length) {
+    const scanned = scanDirs(level.map((rel) => (rel ? under(root, rel) : root)), threads);
+    const next: string[] = [];
+    for (let i = 0; i < level.length; i++) {
+      const dirRel = level[i]!;
+      const { names, stats } = scanned[i]!;
+      const kept: TreeEntry[] = [];
+      for (let k = 0; k < names.length; k++) {
+        const rel = dirRel ? `${dirRel}/${names[k]}` : names[k]!;
+        const stat = new ScannedStat(stats, k * SCAN_FIELDS);
+        const type = typeOf(stat);
+        if (filter.include && !filter.include(rel, type === 'dir')) continue;
+        if (!type) {
+          unsupported.push(rel);
+          continue;
+        }
+        kept.push({ rel, type, stat });
+        if (type === 'dir') next.push(rel);
+      }
+      children.set(dirRel, kept);
+    }
+    level = next;
+  }
+  const entries: TreeEntry[] = [];
+  const emit = (dirRel: string) => {
+    for (const e of children.get(dirRel) ?? []) {
+      entries.push(e);
+      if (e.type === 'dir') emit(e.rel);
+    }
+  };
+  emit('');
+  return { entries, unsupported: unsupported.sort() };
 }
 
 /**

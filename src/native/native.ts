@@ -11,6 +11,8 @@ export interface NativeAddon {
   flockExclusive(p: string): number;
   /** One folder's entries (unsorted) and their lstat, 10 values each (see native/jvs_tree.c). */
   scanDir(p: string): { names: string[]; stats: BigInt64Array };
+  /** scanDir for many folders on up to `threads` threads; names sorted in UTF-16 code-unit order. */
+  scanDirs(paths: string[], threads: number): Array<{ names: string[]; stats: BigInt64Array }>;
   /** Hard links for `count` pairs given as "src\0dst\0…", on up to `threads` threads; errno per pair (0: linked). */
   linkMany(pairs: string, count: number, threads: number): Int32Array;
   /**
