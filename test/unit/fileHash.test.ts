@@ -89,6 +89,21 @@ describe('native SHA-256 (native/jvs_hash.c hashMany)', () => {
     expect(() => hashFile(dir)).toThrow(expect.objectContaining({ code: 'EISDIR' }));
   });
 
+  itWith('native addon', NATIVE_MISSING, 'hashing leaves the atime of what it reads alone (O_NOATIME: the owner or root may)', () => {
+    const dir = tmpDir();
+    const f = path.join(dir, 'old');
+    fs.writeFileSync(f, 'read me');
+    const old = new Date('2001-01-01T00:00:00Z');
+    fs.utimesSync(f, old, fs.statSync(f).mtime);
+    expect(hashFile(f)).toBe(sha(Buffer.from('read me')));
+    expect(hashFiles([f, f])).toEqual([sha(Buffer.from('read me')), sha(Buffer.from('read me'))]);
+    expect(fs.statSync(f).atimeMs).toBe(old.getTime());
+    // Control: a plain read does move it here (relatime: atime older than mtime), so
+    // the assertion above can fail.
+    fs.readFileSync(f);
+    expect(fs.statSync(f).atimeMs).not.toBe(old.getTime());
+  });
+
   itWith('native addon', NATIVE_MISSING, 'copyAndHash copies the exact bytes, hashes them, and gives the destination the exact mode (even bits the umask removes)', () => {
     const dir = tmpDir();
     const files = writeSizes(dir);
