@@ -14,6 +14,10 @@
  *       its src on up to `threads` threads and returns the errno of each link (0: done).
  *       The list is cut into one contiguous run per thread, so threads mostly insert
  *       into different folders (a folder's entries come together in walk order).
+ *   linkStart(pairs, count, threads) -> handle;  linkWait(handle) -> Int32Array
+ *       the same links made in the background (every part on its own thread) while
+ *       JavaScript goes on; linkWait joins them. A handle never waited for is joined
+ *       when it is garbage-collected.
  * Errors of the call itself (a folder that cannot be read) throw with `code` set.
  */
 #define _GNU_SOURCE
@@ -421,11 +425,99 @@ static napi_value link_many(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* A background linkMany: owns its path buffer, results and threads until waited for. */
+struct link_batch {
+  char *buf;
+  const char **paths;
+  int32_t *errs;
+  uint32_t count, threads;
+  struct link_job jobs[16];
+  pthread_t tids[16];
+  int started[16];
+  int joined;
+};
+
+static void batch_join(struct link_batch *b) {
+  if (b->joined) return;
+  for (uint32_t t = 0; t < b->threads; t++) {
+    if (b->started[t]) pthread_join(b->tids[t], NULL);
+    else link_run(&b->jobs[t]); /* no thread: do its share now */
+  }
+  b->joined = 1;
+}
+
+static void batch_free(napi_env env, void *data, void *hint) {
+  struct link_batch *b = data;
+  batch_join(b);
+  free(b->paths);
+  free(b->buf);
+  free(b->errs);
+  free(b);
+}
+
+static napi_value link_start(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc != 3) return napi_throw_type_error(env, NULL, "linkStart(pairs, count, threads)"), NULL;
+  struct link_batch *b = calloc(1, sizeof *b);
+  if (!b) return throw_code(env, "linkStart", ENOMEM);
+  napi_get_value_uint32(env, argv[1], &b->count);
+  napi_get_value_uint32(env, argv[2], &b->threads);
+  if (b->threads < 1) b->threads = 1;
+  if (b->threads > 16) b->threads = 16;
+  if (b->threads > b->count / 64 + 1) b->threads = b->count / 64 + 1;
+  size_t len = 0;
+  b->buf = get_string(env, argv[0], &len);
+  b->paths = malloc((size_t)b->count * 2 * sizeof(char *) + 1);
+  b->errs = calloc(b->count ? b->count : 1, sizeof(int32_t));
+  if (!b->buf || !b->paths || !b->errs) {
+    b->joined = 1;
+    batch_free(env, b, NULL);
+    return throw_code(env, "linkStart", ENOMEM);
+  }
+  size_t k = 0, p = 0;
+  while (k < (size_t)b->count * 2 && p <= len) {
+    b->paths[k++] = b->buf + p;
+    p += strlen(b->buf + p) + 1;
+  }
+  if (k != (size_t)b->count * 2) {
+    b->joined = 1;
+    batch_free(env, b, NULL);
+    return napi_throw_range_error(env, NULL, "linkStart: fewer paths than 2 × count"), NULL;
+  }
+  for (uint32_t t = 0; t < b->threads; t++) {
+    b->jobs[t] = (struct link_job){b->paths, b->errs, (size_t)b->count * t / b->threads, (size_t)b->count * (t + 1) / b->threads};
+    b->started[t] = pthread_create(&b->tids[t], NULL, link_run, &b->jobs[t]) == 0;
+  }
+  napi_value handle;
+  napi_create_external(env, b, batch_free, NULL, &handle);
+  return handle;
+}
+
+static napi_value link_wait(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  void *data = NULL;
+  if (argc != 1 || napi_get_value_external(env, argv[0], &data) != napi_ok || !data) return napi_throw_type_error(env, NULL, "linkWait(handle)"), NULL;
+  struct link_batch *b = data;
+  batch_join(b);
+  napi_value ab, out;
+  void *copy;
+  napi_create_arraybuffer(env, (size_t)b->count * sizeof(int32_t), &copy, &ab);
+  if (b->count) memcpy(copy, b->errs, (size_t)b->count * sizeof(int32_t));
+  napi_create_typedarray(env, napi_int32_array, b->count, ab, 0, &out);
+  return out;
+}
+
 napi_value jvs_tree_init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"scanDir", NULL, scan_dir, NULL, NULL, NULL, napi_default, NULL},
     {"scanDirs", NULL, scan_dirs, NULL, NULL, NULL, napi_default, NULL},
     {"linkMany", NULL, link_many, NULL, NULL, NULL, napi_default, NULL},
+    {"linkStart", NULL, link_start, NULL, NULL, NULL, napi_default, NULL},
+    {"linkWait", NULL, link_wait, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

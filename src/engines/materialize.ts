@@ -24,6 +24,12 @@ export interface ManifestEntry extends HashedEntry {
 
 export interface MaterializeResult {
   entries: ManifestEntry[];
+  /**
+   * Completes deferred work (background hard links, then folder metadata); with
+   * `deferFinish` the caller must call it before syncing the tree. Idempotent; returns
+   * true when an entry's hash or size changed while finishing (recompute from them).
+   */
+  finish?(): boolean;
   /** Things that could not be kept exactly, for the descriptor's audit record. Never silent. */
   degraded: string[];
   bytes: number;
@@ -39,6 +45,8 @@ export interface MaterializeOptions extends WalkFilter {
   known?: KnownContent;
   /** false: do not hash files (a fork takes hashes from the snapshot's manifest). Default true. */
   hash?: boolean;
+  /** Return before background work is done; the caller then calls result.finish(). */
+  deferFinish?: boolean;
 }
 
 /**
@@ -49,7 +57,10 @@ export interface MaterializeOptions extends WalkFilter {
  */
 export interface KnownContent {
   trusted(rel: string, stat: EntryStat): string | undefined;
-  parent(rel: string): { hash?: string; type: string; size: number; mode: number; mtimeNs: bigint; file: string; linkable: boolean } | undefined;
+  parent(rel: string): { contentHash?: string; type: string; size: number; mode: number; mtimeNs: bigint } | undefined;
+  /** The parent snapshot's file at `rel`, and whether it may be hard-linked (not one of the user's link groups). */
+  parentFile(rel: string): string;
+  linkable(rel: string): boolean;
   /** Hard-link files whose content equals the parent's from the parent snapshot (copy engine). */
   link: boolean;
 }
@@ -163,17 +174,34 @@ export function materializeTree(srcRootIn: string, dstRootIn: string, engine: En
     });
   }
   tracePhase('materialize: place');
-  if (links.length) placeLinks(links, engine, stats);
-  tracePhase('materialize: links');
+  // Links run in the background (native threads) when the caller can wait for them
+  // later: the root hash and the index chunks are worked out meanwhile. Folder
+  // metadata comes after every link (a new link moves its folder's mtime).
+  const linking = links.length ? startLinks(links, engine, stats) : undefined;
+  // Members of link groups take their first path's content now (the link itself waits).
   for (const l of laterLinks) {
-    fs.linkSync(under(dstRoot, l.first.rel), l.dst);
     l.m.contentHash = l.first.contentHash;
     l.m.size = l.first.size;
   }
-  if (queue?.length || links.length) opts.onProgress?.(total, total);
-  for (let i = dirs.length - 1; i >= 0; i--) applyMetadata(dirs[i]!.abs, dirs[i]!.stat, false);
-  applyMetadata(dstRoot, rootStat, false);
-  return { entries, degraded, bytes: total, stats };
+  let finished = false;
+  const finish = (): boolean => {
+    if (finished) return false;
+    finished = true;
+    let changed = linking ? linking() : false;
+    tracePhase('materialize: links');
+    for (const l of laterLinks) {
+      fs.linkSync(under(dstRoot, l.first.rel), l.dst);
+      if (l.m.contentHash !== l.first.contentHash || l.m.size !== l.first.size) changed = true;
+      l.m.contentHash = l.first.contentHash;
+      l.m.size = l.first.size;
+    }
+    if (queue?.length || links.length) opts.onProgress?.(total, total);
+    for (let i = dirs.length - 1; i >= 0; i--) applyMetadata(dirs[i]!.abs, dirs[i]!.stat, false);
+    applyMetadata(dstRoot, rootStat, false);
+    return changed;
+  };
+  if (!opts.deferFinish) finish();
+  return { entries, degraded, bytes: total, stats, finish };
 }
 
 const LINK_FALLBACK = new Set(['ENOENT', 'EMLINK', 'EXDEV', 'EPERM', 'EACCES']);
@@ -222,15 +250,15 @@ function placeFile(src: string, dst: string, e: TreeEntry, m: ManifestEntry, eng
   if (k) {
     const trusted = k.trusted(e.rel, e.stat);
     const p = k.parent(e.rel);
-    const parentSame = !!p && p.type === 'file' && !!p.hash && p.size === m.size && p.mode === mode && p.mtimeNs === e.stat.mtimeNs;
+    const parentSame = !!p && p.type === 'file' && !!p.contentHash && p.size === m.size && p.mode === mode && p.mtimeNs === e.stat.mtimeNs;
     if (trusted !== undefined) {
-      const linkable = k.link && parentSame && p!.linkable && p!.hash === trusted;
+      const linkable = k.link && parentSame && p!.contentHash === trusted && k.linkable(e.rel);
       if (linkable && links) {
         m.contentHash = trusted;
-        links.push({ from: p!.file, src, dst, e, m });
+        links.push({ from: k.parentFile(e.rel), src, dst, e, m });
         return true;
       }
-      if (linkable && tryLink(p!.file, dst)) {
+      if (linkable && tryLink(k.parentFile(e.rel), dst)) {
         m.contentHash = trusted;
         stats.linked++;
         return false;
@@ -241,7 +269,7 @@ function placeFile(src: string, dst: string, e: TreeEntry, m: ManifestEntry, eng
     if (parentSame) {
       stats.compared++;
       const h = hashFile(src);
-      if (h === p!.hash && k.link && p!.linkable && tryLink(p!.file, dst)) {
+      if (h === p!.contentHash && k.link && k.linkable(e.rel) && tryLink(k.parentFile(e.rel), dst)) {
         m.contentHash = h;
         stats.linked++;
         return false;
@@ -278,25 +306,35 @@ function copyTrusted(src: string, dst: string, e: TreeEntry, m: ManifestEntry, e
 const ERRNO_NAMES: Record<number, string> = { 1: 'EPERM', 2: 'ENOENT', 13: 'EACCES', 17: 'EEXIST', 18: 'EXDEV', 28: 'ENOSPC', 31: 'EMLINK', 122: 'EDQUOT' };
 
 /**
- * Make the gathered links (native linkMany, both cores). A link the filesystem refuses
- * for a reason a copy can work around (link count limit, another device, a parent
- * file gone) becomes a copy; anything else fails the snapshot.
+ * Start the gathered links (native, every core) and return the function that waits
+ * for them. A link the filesystem refuses for a reason a copy can work around (link
+ * count limit, another device, a parent file gone) becomes a copy — which reads the
+ * file again if it changed meanwhile, so the waiter returns whether any entry's
+ * hash or size may differ from what was recorded; anything else fails.
  */
-function placeLinks(links: PendingLink[], engine: Engine, stats: MaterializeStats): void {
+function startLinks(links: PendingLink[], engine: Engine, stats: MaterializeStats): () => boolean {
   const pairs: string[] = [];
   for (const l of links) pairs.push(l.from, l.dst);
-  const errs = native()!.linkMany(pairs.join('\0'), links.length, os.availableParallelism());
-  for (let i = 0; i < links.length; i++) {
-    const l = links[i]!;
-    const err = errs[i]!;
-    if (err === 0) {
-      stats.linked++;
-      continue;
+  const n = native()!;
+  const handle = n.linkStart(pairs.join('\0'), links.length, os.availableParallelism());
+  return () => {
+    const errs = n.linkWait(handle);
+    let changed = false;
+    for (let i = 0; i < links.length; i++) {
+      const l = links[i]!;
+      const err = errs[i]!;
+      if (err === 0) {
+        stats.linked++;
+        continue;
+      }
+      const code = ERRNO_NAMES[err] ?? `errno ${err}`;
+      if (!LINK_FALLBACK.has(code)) throw Object.assign(new Error(`${code}: cannot link ${l.from} to ${l.dst}`), { code, path: l.dst });
+      const before = `${l.m.contentHash}:${l.m.size}`;
+      copyTrusted(l.src, l.dst, l.e, l.m, engine, stats, l.m.contentHash!);
+      if (`${l.m.contentHash}:${l.m.size}` !== before) changed = true;
     }
-    const code = ERRNO_NAMES[err] ?? `errno ${err}`;
-    if (!LINK_FALLBACK.has(code)) throw Object.assign(new Error(`${code}: cannot link ${l.from} to ${l.dst}`), { code, path: l.dst });
-    copyTrusted(l.src, l.dst, l.e, l.m, engine, stats, l.m.contentHash!);
-  }
+    return changed;
+  };
 }
 
 /** Metadata of a copied file, and its size as copied (the source may have changed size meanwhile). */

@@ -42,10 +42,9 @@ export function snapshotKnowledge(layout: Layout, idx: IndexDb | undefined, work
       const r = stateMap?.get(rel);
       return r && r.type === 'file' && isUnchanged(r, state!.probeNs, stat) ? r.contentHash : undefined;
     },
-    parent(rel) {
-      const p = parentMap?.get(rel);
-      return p ? { hash: p.contentHash, type: p.type, size: p.size, mode: p.mode, mtimeNs: p.mtimeNs, file: under(parentDir, rel), linkable: !grouped.has(rel) } : undefined;
-    },
+    parent: (rel) => parentMap?.get(rel),
+    parentFile: (rel) => under(parentDir, rel),
+    linkable: (rel) => !grouped.has(rel),
   };
 }
 

@@ -185,6 +185,17 @@ export class IndexDb {
     }, undefined);
   }
 
+  /**
+   * Cut and encode `entries` now (e.g. while background links run); a later putList
+   * of the same array stores them without doing it again. Call again after changing
+   * the array's entries.
+   */
+  prepareList(entries: readonly IndexedEntry[]): void {
+    this.guard(() => {
+      this.lastChunks = { list: entries, chunks: chunkEntries(entries, (part) => this.unchangedChunk(part)) };
+    }, undefined);
+  }
+
   /** Store (replace) a manifest; shared chunks are stored once. Returns false when the index could not take it. */
   putList(owner: string, list: StoredList): boolean {
     return this.guard(() => {

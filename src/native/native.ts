@@ -15,6 +15,9 @@ export interface NativeAddon {
   scanDirs(paths: string[], threads: number): Array<{ names: string[]; stats: BigInt64Array }>;
   /** Hard links for `count` pairs given as "src\0dst\0…", on up to `threads` threads; errno per pair (0: linked). */
   linkMany(pairs: string, count: number, threads: number): Int32Array;
+  /** linkMany in the background; linkWait joins it and returns the errno per pair. */
+  linkStart(pairs: string, count: number, threads: number): object;
+  linkWait(handle: object): Int32Array;
   /**
    * SHA-256 of `count` files on up to `threads` threads (native/jvs_hash.c): mode 0 hashes
    * "a\0b\0…"; modes 1 (FICLONE), 2 (FICLONE, else copy) and 3 (copy) take "src\0dst\0…"

@@ -8,7 +8,7 @@ import { newSnapshotId } from '../format/snapshotId.js';
 import { fsyncDir, writeFileDurable } from '../fsutil/atomic.js';
 import { syncTree } from '../fsutil/syncTree.js';
 import { chooseEngine } from '../engines/detect.js';
-import { materializeTree, type MaterializeStats } from '../engines/materialize.js';
+import { materializeTree, type MaterializeResult, type MaterializeStats } from '../engines/materialize.js';
 import { fsClockNs } from '../index/changeDetect.js';
 import { IndexDb } from '../index/indexDb.js';
 import { recordSnapshot, snapshotKnowledge } from '../index/incremental.js';
@@ -95,6 +95,7 @@ export async function createSnapshot(layout: Layout, opts: SnapshotOptions): Pro
     writeIntent(layout, { id, operation: 'snapshot', worktree_name: wt.name, snapshot_id: id, engine: engine.name });
     faultPoint('snapshot.1-intent');
     let published = false;
+    let m: MaterializeResult | undefined;
     const idx = IndexDb.open(layout);
     tracePhase('snapshot: lock, intent, index open');
     try {
@@ -105,20 +106,28 @@ export async function createSnapshot(layout: Layout, opts: SnapshotOptions): Pro
       const probeNs = safeProbe(layout.tmp);
       const known = snapshotKnowledge(layout, idx, wt.name, wt.latest_snapshot_id, engine.name === 'copy');
       tracePhase('snapshot: index read');
-      const m = materializeTree(payload, tmpDir, engine, {
+      m = materializeTree(payload, tmpDir, engine, {
         include,
         ...(known ? { known } : {}),
+        deferFinish: true,
         onProgress: opts.reporter ? (d, t) => opts.reporter!.progress('snapshot', d, t) : undefined,
       });
+      // While the unchanged files are being hard-linked in the background: the payload
+      // root hash (step 4, from the entries) and the index's encoding of the manifest.
+      let rootHash = payloadRootHash(m.entries);
+      idx?.prepareList(m.entries);
+      tracePhase('snapshot: root hash, index chunks');
+      if (m.finish?.()) {
+        rootHash = payloadRootHash(m.entries);
+        idx?.prepareList(m.entries);
+      }
       faultPoint('snapshot.2-materialize');
       tracePhase('snapshot: materialize');
       // 3. fsync the tree
       syncTree(tmpDir, m.entries);
       faultPoint('snapshot.3-fsync');
       tracePhase('snapshot: fsync tree');
-      // 4. payload root hash
-      const rootHash = payloadRootHash(m.entries);
-      tracePhase('snapshot: root hash');
+      // 4. payload root hash: computed above
       // 5. descriptor tmp
       const d: Descriptor = {
         snapshot_id: id,
@@ -190,7 +199,13 @@ export async function createSnapshot(layout: Layout, opts: SnapshotOptions): Pro
       };
     } catch (e) {
       if (!published) {
-        // Nothing was visible yet: remove the stage so a failed snapshot leaves no trace.
+        // Nothing was visible yet: remove the stage so a failed snapshot leaves no trace
+        // (after background links stopped writing into it).
+        try {
+          m?.finish?.();
+        } catch {
+          /* already failing: the stage goes anyway */
+        }
         fs.rmSync(tmpDir, { recursive: true, force: true });
         fs.rmSync(layout.descriptorTmp(id), { force: true });
         completeIntent(layout, id);

@@ -21,6 +21,21 @@ describe('copy engine: snapshots share unchanged files, worktrees never do', () 
     expect(verifyAll(main).severity).toBe('ok');
   });
 
+  it('a parent file that cannot be linked (gone from the parent snapshot) is copied from the worktree instead, and the snapshot is whole', () => {
+    const { main, snaps } = newRepo();
+    const files: Record<string, string> = {};
+    for (let i = 0; i < 300; i++) files[`d${i % 7}/f${i}.txt`] = `file ${i}`; // enough for the background link threads
+    writeFiles(main, files);
+    const s1 = snap(main, 'one');
+    fs.rmSync(path.join(snaps, s1.snapshot_id, 'd3/f3.txt')); // damage the parent: its link source is gone
+    fs.writeFileSync(path.join(main, 'd0/f0.txt'), 'changed');
+    const s2 = snap(main, 'two');
+    expect(s2.incremental).toMatchObject({ linked: 298, copied: 2 });
+    expect(fs.readFileSync(path.join(snaps, s2.snapshot_id, 'd3/f3.txt'), 'utf8')).toBe('file 3');
+    const v = jvsOk(['verify', s2.snapshot_id, '--json'], { cwd: main }).json();
+    expect(v.severity ?? v.results?.[0]?.severity).toBe('ok');
+  });
+
   it('restored and forked worktrees hold no inode of any snapshot', () => {
     const { root, main, snaps } = newRepo();
     writeFiles(main, { 'a': 'a', 'b/c': 'c', 'd': 'd' });
