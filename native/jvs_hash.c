@@ -10,8 +10,12 @@
  *             mode (permission bits of the destination; | 1<<20 = META: also set the
  *             destination's atime ns, mtime ns, uid, gid from the next 4 values; the
  *             owner only as root and best effort); null in hash mode
+ *     mode | 8 (KNOWN, copy modes): the caller already knows each source's hash (its stat
+ *             proved it unchanged): a clone is not read at all when the source's lstat
+ *             after cloning still equals `pre`, and steady[i] = 1 says so (hash left
+ *             zero); otherwise the clone is hashed. Copies without a clone hash as usual.
  *   returns { hashes: "<64 hex chars per job>", sizes: Float64Array, cloneRefused: bool,
- *             byOtherThreads: jobs done by threads other than the caller }
+ *             byOtherThreads: jobs done by threads other than the caller, steady: Uint8Array }
  *
  * Why here and not in JavaScript: a first snapshot of 1 GiB / 10,000 files is CPU-bound
  * (SHA-256 ~1.3 GB/s per core from the page cache, FICLONE ~40 µs per file on XFS).
@@ -79,6 +83,7 @@ static int load_openssl(void) {
 }
 
 enum { MODE_HASH = 0, MODE_REFLINK = 1, MODE_COPY = 2, MODE_COPY_NOCLONE = 3 };
+#define KNOWN 8 /* with a copy mode: the caller knows the hashes; see hashMany's comment */
 enum { PRE = 9 };            /* values per job in `pre` */
 #define META (1LL << 20)       /* in pre[4]: also set owner and times */
 #define BUF_SIZE (256 << 10) /* stays in L2 while SHA-256 reads it back */
@@ -99,7 +104,9 @@ typedef struct {
   pthread_mutex_t mu;   /* guards the error fields */
   int err, err_index;
   const char *err_syscall, *err_path;
+  int known;            /* KNOWN was given */
   /* outputs */
+  unsigned char *steady; /* KNOWN: 1 = cloned from a source still as walked, no hash taken */
   unsigned char *hashes; /* 32 bytes per job */
   double *sizes;
 } Run;
@@ -247,6 +254,14 @@ static const char *finish_dst(Run *r, int out, const int64_t *pre) {
   return NULL;
 }
 
+/* Whether `path`'s lstat still shows the walked ctime, mtime, size and inode (and `n` bytes were read). */
+static int as_walked(const char *path, const int64_t *pre, int64_t n) {
+  struct stat a;
+  return lstat(path, &a) == 0 && (int64_t)a.st_ctim.tv_sec * 1000000000LL + a.st_ctim.tv_nsec == pre[0] &&
+         (int64_t)a.st_mtim.tv_sec * 1000000000LL + a.st_mtim.tv_nsec == pre[1] && (int64_t)a.st_size == pre[2] &&
+         (int64_t)a.st_ino == pre[3] && n == pre[2];
+}
+
 static void do_copy(Run *r, size_t i, unsigned char *buf) {
   const char *src = r->src[i], *dst = r->dst[i];
   const int64_t *pre = r->pre + PRE * i;
@@ -270,18 +285,27 @@ static void do_copy(Run *r, size_t i, unsigned char *buf) {
       return fail(r, i, syscall, dst, e);
     }
     close(out);
-    /* Hash the source through the fd we cloned from; keep that hash only when the
-       path still shows the walked stat (no write, no replacement since the walk). */
-    int64_t n = hash_fd(in, buf, digest);
-    int e = errno;
-    close(in);
-    if (n < 0) return fail(r, i, "read", src, e);
-    struct stat a;
-    if (lstat(src, &a) == 0 && (int64_t)a.st_ctim.tv_sec * 1000000000LL + a.st_ctim.tv_nsec == pre[0] &&
-        (int64_t)a.st_mtim.tv_sec * 1000000000LL + a.st_mtim.tv_nsec == pre[1] && (int64_t)a.st_size == pre[2] &&
-        (int64_t)a.st_ino == pre[3] && n == pre[2]) {
-      r->sizes[i] = (double)n;
-      return;
+    int64_t n;
+    int e;
+    if (r->known) {
+      /* The caller's hash holds if the source is still as walked after the clone. */
+      close(in);
+      if (as_walked(src, pre, pre[2])) {
+        r->steady[i] = 1;
+        r->sizes[i] = (double)pre[2];
+        return;
+      }
+    } else {
+      /* Hash the source through the fd we cloned from; keep that hash only when the
+         path still shows the walked stat (no write, no replacement since the walk). */
+      n = hash_fd(in, buf, digest);
+      e = errno;
+      close(in);
+      if (n < 0) return fail(r, i, "read", src, e);
+      if (as_walked(src, pre, n)) {
+        r->sizes[i] = (double)n;
+        return;
+      }
     }
     int c = open(dst, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (c < 0) return fail(r, i, "open", dst, errno);
@@ -405,7 +429,7 @@ static napi_value hash_many(napi_env env, napi_callback_info info) {
   }
   uint32_t count, mode, threads;
   if (napi_get_value_uint32(env, argv[1], &count) != napi_ok || napi_get_value_uint32(env, argv[2], &mode) != napi_ok ||
-      napi_get_value_uint32(env, argv[4], &threads) != napi_ok || mode > MODE_COPY_NOCLONE) {
+      napi_get_value_uint32(env, argv[4], &threads) != napi_ok || (mode & ~KNOWN) > MODE_COPY_NOCLONE || mode == KNOWN) {
     napi_throw_type_error(env, NULL, "hashMany: count, mode and threads must be small unsigned integers");
     return NULL;
   }
@@ -432,11 +456,14 @@ static napi_value hash_many(napi_env env, napi_callback_info info) {
   char *text = malloc(bytes + 1);
   r.src = calloc(count ? count : 1, sizeof *r.src);
   r.dst = per == 2 ? calloc(count ? count : 1, sizeof *r.dst) : NULL;
-  r.hashes = malloc(32 * (size_t)(count ? count : 1));
-  void *sizes_data;
-  napi_value sizes_buf, sizes;
+  r.hashes = calloc(count ? count : 1, 32);
+  void *sizes_data, *steady_data;
+  napi_value sizes_buf, sizes, steady_buf, steady;
   if (napi_create_arraybuffer(env, 8 * (size_t)count, &sizes_data, &sizes_buf) != napi_ok) goto oom;
+  if (napi_create_arraybuffer(env, (size_t)count, &steady_data, &steady_buf) != napi_ok) goto oom;
   r.sizes = sizes_data;
+  r.steady = steady_data;
+  memset(r.steady, 0, count);
   if (!text || !r.src || (per == 2 && !r.dst) || !r.hashes) goto oom;
   napi_get_value_string_utf8(env, argv[0], text, bytes + 1, &bytes);
   /* Split "a\0b\0…" into count * per strings. */
@@ -457,7 +484,9 @@ static napi_value hash_many(napi_env env, napi_callback_info info) {
   }
   r.pre = pre;
   r.count = count;
-  r.mode = (int)mode;
+  r.mode = (int)(mode & ~KNOWN);
+  r.known = (mode & KNOWN) != 0;
+  mode &= ~KNOWN;
   if (mode != MODE_HASH) r.umask = current_umask();
   r.root = geteuid() == 0;
   pthread_mutex_init(&r.mu, NULL);
@@ -516,6 +545,8 @@ static napi_value hash_many(napi_env env, napi_callback_info info) {
     napi_set_named_property(env, result, "sizes", sizes);
     napi_set_named_property(env, result, "cloneRefused", refused);
     napi_set_named_property(env, result, "byOtherThreads", others);
+    napi_create_typedarray(env, napi_uint8_array, count, steady_buf, 0, &steady);
+    napi_set_named_property(env, result, "steady", steady);
   }
   free(text), free(r.src), free(r.dst), free(r.hashes);
   return result;

@@ -146,6 +146,8 @@ function nativeCopyMode(engineName: string, engine?: Engine): HashModeValue | un
 /** Values per job in the addon's `pre`, and the flag in its mode slot asking for `meta` (native/jvs_hash.c). */
 const PRE = 9;
 const META = 1n << 20n;
+/** hashMany mode flag: the caller knows the hashes (see copyKnown). */
+const KNOWN = 8;
 
 /** Native batches end after this many bytes or jobs (progress, early stop on errors). */
 const BATCH_BYTES = 256 << 20;
@@ -156,7 +158,7 @@ const BATCH_JOBS = 4096;
  * along (the racy-source rule: a clone's hash is taken from its source only when the
  * source's lstat after hashing still equals them); a job without `pre` hashes its clone.
  */
-function runNativeBatch(jobs: readonly ParallelJob[], mode: HashModeValue, engineName: string, threads: number, start = 0, end = jobs.length): { outcomes: CopyOutcome[]; cloneRefused: boolean; byOtherThreads: number } {
+function runNativeBatch(jobs: readonly ParallelJob[], mode: HashModeValue, engineName: string, threads: number, start = 0, end = jobs.length, known = false): { outcomes: CopyOutcome[]; cloneRefused: boolean; byOtherThreads: number } {
   const many = nativeHashMany()!;
   const n = end - start;
   const parts = new Array<string>(mode === HashMode.hash ? n : 2 * n);
@@ -189,7 +191,7 @@ function runNativeBatch(jobs: readonly ParallelJob[], mode: HashModeValue, engin
   parts.push('');
   let r;
   try {
-    r = many(parts.join('\0'), n, mode, pre, threads);
+    r = many(parts.join('\0'), n, known ? mode | KNOWN : mode, pre, threads);
   } catch (e) {
     const err = e as NodeJS.ErrnoException & { index?: number };
     if (engineName === 'reflink-copy' && err.syscall === 'ioctl_ficlone') throw cloneFailure(jobs[start + (err.index ?? 0)]!.src, e);
@@ -197,7 +199,7 @@ function runNativeBatch(jobs: readonly ParallelJob[], mode: HashModeValue, engin
   }
   const outcomes = new Array<CopyOutcome>(n);
   for (let k = 0; k < n; k++) {
-    outcomes[k] = { hash: r.hashes.slice(64 * k, 64 * k + 64), size: r.sizes[k]! };
+    outcomes[k] = { hash: known && r.steady[k] ? '' : r.hashes.slice(64 * k, 64 * k + 64), size: r.sizes[k]! };
     if (mode !== HashMode.hash && jobs[start + k]!.meta) outcomes[k]!.metaApplied = true;
   }
   return { outcomes, cloneRefused: r.cloneRefused, byOtherThreads: r.byOtherThreads };
@@ -223,6 +225,45 @@ function runNative(jobs: readonly ParallelJob[], mode: HashModeValue, engineName
 }
 
 const HASH = 32;
+
+/**
+ * Copies of files whose content hash the caller already knows (a stat proved the source
+ * unchanged, e.g. trusted files of an incremental reflink snapshot): FICLONE (or the
+ * copy engine's copy) on every core, reading nothing when the source's lstat after the
+ * clone still equals the job's `pre`. Per job: the size, `hash` only when it had to be
+ * taken (the source changed, so the copy's own bytes were hashed; or the copy engine
+ * copied instead of cloning), and `metaApplied` as for runParallel. Without the addon
+ * the same is done here, one file after another.
+ */
+export function copyKnown(jobs: readonly ParallelJob[], engine: Engine): Array<{ size: number; hash?: string; metaApplied?: boolean }> {
+  const mode = nativeCopyMode(engine.name, engine);
+  const out: Array<{ size: number; hash?: string; metaApplied?: boolean }> = new Array(jobs.length);
+  if (mode !== undefined) {
+    const threads = hashThreads();
+    for (let start = 0; start < jobs.length; start += BATCH_JOBS) {
+      const end = Math.min(jobs.length, start + BATCH_JOBS);
+      const r = runNativeBatch(jobs, mode, engine.name, threads, start, end, true);
+      if (mode === HashMode.copy) (engine as CopyEngine).noteClone(!r.cloneRefused);
+      r.outcomes.forEach((o, k) => (out[start + k] = o.hash === '' ? { size: o.size, ...(o.metaApplied ? { metaApplied: true } : {}) } : o));
+    }
+    return out;
+  }
+  jobs.forEach((job, i) => {
+    const dst = job.dst!;
+    const mode = job.mode ?? 0o644;
+    engine.copyFile(job.src, dst, mode, false);
+    const a = fs.lstatSync(job.src, { bigint: true });
+    const p = job.pre;
+    const steady = !!p && a.ctimeNs.toString() === p[0] && a.mtimeNs.toString() === p[1] && a.size.toString() === p[2] && a.ino.toString() === p[3];
+    const o: { size: number; hash?: string; metaApplied?: boolean } = steady ? { size: Number(p![2]) } : { hash: hashFile(dst), size: Number(fs.lstatSync(dst, { bigint: true }).size) };
+    if (job.meta) {
+      applyJobMeta(dst, mode, job.meta);
+      o.metaApplied = true;
+    }
+    out[i] = o;
+  });
+  return out;
+}
 
 /**
  * Run `jobs` on every core; returns the hex SHA-256 and size per job (size 0 for hash

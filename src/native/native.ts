@@ -22,9 +22,10 @@ export interface NativeAddon {
    * SHA-256 of `count` files on up to `threads` threads (native/jvs_hash.c): mode 0 hashes
    * "a\0b\0…"; modes 1 (FICLONE), 2 (FICLONE, else copy) and 3 (copy) take "src\0dst\0…"
    * and `pre` (9 per job: ctime ns, mtime ns, size, ino, mode | 1<<20 to also set atime ns,
-   * mtime ns, uid, gid). Throws with code/syscall/path/index.
+   * mtime ns, uid, gid). Mode | 8: hashes are known, a steady clone is not read (steady[i] = 1).
+   * Throws with code/syscall/path/index.
    */
-  hashMany(paths: string, count: number, mode: number, pre: BigInt64Array | null, threads: number): { hashes: string; sizes: Float64Array; cloneRefused: boolean; byOtherThreads: number };
+  hashMany(paths: string, count: number, mode: number, pre: BigInt64Array | null, threads: number): { hashes: string; sizes: Float64Array; cloneRefused: boolean; byOtherThreads: number; steady: Uint8Array };
 }
 
 let cached: NativeAddon | null | undefined;

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JvsError } from '../../src/errors.js';
 import { CopyEngine } from '../../src/engines/copyEngine.js';
-import { copyHashed, runParallel, type CopyOutcome, type ParallelJob } from '../../src/engines/parallelCopy.js';
+import { copyHashed, copyKnown, runParallel, type CopyOutcome, type ParallelJob } from '../../src/engines/parallelCopy.js';
 import { ReflinkEngine } from '../../src/engines/reflinkEngine.js';
 import { loopFsMissing, mountLoopFs, type LoopFs } from '../helpers/loopfs.js';
 import { itWith } from '../helpers/prereq.js';
@@ -172,6 +172,34 @@ describe('parallel copies with hashes (engines/parallelCopy.ts)', () => {
     });
   });
 
+  it('copyKnown with the copy engine: the copies hold the bytes; a hash is given exactly when it had to be taken', () => {
+    const dir = tmpDir();
+    const { jobs, contents } = makeJobs(dir, 20, 300_000);
+    const engine = new CopyEngine();
+    const out = copyKnown(jobs, engine);
+    expectCopies(jobs, contents, out.map((o, i) => ({ hash: o.hash ?? sha(contents[i]!), size: o.size })));
+    // Where FICLONE is refused the copy engine copies, reading (and so hashing) the bytes.
+    if (!canClone(dir)) expect(out.map((o) => o.hash)).toEqual(contents.map(sha));
+  });
+
+  it('copyKnown without the addon (JVS_DISABLE_NATIVE=1): steady sources give no hash, a changed one gives the copy’s hash', () => {
+    const dist = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../dist/engines/parallelCopy.js');
+    if (!fs.existsSync(dist)) throw new Error('dist/ not built: run `npm run build` first');
+    const dir = tmpDir();
+    const { jobs, contents } = makeJobs(dir, 6, 100_000);
+    jobs[2]!.pre![0] = '1'; // a stale walk: the source "changed" since
+    const script = `
+      const { copyKnown } = await import(${JSON.stringify(dist)});
+      const { CopyEngine } = await import(${JSON.stringify(path.join(path.dirname(dist), 'copyEngine.js'))});
+      process.stdout.write(JSON.stringify(copyKnown(JSON.parse(process.argv[1]), new CopyEngine())));`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script, JSON.stringify(jobs)], { encoding: 'utf8', env: { ...process.env, JVS_DISABLE_NATIVE: '1' } });
+    expect(r.stderr).toBe('');
+    const out = JSON.parse(r.stdout) as Array<{ size: number; hash?: string }>;
+    expect(out.map((o) => o.size)).toEqual(contents.map((b) => b.length));
+    expect(out.map((o) => o.hash)).toEqual(contents.map((b, i) => (i === 2 ? sha(b) : undefined)));
+    jobs.forEach((j, i) => expect(fs.readFileSync(j.dst!).equals(contents[i]!)).toBe(true));
+  });
+
   it('reflink-copy where clones are refused is E_ENGINE_UNAVAILABLE, not a silent copy', () => {
     const dir = tmpDir();
     if (canClone(dir)) return; // this temp dir clones (XFS/btrfs): covered by the XFS tests below
@@ -215,6 +243,23 @@ describe('parallel clones on a real XFS loop mount (mkfs.xfs -m reflink=1)', () 
     const rest = runParallel(jobs.slice(1), 'copy', (job) => copyHashed(engine, job));
     expectCopies(jobs.slice(1), contents.slice(1), rest);
     for (const j of jobs) if (fs.statSync(j.src).size >= 65536) expect(extentsShared(j.dst!), j.dst).toBe(true);
+  });
+
+  itWith('XFS loop mount', missing, 'copyKnown: clones read nothing while sources stay as walked (no hash, shared extents, meta set); a stale walk gets the clone’s hash', () => {
+    const dir = fs.mkdtempSync(path.join(xfs!.mountpoint, 'known-'));
+    const { jobs, contents } = makeJobs(dir, 30, 1 << 20);
+    jobs[5]!.pre![1] = '7'; // mtime differs from the walk: the source "changed"
+    jobs[9]!.pre = undefined; // nothing known about the source: hash the clone
+    const withMeta = jobs.map((j, i) => ({ ...j, meta: { atimeNs: 1_000_000_000_000_000_123n + BigInt(i), mtimeNs: 1_100_000_000_000_000_456n + BigInt(i), uid: BigInt(process.getuid?.() ?? 0), gid: BigInt(process.getgid?.() ?? 0) } }));
+    const out = copyKnown(withMeta, new ReflinkEngine());
+    expect(out.map((o) => o.hash)).toEqual(contents.map((b, i) => (i === 5 || i === 9 ? sha(b) : undefined)));
+    expect(out.map((o) => o.size)).toEqual(contents.map((b) => b.length));
+    withMeta.forEach((j, i) => {
+      expect(fs.readFileSync(j.dst!).equals(contents[i]!)).toBe(true);
+      expect(out[i]!.metaApplied).toBe(true);
+      expect(fs.lstatSync(j.dst!, { bigint: true }).mtimeNs).toBe(j.meta.mtimeNs);
+      if (contents[i]!.length >= 65536) expect(extentsShared(j.dst!)).toBe(true);
+    });
   });
 
   itWith('XFS loop mount', missing, 'a clone whose source is written meanwhile is hashed from the clone (the hash is always of what the snapshot holds)', async () => {
