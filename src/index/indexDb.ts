@@ -73,6 +73,23 @@ interface StoredChunk {
   entries: IndexedEntry[];
 }
 
+/**
+ * Chunks decoded by any handle of this process, by content hash (so never stale):
+ * a long-lived process (the mount daemon running an agent loop) decodes each
+ * manifest chunk once, not once per operation. Forgotten wholesale past a budget.
+ */
+const recentChunks = new Map<string, StoredChunk>();
+let recentEntries = 0;
+const RECENT_MAX_ENTRIES = 500_000;
+function remember(key: string, c: StoredChunk): void {
+  if (recentEntries + c.entries.length > RECENT_MAX_ENTRIES) {
+    recentChunks.clear();
+    recentEntries = 0;
+  }
+  recentChunks.set(key, c);
+  recentEntries += c.entries.length;
+}
+
 export class IndexDb {
   private readonly st: ReturnType<IndexDb['prepare']>;
   /** Set when a query found the file damaged: it was deleted, this handle is dead. */
@@ -129,9 +146,9 @@ export class IndexDb {
     return {
       getList: db.prepare('SELECT chunks, probe_ns, basis FROM lists WHERE owner = ?'),
       getChunk: db.prepare('SELECT data FROM chunks WHERE hash = ?').pluck(),
-      addChunk: db.prepare('INSERT INTO chunks(hash, refs, data) VALUES (?, 1, ?) ON CONFLICT(hash) DO UPDATE SET refs = refs + 1'),
-      unref: db.prepare('UPDATE chunks SET refs = refs - 1 WHERE hash = ?'),
-      dropUnused: db.prepare('DELETE FROM chunks WHERE refs <= 0'),
+      addChunk: db.prepare('INSERT INTO chunks(hash, refs, data) VALUES (?, ?, ?) ON CONFLICT(hash) DO UPDATE SET refs = refs + ?'),
+      unref: db.prepare('UPDATE chunks SET refs = refs - ? WHERE hash = ?'),
+      dropIfUnused: db.prepare('DELETE FROM chunks WHERE hash = ? AND refs <= 0'),
       putList: db.prepare('INSERT OR REPLACE INTO lists(owner, chunks, entries, probe_ns, basis) VALUES (?, ?, ?, ?, ?)'),
       delList: db.prepare('DELETE FROM lists WHERE owner = ?'),
       owners: db.prepare('SELECT owner FROM lists').pluck(),
@@ -172,10 +189,14 @@ export class IndexDb {
         const key = row.chunks.toString('latin1', o, o + 32);
         let part = this.decoded.get(key);
         if (!part) {
-          const hash = row.chunks.subarray(o, o + 32);
-          const data = this.st.getChunk.get(hash) as Buffer | undefined;
-          if (!data) return undefined; // inconsistent: treat as missing
-          part = { hash, data, entries: decodeEntries(data) };
+          part = recentChunks.get(key);
+          if (!part) {
+            const hash = Buffer.from(row.chunks.subarray(o, o + 32));
+            const data = this.st.getChunk.get(hash) as Buffer | undefined;
+            if (!data) return undefined; // inconsistent: treat as missing
+            part = { hash, data, entries: decodeEntries(data) };
+            remember(key, part);
+          }
           this.decoded.set(key, part);
           if (part.entries.length) this.decodedByFirst.set(part.entries[0]!.rel, part);
         }
@@ -204,10 +225,32 @@ export class IndexDb {
       if (!chunks) this.lastChunks = { list: list.entries, chunks: (chunks = chunkEntries(list.entries, (part) => this.unchangedChunk(part))) };
       this.db.transaction(() => {
         const old = this.st.getList.get(owner) as { chunks: Buffer } | undefined;
-        for (const c of chunks) this.st.addChunk.run(c.hash, c.data);
-        if (old) for (let o = 0; o < old.chunks.length; o += 32) this.st.unref.run(old.chunks.subarray(o, o + 32));
+        // Only chunks whose reference count changes are touched: replacing a worktree
+        // state that differs in ten files costs ~20 statements, not one per chunk.
+        const delta = new Map<string, { hash: Buffer; data?: Buffer; d: number }>();
+        for (const c of chunks) {
+          const k = c.hash.toString('latin1');
+          const x = delta.get(k);
+          if (x) x.d++;
+          else delta.set(k, { hash: c.hash, data: c.data, d: 1 });
+        }
+        if (old) {
+          for (let o = 0; o < old.chunks.length; o += 32) {
+            const h = old.chunks.subarray(o, o + 32);
+            const k = h.toString('latin1');
+            const x = delta.get(k);
+            if (x) x.d--;
+            else delta.set(k, { hash: h, d: -1 });
+          }
+        }
+        for (const x of delta.values()) {
+          if (x.d > 0) this.st.addChunk.run(x.hash, x.d, x.data!, x.d);
+          else if (x.d < 0) {
+            this.st.unref.run(-x.d, x.hash);
+            this.st.dropIfUnused.run(x.hash);
+          }
+        }
         this.st.putList.run(owner, Buffer.concat(chunks.map((c) => c.hash)), list.entries.length, list.probeNs.toString(), list.basis ?? null);
-        if (old) this.st.dropUnused.run();
       })();
       return true;
     }, false);
@@ -226,9 +269,11 @@ export class IndexDb {
       this.db.transaction(() => {
         const old = this.st.getList.get(owner) as { chunks: Buffer } | undefined;
         if (!old) return;
-        for (let o = 0; o < old.chunks.length; o += 32) this.st.unref.run(old.chunks.subarray(o, o + 32));
+        for (let o = 0; o < old.chunks.length; o += 32) {
+          this.st.unref.run(1, old.chunks.subarray(o, o + 32));
+          this.st.dropIfUnused.run(old.chunks.subarray(o, o + 32));
+        }
         this.st.delList.run(owner);
-        this.st.dropUnused.run();
       })();
     }, undefined);
   }

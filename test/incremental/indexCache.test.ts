@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { IndexDb } from '../../src/index/indexDb.js';
@@ -77,6 +78,32 @@ describe('chunk reuse (a stored chunk is not encoded again)', () => {
     const d: IndexedEntry = { rel: 'x', type: 'dir', mode: 0o755, size: 0, mtimeNs: 0n, ctimeNs: 0n, dev: 0n, ino: 0n };
     expect(sameEncoding(d, { ...d, mtimeNs: 99n, ino: 5n })).toBe(true);
     expect(sameEncoding(d, { ...d, mode: 0o700 })).toBe(false);
+  });
+});
+
+describe('chunk reference counts', () => {
+  it('after replacing and deleting lists, the chunk table holds exactly the chunks the remaining lists use, counted once per use', () => {
+    const { root } = newRepo();
+    const layout = new Layout(root);
+    const idx = IndexDb.open(layout)!;
+    const base = Array.from({ length: 2000 }, (_, i) => entry(`d${Math.floor(i / 100)}/f${i}`, i));
+    const edit = (list: IndexedEntry[], at: number) => list.map((e, i) => (i === at ? { ...e, contentHash: 'c'.repeat(64) } : e));
+    idx.putList('snapshot:a', { entries: base, probeNs: 0n });
+    idx.putList('worktree:main', { entries: base, probeNs: 1n });
+    idx.putList('worktree:main', { entries: edit(base, 10), probeNs: 2n }); // replace: one chunk differs
+    idx.putList('snapshot:b', { entries: edit(base, 10), probeNs: 0n });
+    idx.putList('worktree:main', { entries: edit(edit(base, 10), 1500), probeNs: 3n });
+    idx.deleteList('snapshot:a');
+    idx.close();
+    const D = createRequire(import.meta.url)('better-sqlite3');
+    const db = new D(layout.indexDb, { readonly: true });
+    const lists = db.prepare('SELECT chunks FROM lists').pluck().all() as Buffer[];
+    const want = new Map<string, number>();
+    for (const l of lists) for (let o = 0; o < l.length; o += 32) want.set(l.subarray(o, o + 32).toString('hex'), (want.get(l.subarray(o, o + 32).toString('hex')) ?? 0) + 1);
+    const have = new Map((db.prepare('SELECT hash, refs FROM chunks').all() as Array<{ hash: Buffer; refs: number }>).map((r) => [r.hash.toString('hex'), r.refs]));
+    db.close();
+    expect(have).toEqual(want);
+    expect(lists).toHaveLength(2);
   });
 });
 
