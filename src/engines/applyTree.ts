@@ -7,6 +7,7 @@ import type { MaterializeResult } from './materialize.js';
 import { materializeByClone } from './materializeClone.js';
 import { applyMetadata } from './metadata.js';
 import { tracePhase } from '../trace.js';
+import { takesEverything } from '../select/selection.js';
 
 export interface ApplyOptions extends WalkFilter {
   /** Names never taken from the source (e.g. `.READY`). */
@@ -81,12 +82,22 @@ class ListedStat implements EntryStat {
   isSymbolicLink(): boolean { return this.e.type === 'symlink'; }
 }
 
-/** The source entries: from the manifest when given, else by walking (hard-link groups found by inode). */
-function sourceOf(srcRoot: string, filter: WalkFilter, listed: readonly SourceEntry[] | undefined): Source[] {
+/**
+ * The source entries: from the manifest when given, else by walking (hard-link groups
+ * found by inode). A listed folder the filter leaves out takes its subtree with it
+ * (manifests are in walk order: a folder's entries follow it), as a walk would.
+ */
+function sourceOf(srcRoot: string, filter: WalkFilter | undefined, listed: readonly SourceEntry[] | undefined): Source[] {
   if (listed) {
     const out: Source[] = [];
+    let skipped: string | undefined;
     for (const e of listed) {
-      if (!filter.include!(e.rel, e.type === 'dir')) continue;
+      if (skipped !== undefined && e.rel.startsWith(skipped)) continue;
+      skipped = undefined;
+      if (filter && !filter.include!(e.rel, e.type === 'dir')) {
+        if (e.type === 'dir') skipped = `${e.rel}/`;
+        continue;
+      }
       out.push({ rel: e.rel, type: e.type, stat: new ListedStat(under(srcRoot, e.rel), e), ...(e.linkOf !== undefined ? { linkOf: e.linkOf } : {}), ...(e.target !== undefined ? { target: e.target } : {}) });
     }
     // A link group whose first path the filter left out: its members stand alone.
@@ -98,7 +109,7 @@ function sourceOf(srcRoot: string, filter: WalkFilter, listed: readonly SourceEn
     return out;
   }
   const firstOfInode = new Map<string, string>();
-  return walkTree(srcRoot, filter).entries.map((e) => {
+  return walkTree(srcRoot, filter ?? {}).entries.map((e) => {
     if (e.type !== 'file' || e.stat.nlink < 2n) return e;
     const key = `${e.stat.dev}:${e.stat.ino}`;
     const first = firstOfInode.get(key);
@@ -194,7 +205,9 @@ export function applyTree(srcRootIn: string, dstRootIn: string, engine: Engine, 
       return opts.include ? opts.include(rel, isDir) : true;
     },
   };
-  const src = sourceOf(srcRoot, filter, engine.cloneTree ? undefined : opts.sourceEntries);
+  // A manifest never lists skipped names (.READY); with nothing to select either, no filter is asked.
+  const listed = engine.cloneTree ? undefined : opts.sourceEntries;
+  const src = sourceOf(srcRoot, listed && (!opts.include || opts.include === takesEverything) ? undefined : filter, listed);
   tracePhase('apply: source listing');
   fs.mkdirSync(dstRoot, { recursive: true });
   // Leftover temp files of an interrupted run are always removed.

@@ -13,6 +13,9 @@ export const IGNORE_FILE = '.jvsignore';
 
 export type IgnoreMatcher = (rel: string, isDir: boolean) => boolean;
 
+/** The selection of a worktree with no ignore rules and no partial paths (callers may skip asking it). */
+export const takesEverything: IgnoreMatcher = () => true;
+
 export function loadIgnore(root: string): IgnoreMatcher | undefined {
   let text: string;
   try {
@@ -66,6 +69,7 @@ export function partialMatcher(paths: readonly string[]): IgnoreMatcher {
 export function selection(parts: { ignored?: IgnoreMatcher[]; partial?: readonly string[]; exclude?: (rel: string) => boolean }): IgnoreMatcher {
   const ignored = (parts.ignored ?? []).filter(Boolean);
   const partial = parts.partial?.length ? partialMatcher(parts.partial) : undefined;
+  if (!ignored.length && !partial && !parts.exclude) return takesEverything;
   return (rel, isDir) => {
     if (parts.exclude?.(rel)) return false;
     if (ignored.some((m) => m(rel, isDir))) return false;

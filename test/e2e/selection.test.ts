@@ -31,6 +31,22 @@ describe('.jvsignore', () => {
   });
 });
 
+describe('.jvsignore added after the snapshot', () => {
+  it('a folder the worktree now ignores is left alone by restore, with everything below it (even with the index present)', () => {
+    const { main } = newRepo();
+    writeFiles(main, { 'src/a.txt': 'a1', 'build/out/bin.o': 'old object', 'build/log.txt': 'old log' });
+    jvsOk(['snapshot', 'one'], { cwd: main });
+    writeFiles(main, { 'src/a.txt': 'a2', 'build/out/bin.o': 'new object', 'build/extra.txt': 'extra', '.jvsignore': 'build/\n' });
+    jvsOk(['snapshot', 'two'], { cwd: main });
+    jvsOk(['restore', 'one'], { cwd: main });
+    const t = readTree(main);
+    expect(t['src/a.txt']).toBe('a1');
+    expect(t['build/out/bin.o']).toBe('new object');
+    expect(t['build/extra.txt']).toBe('extra');
+    expect(t['build/log.txt']).toBe('old log');
+  });
+});
+
 describe('partial snapshots', () => {
   it('--paths records partial_paths and restore of it touches only those paths', () => {
     const { root, main } = newRepo();
