@@ -112,11 +112,10 @@ export function materializeTree(srcRootIn: string, dstRootIn: string, engine: En
   const fileCount = walk.entries.reduce((n, e) => n + (e.type === 'file' ? 1 : 0), 0);
   const queue: Deferred[] | undefined = opts.hash !== false && !engine.cloneTree && (engine.name === 'copy' || engine.name === 'reflink-copy') && worthParallel(fileCount, total) ? [] : undefined;
   const queuedRel = new Set<string>();
-  // Unchanged files to hard-link from the parent: gathered during the walk, then made
-  // in one native call on both cores (a link costs ~10 µs of kernel time on ext4, the
-  // bulk of an incremental snapshot). Without the addon each is linked on the way.
-  const links: PendingLink[] = [];
-  const linkLater = native() ? links : undefined;
+  // Unchanged files to hard-link from the parent: handed to native threads in batches
+  // while this loop goes on (a link costs ~10 µs of kernel time on ext4, the bulk of an
+  // incremental snapshot). Without the addon each is linked on the way.
+  const links = native() ? linkBatcher(engine, stats) : undefined;
   const laterLinks: Array<{ first: ManifestEntry; dst: string; m: ManifestEntry }> = [];
 
   for (const e of walk.entries) {
@@ -149,7 +148,7 @@ export function materializeTree(srcRootIn: string, dstRootIn: string, engine: En
           break;
         }
         if (e.stat.nlink > 1n) firstOfInode.set(key, m);
-        if (placeFile(src, dst, e, m, engine, opts, stats, queue, linkLater)) {
+        if (placeFile(src, dst, e, m, engine, opts, stats, queue, links)) {
           queuedRel.add(e.rel);
           break;
         }
@@ -177,7 +176,7 @@ export function materializeTree(srcRootIn: string, dstRootIn: string, engine: En
   // Links run in the background (native threads) when the caller can wait for them
   // later: the root hash and the index chunks are worked out meanwhile. Folder
   // metadata comes after every link (a new link moves its folder's mtime).
-  const linking = links.length ? startLinks(links, engine, stats) : undefined;
+  links?.close();
   // Members of link groups take their first path's content now (the link itself waits).
   for (const l of laterLinks) {
     l.m.contentHash = l.first.contentHash;
@@ -187,7 +186,7 @@ export function materializeTree(srcRootIn: string, dstRootIn: string, engine: En
   const finish = (): boolean => {
     if (finished) return false;
     finished = true;
-    let changed = linking ? linking() : false;
+    let changed = links ? links.wait() : false;
     tracePhase('materialize: links');
     for (const l of laterLinks) {
       fs.linkSync(under(dstRoot, l.first.rel), l.dst);
@@ -195,7 +194,7 @@ export function materializeTree(srcRootIn: string, dstRootIn: string, engine: En
       l.m.contentHash = l.first.contentHash;
       l.m.size = l.first.size;
     }
-    if (queue?.length || links.length) opts.onProgress?.(total, total);
+    if (queue?.length || links?.size) opts.onProgress?.(total, total);
     for (let i = dirs.length - 1; i >= 0; i--) applyMetadata(dirs[i]!.abs, dirs[i]!.stat, false);
     applyMetadata(dstRoot, rootStat, false);
     return changed;
@@ -244,7 +243,7 @@ interface PendingLink {
 }
 
 /** Returns true when the copy or link was deferred (the caller runs them after the walk). */
-function placeFile(src: string, dst: string, e: TreeEntry, m: ManifestEntry, engine: Engine, opts: MaterializeOptions, stats: MaterializeStats, queue?: Deferred[], links?: PendingLink[]): boolean {
+function placeFile(src: string, dst: string, e: TreeEntry, m: ManifestEntry, engine: Engine, opts: MaterializeOptions, stats: MaterializeStats, queue?: Deferred[], links?: { push(l: PendingLink): void }): boolean {
   const mode = permBits(e.stat);
   const k = opts.known;
   if (k) {
@@ -305,35 +304,72 @@ function copyTrusted(src: string, dst: string, e: TreeEntry, m: ManifestEntry, e
 
 const ERRNO_NAMES: Record<number, string> = { 1: 'EPERM', 2: 'ENOENT', 13: 'EACCES', 17: 'EEXIST', 18: 'EXDEV', 28: 'ENOSPC', 31: 'EMLINK', 122: 'EDQUOT' };
 
+/** Links per background batch: small enough that linking starts early in the walk. */
+const LINK_BATCH = 1024;
+
 /**
- * Start the gathered links (native, every core) and return the function that waits
- * for them. A link the filesystem refuses for a reason a copy can work around (link
- * count limit, another device, a parent file gone) becomes a copy — which reads the
- * file again if it changed meanwhile, so the waiter returns whether any entry's
- * hash or size may differ from what was recorded; anything else fails.
+ * Hard links made by native threads while the caller goes on: full batches start at
+ * once on one thread each, the rest on every core at close(); wait() joins them all.
+ * A link the filesystem refuses for a reason a copy can work around (link count
+ * limit, another device, a parent file gone) becomes a copy — which reads the file
+ * again if it changed meanwhile, so wait() returns whether any entry's hash or size
+ * may differ from what was recorded; anything else fails.
  */
-function startLinks(links: PendingLink[], engine: Engine, stats: MaterializeStats): () => boolean {
-  const pairs: string[] = [];
-  for (const l of links) pairs.push(l.from, l.dst);
+function linkBatcher(engine: Engine, stats: MaterializeStats) {
   const n = native()!;
-  const handle = n.linkStart(pairs.join('\0'), links.length, os.availableParallelism());
-  return () => {
-    const errs = n.linkWait(handle);
-    let changed = false;
-    for (let i = 0; i < links.length; i++) {
-      const l = links[i]!;
-      const err = errs[i]!;
-      if (err === 0) {
-        stats.linked++;
-        continue;
+  const started: Array<{ links: PendingLink[]; handle: object }> = [];
+  let pending: PendingLink[] = [];
+  let size = 0;
+  const start = (threads: number) => {
+    if (!pending.length) return;
+    const pairs: string[] = [];
+    for (const l of pending) pairs.push(l.from, l.dst);
+    started.push({ links: pending, handle: n.linkStart(pairs.join('\0'), pending.length, threads) });
+    pending = [];
+  };
+  return {
+    get size() {
+      return size;
+    },
+    push(l: PendingLink) {
+      pending.push(l);
+      size++;
+      if (pending.length >= LINK_BATCH) start(1);
+    },
+    close() {
+      start(os.availableParallelism());
+    },
+    wait(): boolean {
+      let changed = false;
+      let failure: unknown;
+      for (const b of started) {
+        const errs = n.linkWait(b.handle); // every batch is joined, even after a failure
+        if (failure) continue;
+        for (let i = 0; i < b.links.length && !failure; i++) {
+          const l = b.links[i]!;
+          const err = errs[i]!;
+          if (err === 0) {
+            stats.linked++;
+            continue;
+          }
+          const code = ERRNO_NAMES[err] ?? `errno ${err}`;
+          if (!LINK_FALLBACK.has(code)) {
+            failure = Object.assign(new Error(`${code}: cannot link ${l.from} to ${l.dst}`), { code, path: l.dst });
+            break;
+          }
+          const before = `${l.m.contentHash}:${l.m.size}`;
+          try {
+            copyTrusted(l.src, l.dst, l.e, l.m, engine, stats, l.m.contentHash!);
+          } catch (e) {
+            failure = e;
+            break;
+          }
+          if (`${l.m.contentHash}:${l.m.size}` !== before) changed = true;
+        }
       }
-      const code = ERRNO_NAMES[err] ?? `errno ${err}`;
-      if (!LINK_FALLBACK.has(code)) throw Object.assign(new Error(`${code}: cannot link ${l.from} to ${l.dst}`), { code, path: l.dst });
-      const before = `${l.m.contentHash}:${l.m.size}`;
-      copyTrusted(l.src, l.dst, l.e, l.m, engine, stats, l.m.contentHash!);
-      if (`${l.m.contentHash}:${l.m.size}` !== before) changed = true;
-    }
-    return changed;
+      if (failure) throw failure;
+      return changed;
+    },
   };
 }
 
