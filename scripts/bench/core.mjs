@@ -102,6 +102,15 @@ export async function run({ work, bin }) {
   }
   const growth = duBytes(path.join(repo, '.jvs')) - duBefore;
   rows.push(ratioRow(`incremental snapshot (${CHANGED} files changed)`, median(incr), median(cp), { text: '≥ 20× faster than cp -a', ok: (r) => r >= 20 }, 'cp -a'));
+  // The floor of any snapshot that hard-links each unchanged file: the links alone, made
+  // by coreutils in one process (no stat comparison, no hashing, no durability).
+  const al = [];
+  for (let i = 0; i < RUNS; i++) {
+    const dst = path.join(work, `al-${i}`);
+    al.push(timeMs(() => sh(`cp -al ${main} ${dst}`)));
+    sh(`rm -rf ${dst}`);
+  }
+  rows.push(ratioRow('(floor) hard links alone: cp -al of the workspace', median(al), median(cp), { text: 'info', ok: () => undefined }, 'cp -a'));
   rows.push(row('storage growth per incremental snapshot', `${fmt(growth / INCR_RUNS / 1048576, 2)} MiB for ${fmt(changedTotal / INCR_RUNS / 1048576, 2)} MiB changed (${fmt(growth / changedTotal, 2)}×, incl. folders + index)`, '≤ 2× changed bytes', growth <= 2 * changedTotal));
 
   // ---- incremental restore: 10 files scribbled over, restore HEAD
@@ -234,6 +243,9 @@ async function readOnlyRows(load, work, bin) {
   }
   const v = time(['--version'], work);
   rows.push(row('jvs --version', `${fmt(v, 0)} ms`, '≤ 150 ms', v <= 150));
+  const bare = [];
+  for (let i = 0; i < 5; i++) bare.push(timeMs(() => sh(`env -u NODE_EXTRA_CA_CERTS ${process.execPath} -e 0`)));
+  rows.push(row('(floor) node -e 0: Node.js start alone, in every command', `${fmt(median(bare), 0)} ms`, 'info', undefined));
   rows.push(row(`(setup: ${HISTORY_SNAPSHOTS} snapshots of a 20-file workspace in process)`, `${fmt(makeMs / HISTORY_SNAPSHOTS, 1)} ms/snapshot`, 'info', undefined));
   return rows;
 }
