@@ -10,6 +10,7 @@ import { registerMountCommands } from './commands/registerMount.js';
 import { registerIntegrityCommands } from './commands/registerIntegrity.js';
 import { registerStatusCommands } from './commands/registerStatus.js';
 import { applyHelpExamples } from './helpExamples.js';
+import { tracePhase } from '../trace.js';
 
 /** Each command group registers itself; add a group by adding its registrar here. */
 const REGISTRARS: Registrar[] = [registerCoreCommands, registerWorktreeCommands, registerCompletionCommands, registerMountCommands, registerIntegrityCommands, registerStatusCommands];
@@ -42,11 +43,13 @@ function earlyGlobals(argv: string[]): GlobalOptions {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  tracePhase('cli: loaded');
   const program = new Command('jvs');
   let exitCode = 0;
   const run =
     <A extends unknown[]>(fn: (g: GlobalOptions, ...args: A) => Promise<CommandOutput>) =>
     async (...args: A) => {
+      tracePhase('cli: parsed');
       const g = globalsOf(program, argv);
       exitCode = printResult(await fn(g, ...args), g);
     };

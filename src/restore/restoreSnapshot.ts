@@ -73,6 +73,7 @@ export async function restoreSnapshot(layout: Layout, opts: RestoreOptions): Pro
     const opId = `restore-${Date.now()}-${randomBytes(4).toString('hex')}`;
     writeIntent(layout, { id: opId, operation: 'restore', worktree_name: wt.name, snapshot_id: id, engine: engine.name });
     faultPoint('restore.1-intent');
+    tracePhase('restore: lock, ref, engine, intent');
     try {
       const r = applyRestore(layout, wt.name, id, engine, opts.reporter, include);
       faultPoint('restore.2-applied');
@@ -110,6 +111,7 @@ export async function restoreSnapshot(layout: Layout, opts: RestoreOptions): Pro
  */
 export function applyRestore(layout: Layout, worktree: string, snapshotId: string, engine: Engine, reporter?: Reporter, include?: IgnoreMatcher): ApplyResult {
   const idx = IndexDb.open(layout);
+  tracePhase('restore: index open');
   try {
     const target = idx ? ensureSnapshotManifest(idx, layout, snapshotId) : undefined;
     const targetMap = target ? byRel(target) : undefined;
@@ -119,6 +121,7 @@ export function applyRestore(layout: Layout, worktree: string, snapshotId: strin
     const probeNs = fsClockNs(layout.tmp);
     const root = layout.payload(worktree);
     const { sameContent, stateMap } = restoreKnowledge(idx, worktree, root, targetMap);
+    tracePhase('restore: worktree state read');
     const sel = include ?? restoreSelection(layout, worktree, readDescriptor(layout, snapshotId));
     const r = applyTree(layout.snapshotDir(snapshotId), root, engine, {
       skipNames: SKIP_READY,

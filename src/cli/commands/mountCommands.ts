@@ -31,7 +31,8 @@ export async function runMount(g: GlobalOptions, mountpoint: string | undefined,
 async function daemonize(logFile: string, mp: string, worktree: string, mountAt: (p: string) => { fstype: string } | undefined): Promise<CommandOutput> {
   const args = process.argv.slice(2).filter((a) => a !== '--daemon' && a !== '--json');
   const log = fs.openSync(logFile, 'a');
-  const child = spawn(process.execPath, [process.argv[1]!, ...args], { cwd: process.cwd(), detached: true, stdio: ['ignore', log, log] });
+  // Same Node flags as this process (the launcher gives `mount` a large young generation).
+  const child = spawn(process.execPath, [...process.execArgv, process.argv[1]!, ...args], { cwd: process.cwd(), detached: true, stdio: ['ignore', log, log] });
   fs.closeSync(log);
   let exited: number | null | undefined;
   child.on('exit', (code) => (exited = code));
