@@ -118,59 +118,69 @@ export function materializeTree(srcRootIn: string, dstRootIn: string, engine: En
   const links = native() ? linkBatcher(engine, stats) : undefined;
   const laterLinks: Array<{ first: ManifestEntry; dst: string; m: ManifestEntry }> = [];
 
-  for (const e of walk.entries) {
-    const src = under(srcRoot, e.rel);
-    const dst = under(dstRoot, e.rel);
-    const m: ManifestEntry = statRecord(e);
-    switch (e.type) {
-      case 'dir':
-        fs.mkdirSync(dst, { mode: 0o700 });
-        dirs.push({ abs: dst, stat: e.stat });
-        break;
-      case 'symlink':
-        m.target = fs.readlinkSync(src);
-        fs.symlinkSync(m.target, dst);
-        applyMetadata(dst, e.stat, true);
-        break;
-      case 'file': {
-        const key = `${e.stat.dev}:${e.stat.ino}`;
-        const first = e.stat.nlink > 1n ? firstOfInode.get(key) : undefined;
-        if (first !== undefined && queuedRel.has(first.rel)) {
-          m.linkOf = first.rel;
-          laterLinks.push({ first, dst, m });
+  try {
+    for (const e of walk.entries) {
+      const src = under(srcRoot, e.rel);
+      const dst = under(dstRoot, e.rel);
+      const m: ManifestEntry = statRecord(e);
+      switch (e.type) {
+        case 'dir':
+          fs.mkdirSync(dst, { mode: 0o700 });
+          dirs.push({ abs: dst, stat: e.stat });
+          break;
+        case 'symlink':
+          m.target = fs.readlinkSync(src);
+          fs.symlinkSync(m.target, dst);
+          applyMetadata(dst, e.stat, true);
+          break;
+        case 'file': {
+          const key = `${e.stat.dev}:${e.stat.ino}`;
+          const first = e.stat.nlink > 1n ? firstOfInode.get(key) : undefined;
+          if (first !== undefined && queuedRel.has(first.rel)) {
+            m.linkOf = first.rel;
+            laterLinks.push({ first, dst, m });
+            break;
+          }
+          if (first !== undefined) {
+            fs.linkSync(under(dstRoot, first.rel), dst);
+            m.linkOf = first.rel;
+            m.contentHash = first.contentHash;
+            m.size = first.size;
+            break;
+          }
+          if (e.stat.nlink > 1n) firstOfInode.set(key, m);
+          if (placeFile(src, dst, e, m, engine, opts, stats, queue, links)) {
+            queuedRel.add(e.rel);
+            break;
+          }
+          done += m.size;
+          opts.onProgress?.(done, total);
           break;
         }
-        if (first !== undefined) {
-          fs.linkSync(under(dstRoot, first.rel), dst);
-          m.linkOf = first.rel;
-          m.contentHash = first.contentHash;
-          m.size = first.size;
-          break;
-        }
-        if (e.stat.nlink > 1n) firstOfInode.set(key, m);
-        if (placeFile(src, dst, e, m, engine, opts, stats, queue, links)) {
-          queuedRel.add(e.rel);
-          break;
-        }
-        done += m.size;
-        opts.onProgress?.(done, total);
-        break;
       }
+      entries.push(m);
     }
-    entries.push(m);
-  }
-  if (queue?.length) {
-    const results = runParallel(queue.map((q) => q.job), engine.name, (job) => {
-      const r = copyHashed(engine, job);
-      done += r.size;
-      opts.onProgress?.(done, total);
-      return r;
-    });
-    stats.byWorker = results.byWorker ?? 0;
-    queue.forEach((q, i) => {
-      q.m.contentHash = results[i]!.hash;
-      finishCopy(q.dst, q.e, q.m, stats, results[i]!.size);
-    });
+    if (queue?.length) {
+      const results = runParallel(queue.map((q) => q.job), engine.name, (job) => {
+        const r = copyHashed(engine, job);
+        done += r.size;
+        opts.onProgress?.(done, total);
+        return r;
+      });
+      stats.byWorker = results.byWorker ?? 0;
+      queue.forEach((q, i) => {
+        q.m.contentHash = results[i]!.hash;
+        finishCopy(q.dst, q.e, q.m, stats, results[i]!.size);
+      });
+    }
+  } catch (e) {
+    // Stop writing into the stage before the caller removes it.
+    try {
+      links?.wait(); // joins the batches already started (the rest never start)
+    } catch {
+      /* the first failure is the one reported */
+    }
+    throw e;
   }
   tracePhase('materialize: place');
   // Links run in the background (native threads) when the caller can wait for them
