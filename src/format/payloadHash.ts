@@ -34,24 +34,32 @@ export function payloadLine(e: HashedEntry): string {
  * are not listed by callers), lines sorted as byte strings, each followed by `\n`,
  * SHA-256 over the whole.
  */
+function isSorted(xs: readonly string[]): boolean {
+  for (let i = 1; i < xs.length; i++) if (xs[i - 1]! > xs[i]!) return false;
+  return true;
+}
+
 export function payloadRootHash(entries: Iterable<HashedEntry>): string {
-  const lines: string[] = [];
+  // Lines start with their type, so sorted lines are the dir lines, then the file
+  // lines, then the symlink lines, each group sorted by path. A walk lists paths in
+  // nearly that order already: each group is sorted only if a pass finds it is not.
+  const groups: Record<HashedEntry['type'], string[]> = { dir: [], file: [], symlink: [] };
   // JS compares strings by UTF-16 code unit, which equals UTF-8 byte order unless a
   // line holds a surrogate (astral character); only then sort the encoded bytes.
   let plain = true;
   for (const e of entries) {
     const l = payloadLine(e) + '\n';
     if (plain && /[\ud800-\udfff]/.test(l)) plain = false;
-    lines.push(l);
+    groups[e.type].push(l);
   }
   const h = createHash('sha256');
   if (plain) {
     // The built-in sort's default order is exactly UTF-16 code-unit order, without a
     // JS comparator call per comparison; one update of the joined text, not one per line.
-    lines.sort();
-    h.update(lines.join(''));
+    const text = [groups.dir, groups.file, groups.symlink].map((g) => (isSorted(g) ? g : g.sort()).join('')).join('');
+    h.update(text);
   } else {
-    const bufs = lines.map((l) => Buffer.from(l));
+    const bufs = [...groups.dir, ...groups.file, ...groups.symlink].map((l) => Buffer.from(l));
     bufs.sort(Buffer.compare);
     h.update(Buffer.concat(bufs));
   }
