@@ -6,7 +6,7 @@ import { hashFile } from '../fsutil/fileHash.js';
 import { permBits, statRecord, under, walkTree, type EntryStat, type TreeEntry, type WalkFilter } from '../fsutil/walk.js';
 import type { Engine } from './engine.js';
 import { applyMetadata, setTimes } from './metadata.js';
-import { copyHashed, runParallel, worthParallel, type ParallelJob } from './parallelCopy.js';
+import { copyHashed, copyKnown, runParallel, worthParallel, type ParallelJob } from './parallelCopy.js';
 import { materializeByClone } from './materializeClone.js';
 import { native } from '../native/native.js';
 import { tracePhase } from '../trace.js';
@@ -116,6 +116,7 @@ export function materializeTree(srcRootIn: string, dstRootIn: string, engine: En
   // while this loop goes on (a link costs ~10 µs of kernel time on ext4, the bulk of an
   // incremental snapshot). Without the addon each is linked on the way.
   const links = native() ? linkBatcher(engine, stats) : undefined;
+  const knownQueue: Deferred[] | undefined = native() && opts.hash !== false && (engine.name === 'copy' || engine.name === 'reflink-copy') ? [] : undefined;
   const laterLinks: Array<{ first: ManifestEntry; dst: string; m: ManifestEntry }> = [];
 
   try {
@@ -149,7 +150,7 @@ export function materializeTree(srcRootIn: string, dstRootIn: string, engine: En
             break;
           }
           if (e.stat.nlink > 1n) firstOfInode.set(key, m);
-          if (placeFile(src, dst, e, m, engine, opts, stats, queue, links)) {
+          if (placeFile(src, dst, e, m, engine, opts, stats, queue, links, knownQueue)) {
             queuedRel.add(e.rel);
             break;
           }
@@ -170,7 +171,17 @@ export function materializeTree(srcRootIn: string, dstRootIn: string, engine: En
       stats.byWorker = results.byWorker ?? 0;
       queue.forEach((q, i) => {
         q.m.contentHash = results[i]!.hash;
-        finishCopy(q.dst, q.e, q.m, stats, results[i]!.size);
+        finishCopy(q.dst, q.e, q.m, stats, results[i]!.size, !!results[i]!.metaApplied);
+      });
+    }
+    if (knownQueue?.length) {
+      // Unchanged files that are copied, not linked (reflink-copy, or a parent that
+      // differs): cloned on every core, read only if a source changed meanwhile.
+      const results = copyKnown(knownQueue.map((q) => q.job), engine);
+      knownQueue.forEach((q, i) => {
+        const r = results[i]!;
+        q.m.contentHash = r.hash ?? q.trusted;
+        finishCopy(q.dst, q.e, q.m, stats, r.size, !!r.metaApplied);
       });
     }
   } catch (e) {
@@ -241,6 +252,21 @@ interface Deferred {
   dst: string;
   e: TreeEntry;
   m: ManifestEntry;
+  /** The hash the stat vouches for (copies of unchanged files, run by copyKnown). */
+  trusted?: string;
+}
+
+/** A job's source stat before the copy and the metadata the copy must get (plain data: jobs may go to a worker). */
+function jobOf(src: string, dst: string, e: TreeEntry): ParallelJob {
+  const st = e.stat;
+  return {
+    kind: 'copy',
+    src,
+    dst,
+    mode: permBits(st),
+    pre: [st.ctimeNs.toString(), st.mtimeNs.toString(), st.size.toString(), st.ino.toString()],
+    meta: { atimeNs: st.atimeNs, mtimeNs: st.mtimeNs, uid: st.uid, gid: st.gid },
+  };
 }
 
 /** An unchanged file to hard-link from the parent snapshot once the walk is done. */
@@ -253,7 +279,7 @@ interface PendingLink {
 }
 
 /** Returns true when the copy or link was deferred (the caller runs them after the walk). */
-function placeFile(src: string, dst: string, e: TreeEntry, m: ManifestEntry, engine: Engine, opts: MaterializeOptions, stats: MaterializeStats, queue?: Deferred[], links?: { push(l: PendingLink): void }): boolean {
+function placeFile(src: string, dst: string, e: TreeEntry, m: ManifestEntry, engine: Engine, opts: MaterializeOptions, stats: MaterializeStats, queue?: Deferred[], links?: { push(l: PendingLink): void }, knownQueue?: Deferred[]): boolean {
   const mode = permBits(e.stat);
   const k = opts.known;
   if (k) {
@@ -271,6 +297,10 @@ function placeFile(src: string, dst: string, e: TreeEntry, m: ManifestEntry, eng
         m.contentHash = trusted;
         stats.linked++;
         return false;
+      }
+      if (knownQueue) {
+        knownQueue.push({ job: jobOf(src, dst, e), dst, e, m, trusted });
+        return true;
       }
       copyTrusted(src, dst, e, m, engine, stats, trusted);
       return false;
@@ -292,11 +322,12 @@ function placeFile(src: string, dst: string, e: TreeEntry, m: ManifestEntry, eng
     fileMetadata(dst, e.stat);
     return false;
   }
-  const job: ParallelJob = { kind: 'copy', src, dst, mode, pre: [e.stat.ctimeNs.toString(), e.stat.mtimeNs.toString(), e.stat.size.toString(), e.stat.ino.toString()] };
+  const job = jobOf(src, dst, e);
   if (queue) {
     queue.push({ job, dst, e, m });
     return true;
   }
+  delete job.meta; // copyHashed alone applies no metadata: finishCopy does
   const r = copyHashed(engine, job);
   m.contentHash = r.hash;
   finishCopy(dst, e, m, stats, r.size);
@@ -384,9 +415,9 @@ function linkBatcher(engine: Engine, stats: MaterializeStats) {
 }
 
 /** Metadata of a copied file, and its size as copied (the source may have changed size meanwhile). */
-function finishCopy(dst: string, e: TreeEntry, m: ManifestEntry, stats: MaterializeStats, size?: number): void {
+function finishCopy(dst: string, e: TreeEntry, m: ManifestEntry, stats: MaterializeStats, size?: number, metaApplied = false): void {
   m.size = size ?? Number(fs.lstatSync(dst, { bigint: true }).size);
-  fileMetadata(dst, e.stat);
+  if (!metaApplied) fileMetadata(dst, e.stat);
   stats.copied++;
   stats.bytesCopied += m.size;
 }

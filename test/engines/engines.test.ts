@@ -61,6 +61,29 @@ describe('reflink-copy engine on a real XFS loop mount (mkfs.xfs -m reflink=1)',
     jvsOk(['verify', '--all'], { cwd: main });
   });
 
+  itWith('XFS loop mount', missing, 'an incremental reflink snapshot clones unchanged files without reading them, keeps their times and modes, and verifies', () => {
+    const base = xfs!.mountpoint;
+    jvsOk(['init', 'repo3'], { cwd: base });
+    const main = path.join(base, 'repo3/main');
+    const files: Record<string, string> = { 'big.bin': BIG };
+    for (let i = 0; i < 40; i++) files[`d${i % 4}/f${i}.txt`] = `file ${i}`;
+    writeFiles(main, files);
+    fs.chmodSync(path.join(main, 'd1/f1.txt'), 0o600);
+    fs.utimesSync(path.join(main, 'd2/f2.txt'), new Date('2001-02-03T04:05:06Z'), new Date('2001-02-03T04:05:06Z'));
+    jvsOk(['snapshot', 'one'], { cwd: main });
+    fs.writeFileSync(path.join(main, 'd0/f0.txt'), 'changed');
+    const s2 = jvsOk(['snapshot', 'two', '--json'], { cwd: main }).json();
+    expect(s2.engine).toBe('reflink-copy');
+    expect(s2.incremental).toMatchObject({ linked: 0, compared: 0, copied: 41 });
+    const snap = path.join(base, 'repo3/.jvs/snapshots', s2.snapshot_id);
+    expect(extentsShared(path.join(snap, 'big.bin'))).toBe(true);
+    expect(fs.statSync(path.join(snap, 'd1/f1.txt')).mode & 0o7777).toBe(0o600);
+    expect(fs.statSync(path.join(snap, 'd2/f2.txt')).mtime.toISOString()).toBe('2001-02-03T04:05:06.000Z');
+    const { '.READY': _ready, ...payload } = readTree(snap);
+    expect(payload).toEqual(readTree(main));
+    expect(jvsOk(['verify', s2.snapshot_id, '--json'], { cwd: main }).code).toBe(0);
+  });
+
   itWith('XFS loop mount', missing, 'JVS_SNAPSHOT_ENGINE=copy on XFS still records copy', () => {
     const base = xfs!.mountpoint;
     jvsOk(['init', 'repo2'], { cwd: base });
