@@ -117,8 +117,15 @@ export function stateAfterApply(root: string, target: readonly IndexedEntry[], s
     }
     const type = st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : undefined;
     if (type !== t.type) continue;
-    const next: IndexedEntry = { ...t, mode: Number(st.mode) & 0o7777, size: t.type === 'file' ? Number(st.size) : 0, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, dev: st.dev, ino: st.ino };
+    const mode = Number(st.mode) & 0o7777;
+    const size = t.type === 'file' ? Number(st.size) : 0;
     const p = previous?.get(t.rel);
+    // The usual case, an untouched file: the old record already says all of it.
+    if (p && t.type === 'file' && p.type === 'file' && p.mtimeNs === st.mtimeNs && p.ctimeNs === st.ctimeNs && p.ino === st.ino && p.dev === st.dev && p.mode === mode && p.size === size && p.contentHash === t.contentHash && p.linkOf === t.linkOf) {
+      out.push(p);
+      continue;
+    }
+    const next: IndexedEntry = { ...t, mode, size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, dev: st.dev, ino: st.ino };
     out.push(p && sameEncoding(p, next) ? p : next);
   }
   return out;
