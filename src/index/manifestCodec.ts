@@ -50,13 +50,14 @@ export function encodeEntries(entries: readonly IndexedEntry[]): Buffer {
     total += FIXED + strLen(r) + (e.type === 'file' && e.contentHash ? 32 : 0) + (t >= 0 ? strLen(t) : 0) + (l >= 0 ? strLen(l) : 0);
   }
   const b = Buffer.allocUnsafe(total);
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
   let o = 0;
   const putStr = (s: string, n: number) => {
     if (n >= 0xffff) {
-      b.writeUInt16LE(0xffff, o); o += 2;
-      b.writeUInt32LE(n, o); o += 4;
+      dv.setUint16(o, 0xffff, true); o += 2;
+      dv.setUint32(o, n, true); o += 4;
     } else {
-      b.writeUInt16LE(n, o); o += 2;
+      dv.setUint16(o, n, true); o += 2;
     }
     o += b.write(s, o, n, 'utf8');
   };
@@ -65,18 +66,19 @@ export function encodeEntries(entries: readonly IndexedEntry[]): Buffer {
     const t = lens[i * 3 + 1]!;
     const l = lens[i * 3 + 2]!;
     const hasHash = e.type === 'file' && !!e.contentHash;
-    b[o++] = TYPE_CODE[e.type];
-    b[o++] = (hasHash ? 1 : 0) | (t >= 0 ? 2 : 0) | (l >= 0 ? 4 : 0);
-    b.writeUInt16LE(e.mode & 0xffff, o); o += 2;
-    b.writeDoubleLE(e.size, o); o += 8;
+    b[o] = TYPE_CODE[e.type];
+    b[o + 1] = (hasHash ? 1 : 0) | (t >= 0 ? 2 : 0) | (l >= 0 ? 4 : 0);
+    dv.setUint16(o + 2, e.mode & 0xffff, true);
+    dv.setFloat64(o + 4, e.size, true);
     // Folders and symlinks are re-read on every walk and never vouched for by stat, and
     // their times move whenever a restore touches them: storing zeros keeps manifest
     // chunks shared between snapshots (only files' stats are worth keeping).
     const keep = e.type === 'file';
-    b.writeBigInt64LE(keep ? e.mtimeNs : 0n, o); o += 8;
-    b.writeBigInt64LE(keep ? e.ctimeNs : 0n, o); o += 8;
-    b.writeBigUInt64LE(keep ? BigInt.asUintN(64, e.dev) : 0n, o); o += 8;
-    b.writeBigUInt64LE(keep ? BigInt.asUintN(64, e.ino) : 0n, o); o += 8;
+    dv.setBigInt64(o + 12, keep ? e.mtimeNs : 0n, true);
+    dv.setBigInt64(o + 20, keep ? e.ctimeNs : 0n, true);
+    dv.setBigUint64(o + 28, keep ? BigInt.asUintN(64, e.dev) : 0n, true);
+    dv.setBigUint64(o + 36, keep ? BigInt.asUintN(64, e.ino) : 0n, true);
+    o += FIXED;
     putStr(e.rel, lens[i * 3]!);
     if (hasHash) o += b.write(e.contentHash!, o, 32, 'hex');
     if (t >= 0) putStr(e.target!, t);

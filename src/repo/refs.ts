@@ -2,7 +2,7 @@ import { JvsError } from '../errors.js';
 import type { Descriptor } from '../format/descriptor.js';
 import { isSnapshotId, uniquePrefixes } from '../format/snapshotId.js';
 import type { Layout } from './layout.js';
-import { loadDescriptors } from './snapshots.js';
+import { loadDescriptors, readDescriptor } from './snapshots.js';
 import type { WorktreeConfig } from './worktreeConfig.js';
 
 export type RefKind = 'id' | 'head' | 'tag' | 'prefix' | 'note';
@@ -37,10 +37,25 @@ export function snapshotsWithTag(all: Descriptor[], tag: string): Descriptor[] {
  * error listing candidates; nothing is guessed.
  */
 export function resolveRef(layout: Layout, ref: string, worktree?: WorktreeConfig, all?: Descriptor[]): ResolvedRef {
-  const descriptors = all ?? loadDescriptors(layout).descriptors;
-  const byId = new Map(descriptors.map((d) => [d.snapshot_id, d]));
   const notFound = (what: string) =>
     new JvsError('E_NOT_FOUND', what, { hint: 'run `jvs history --all` to list snapshots, ids, tags and notes' });
+  // HEAD and full ids name one descriptor: read that one, not all of them (an agent
+  // loop restores HEAD after every run, in a repository of thousands of snapshots).
+  if (!all && (ref === 'HEAD' || isSnapshotId(ref))) {
+    const id = ref === 'HEAD' ? worktree?.latest_snapshot_id : ref;
+    if (!id) throw notFound(`worktree '${worktree?.name ?? '?'}' has no snapshots yet, so HEAD names nothing`);
+    let d: Descriptor;
+    try {
+      d = readDescriptor(layout, id);
+    } catch (e) {
+      if (!(e instanceof JvsError) || e.code !== 'E_NOT_FOUND') throw e;
+      if (ref === 'HEAD') throw new JvsError('E_LINEAGE_BROKEN', `HEAD of worktree '${worktree!.name}' names snapshot ${id}, which does not exist`, { hint: 'run `jvs doctor --strict`' });
+      throw notFound(`snapshot ${ref} does not exist`);
+    }
+    return { descriptor: d, kind: ref === 'HEAD' ? 'head' : 'id' };
+  }
+  const descriptors = all ?? loadDescriptors(layout).descriptors;
+  const byId = new Map(descriptors.map((d) => [d.snapshot_id, d]));
 
   if (ref === 'HEAD') {
     const id = worktree?.latest_snapshot_id;
