@@ -162,12 +162,15 @@ export function materializeTree(srcRootIn: string, dstRootIn: string, engine: En
       entries.push(m);
     }
     if (queue?.length) {
-      const results = runParallel(queue.map((q) => q.job), engine.name, (job) => {
-        const r = copyHashed(engine, job);
-        done += r.size;
-        opts.onProgress?.(done, total);
-        return r;
-      });
+      const results = runParallel(
+        queue.map((q) => q.job),
+        engine.name,
+        (job) => copyHashed(engine, job),
+        (r) => {
+          done += r.size; // progress as batches finish (a 2 TB first snapshot takes a while)
+          opts.onProgress?.(done, total);
+        },
+      );
       stats.byWorker = results.byWorker ?? 0;
       queue.forEach((q, i) => {
         q.m.contentHash = results[i]!.hash;
