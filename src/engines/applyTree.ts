@@ -239,11 +239,27 @@ export function applyTree(srcRootIn: string, dstRootIn: string, engine: Engine, 
   let clonedPrefix: string | undefined;
   const changed = new Set<string>();
   res.statOf = (rel) => (changed.has(rel) ? undefined : dstByRel.get(rel)?.stat);
-  for (const [i, s] of src.entries()) {
+  for (let i = 0; i < src.length; i++) {
+    const s = src[i]!;
     if (clonedPrefix && s.rel.startsWith(clonedPrefix)) continue;
+    const d = dstByRel.get(s.rel);
+    let knownSame: boolean | undefined;
+    if (s.type === 'file' && s.linkOf === undefined && d) {
+      // The common case first, with nothing built for it: a file the worktree already
+      // holds with the snapshot's content, mode and mtime.
+      const size = s.stat.size;
+      knownSame = d.stat.size === size && d.stat.nlink === 1n && !!opts.sameContent?.(s.rel, s, d);
+      if (knownSame && permBits(d.stat) === permBits(s.stat) && d.stat.mtimeNs === s.stat.mtimeNs) {
+        res.unchanged++;
+        if (opts.onProgress) {
+          done += Number(size);
+          opts.onProgress(done, total);
+        }
+        continue;
+      }
+    }
     const from = under(srcRoot, s.rel);
     const to = under(dstRoot, s.rel);
-    const d = dstByRel.get(s.rel);
     switch (s.type) {
       case 'dir':
         if (!d && engine.cloneTree && cloneable(src, i)) {
@@ -287,8 +303,8 @@ export function applyTree(srcRootIn: string, dstRootIn: string, engine: Engine, 
           changed.add(s.rel); // a link's ctime moves with its group's
           break;
         }
-        const same = d && d.stat.size === s.stat.size && d.stat.nlink === 1n && opts.sameContent?.(s.rel, s, d);
-        if (same) {
+        const same = knownSame ?? (d && d.stat.size === s.stat.size && d.stat.nlink === 1n && opts.sameContent?.(s.rel, s, d));
+        if (same && d) {
           res.unchanged++;
           if (permBits(d.stat) !== permBits(s.stat) || d.stat.mtimeNs !== s.stat.mtimeNs) {
             applyMetadata(to, s.stat, false);
