@@ -51,6 +51,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "jvs_native.h"
+
 #ifndef FICLONE
 #define FICLONE _IOW(0x94, 9, int)
 #endif
@@ -355,40 +357,11 @@ static void *work(void *arg) {
   return NULL;
 }
 
-static const char *errno_code(int e) {
-  switch (e) {
-    case ENOENT: return "ENOENT";
-    case EEXIST: return "EEXIST";
-    case EINVAL: return "EINVAL";
-    case EXDEV: return "EXDEV";
-    case EACCES: return "EACCES";
-    case EPERM: return "EPERM";
-    case ENOTDIR: return "ENOTDIR";
-    case EISDIR: return "EISDIR";
-    case ENOSPC: return "ENOSPC";
-    case EDQUOT: return "EDQUOT";
-    case EBUSY: return "EBUSY";
-    case EOPNOTSUPP: return "EOPNOTSUPP";
-    case ENOTTY: return "ENOTTY";
-    case ELOOP: return "ELOOP";
-    case EMFILE: return "EMFILE";
-    case ENFILE: return "ENFILE";
-    case ENOMEM: return "ENOMEM";
-    case ENAMETOOLONG: return "ENAMETOOLONG";
-    case EROFS: return "EROFS";
-    case ETXTBSY: return "ETXTBSY";
-    case EFBIG: return "EFBIG";
-    case EBADF: return "EBADF";
-    case ENOSYS: return "ENOSYS";
-    default: return "EIO";
-  }
-}
-
 static napi_value throw_run_error(napi_env env, Run *r) {
   char msg[4400];
-  snprintf(msg, sizeof msg, "%s: %s, %s '%s'", errno_code(r->err), strerror(r->err), r->err_syscall, r->err_path);
+  snprintf(msg, sizeof msg, "%s: %s, %s '%s'", jvs_errno_name(r->err), strerror(r->err), r->err_syscall, r->err_path);
   napi_value code, text, err, v;
-  napi_create_string_utf8(env, errno_code(r->err), NAPI_AUTO_LENGTH, &code);
+  napi_create_string_utf8(env, jvs_errno_name(r->err), NAPI_AUTO_LENGTH, &code);
   napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &text);
   napi_create_error(env, code, text, &err);
   napi_set_named_property(env, err, "code", code);

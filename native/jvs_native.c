@@ -25,25 +25,39 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "jvs_native.h"
+
 #ifndef RENAME_EXCHANGE
 #define RENAME_EXCHANGE (1 << 1)
 #endif
 
-static const char *errno_name(int e) {
+const char *jvs_errno_name(int e) {
   switch (e) {
     case ENOENT: return "ENOENT";
     case EEXIST: return "EEXIST";
     case EINVAL: return "EINVAL";
-    case ENOSYS: return "ENOSYS";
     case EXDEV: return "EXDEV";
     case EACCES: return "EACCES";
     case EPERM: return "EPERM";
     case ENOTDIR: return "ENOTDIR";
     case EISDIR: return "EISDIR";
     case ENOSPC: return "ENOSPC";
+    case EDQUOT: return "EDQUOT";
     case EBUSY: return "EBUSY";
     case EOPNOTSUPP: return "EOPNOTSUPP";
     case EWOULDBLOCK: return "EAGAIN";
+    case ENOTTY: return "ENOTTY";
+    case ELOOP: return "ELOOP";
+    case EMFILE: return "EMFILE";
+    case ENFILE: return "ENFILE";
+    case ENOMEM: return "ENOMEM";
+    case ENAMETOOLONG: return "ENAMETOOLONG";
+    case EROFS: return "EROFS";
+    case ETXTBSY: return "ETXTBSY";
+    case EFBIG: return "EFBIG";
+    case EBADF: return "EBADF";
+    case ENOSYS: return "ENOSYS";
+    case EMLINK: return "EMLINK";
     default: return "EIO";
   }
 }
@@ -51,7 +65,7 @@ static const char *errno_name(int e) {
 static napi_value throw_errno(napi_env env, const char *what, int e) {
   char msg[256];
   snprintf(msg, sizeof msg, "%s: %s", what, strerror(e));
-  napi_throw_error(env, errno_name(e), msg);
+  napi_throw_error(env, jvs_errno_name(e), msg);
   return NULL;
 }
 

@@ -34,13 +34,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "jvs_native.h"
+
 enum { JVS_STAT_MODE, JVS_STAT_NLINK, JVS_STAT_UID, JVS_STAT_GID, JVS_STAT_SIZE, JVS_STAT_ATIME, JVS_STAT_MTIME, JVS_STAT_CTIME, JVS_STAT_INO, JVS_STAT_DEV, SCAN_FIELDS };
 
 static napi_value throw_code(napi_env env, const char *what, int e) {
   char msg[512];
   snprintf(msg, sizeof msg, "%s: %s", what, strerror(e));
-  const char *code = e == ENOENT ? "ENOENT" : e == ENOTDIR ? "ENOTDIR" : e == EACCES ? "EACCES" : e == EPERM ? "EPERM" : e == ENOMEM ? "ENOMEM" : "EIO";
-  napi_throw_error(env, code, msg);
+  napi_throw_error(env, jvs_errno_name(e), msg);
   return NULL;
 }
 

@@ -346,7 +346,8 @@ function copyTrusted(src: string, dst: string, e: TreeEntry, m: ManifestEntry, e
   finishCopy(dst, e, m, stats, steady ? Number(e.stat.size) : undefined);
 }
 
-const ERRNO_NAMES: Record<number, string> = { 1: 'EPERM', 2: 'ENOENT', 13: 'EACCES', 17: 'EEXIST', 18: 'EXDEV', 28: 'ENOSPC', 31: 'EMLINK', 122: 'EDQUOT' };
+/** errno numbers (as linkWait returns them) to their names. */
+const ERRNO_NAMES = new Map(Object.entries(os.constants.errno).map(([name, n]) => [n, name]));
 
 /** Links per background batch: small enough that linking starts early in the walk. */
 const LINK_BATCH = 1024;
@@ -396,7 +397,7 @@ function linkBatcher(engine: Engine, stats: MaterializeStats) {
             stats.linked++;
             continue;
           }
-          const code = ERRNO_NAMES[err] ?? `errno ${err}`;
+          const code = ERRNO_NAMES.get(err) ?? `errno ${err}`;
           if (!LINK_FALLBACK.has(code)) {
             failure = Object.assign(new Error(`${code}: cannot link ${l.from} to ${l.dst}`), { code, path: l.dst });
             break;

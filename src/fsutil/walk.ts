@@ -123,15 +123,10 @@ export function walkTree(root: string, filter: WalkFilter = {}): WalkResult {
   const unsupported: string[] = [];
   const visit = (dirAbs: string, dirRel: string) => {
     for (const { name, stat } of scanFolder(dirAbs)) {
-      const rel = dirRel ? `${dirRel}/${name}` : name;
-      const type = typeOf(stat);
-      if (filter.include && !filter.include(rel, type === 'dir')) continue;
-      if (!type) {
-        unsupported.push(rel);
-        continue;
-      }
-      entries.push({ rel, type, stat });
-      if (type === 'dir') visit(`${dirAbs}/${name}`, rel);
+      const e = admit(dirRel, name, stat, filter, unsupported);
+      if (!e) continue;
+      entries.push(e);
+      if (e.type === 'dir') visit(`${dirAbs}/${name}`, e.rel);
     }
   };
   visit(root, '');
@@ -139,6 +134,18 @@ export function walkTree(root: string, filter: WalkFilter = {}): WalkResult {
 }
 
 const typeOf = (stat: EntryStat): EntryType | undefined => (stat.isDirectory() ? 'dir' : stat.isFile() ? 'file' : stat.isSymbolicLink() ? 'symlink' : undefined);
+
+/** The entry for `name` in `dirRel`, or undefined when the filter leaves it out or it is a special file (then noted). */
+function admit(dirRel: string, name: string, stat: EntryStat, filter: WalkFilter, unsupported: string[]): TreeEntry | undefined {
+  const rel = dirRel ? `${dirRel}/${name}` : name;
+  const type = typeOf(stat);
+  if (filter.include && !filter.include(rel, type === 'dir')) return undefined;
+  if (!type) {
+    unsupported.push(rel);
+    return undefined;
+  }
+  return { rel, type, stat };
+}
 
 /**
  * walkTree with the addon: the folders of one depth are scanned together on every
@@ -159,16 +166,10 @@ function walkByLevels(root: string, filter: WalkFilter, scanDirs: (paths: string
       const { names, stats } = scanned[i]!;
       const kept: TreeEntry[] = [];
       for (let k = 0; k < names.length; k++) {
-        const rel = dirRel ? `${dirRel}/${names[k]}` : names[k]!;
-        const stat = new ScannedStat(stats, k * SCAN_FIELDS);
-        const type = typeOf(stat);
-        if (filter.include && !filter.include(rel, type === 'dir')) continue;
-        if (!type) {
-          unsupported.push(rel);
-          continue;
-        }
-        kept.push({ rel, type, stat });
-        if (type === 'dir') next.push(rel);
+        const e = admit(dirRel, names[k]!, new ScannedStat(stats, k * SCAN_FIELDS), filter, unsupported);
+        if (!e) continue;
+        kept.push(e);
+        if (e.type === 'dir') next.push(e.rel);
       }
       children.set(dirRel, kept);
     }

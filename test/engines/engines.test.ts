@@ -1,33 +1,10 @@
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jvs, jvsOk } from '../helpers/cli.js';
-import { loopFsMissing, mountLoopFs, type LoopFs } from '../helpers/loopfs.js';
+import { canClone, extentsShared, type LoopFs, loopFsMissing, mountLoopFs } from '../helpers/loopfs.js';
 import { itWith } from '../helpers/prereq.js';
 import { readTree, tmpDir, writeFiles } from '../helpers/tmp.js';
-
-/** Physical extents of a file with their flags, from `filefrag -v`. */
-function extentsShared(file: string): boolean {
-  const r = spawnSync('filefrag', ['-v', file], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`filefrag failed: ${r.stderr}`);
-  return /\bshared\b/.test(r.stdout);
-}
-
-/** Whether FICLONE works in `dir` (tried on two scratch files). */
-function canClone(dir: string): boolean {
-  const a = path.join(dir, '.clone-probe-a');
-  fs.writeFileSync(a, 'x');
-  try {
-    fs.copyFileSync(a, path.join(dir, '.clone-probe-b'), fs.constants.COPYFILE_FICLONE_FORCE);
-    return true;
-  } catch {
-    return false;
-  } finally {
-    fs.rmSync(a, { force: true });
-    fs.rmSync(path.join(dir, '.clone-probe-b'), { force: true });
-  }
-}
 
 const BIG = 'reflink me '.repeat(100_000); // ~1.1 MB, several extents worth
 

@@ -8,31 +8,11 @@ import { JvsError } from '../../src/errors.js';
 import { CopyEngine } from '../../src/engines/copyEngine.js';
 import { copyHashed, copyKnown, runParallel, type CopyOutcome, type ParallelJob } from '../../src/engines/parallelCopy.js';
 import { ReflinkEngine } from '../../src/engines/reflinkEngine.js';
-import { loopFsMissing, mountLoopFs, type LoopFs } from '../helpers/loopfs.js';
+import { canClone, extentsShared, type LoopFs, loopFsMissing, mountLoopFs } from '../helpers/loopfs.js';
 import { itWith } from '../helpers/prereq.js';
 import { tmpDir } from '../helpers/tmp.js';
 
 const sha = (b: Buffer) => crypto.createHash('sha256').update(b).digest('hex');
-
-function extentsShared(file: string): boolean {
-  const r = spawnSync('filefrag', ['-v', file], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`filefrag failed: ${r.stderr}`);
-  return /\bshared\b/.test(r.stdout);
-}
-
-function canClone(dir: string): boolean {
-  const a = path.join(dir, '.probe-a');
-  fs.writeFileSync(a, 'x');
-  try {
-    fs.copyFileSync(a, path.join(dir, '.probe-b'), fs.constants.COPYFILE_FICLONE_FORCE);
-    return true;
-  } catch {
-    return false;
-  } finally {
-    fs.rmSync(a, { force: true });
-    fs.rmSync(path.join(dir, '.probe-b'), { force: true });
-  }
-}
 
 /** `n` source files of varied sizes in `dir`/src and copy jobs into `dir`/dst (created). */
 function makeJobs(dir: string, n: number, maxSize: number): { jobs: ParallelJob[]; contents: Buffer[] } {

@@ -46,3 +46,26 @@ export function mountLoopFs(type: 'xfs' | 'ext4', sizeMiB: number): LoopFs {
     },
   };
 }
+
+/** Whether `file` has extents shared with another file (`filefrag -v` marks them "shared"). */
+export function extentsShared(file: string): boolean {
+  const r = spawnSync('filefrag', ['-v', file], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`filefrag failed: ${r.stderr}`);
+  return /\bshared\b/.test(r.stdout);
+}
+
+/** Whether FICLONE works in `dir` (tried on two scratch files). */
+export function canClone(dir: string): boolean {
+  const a = path.join(dir, '.clone-probe-a');
+  const b = path.join(dir, '.clone-probe-b');
+  fs.writeFileSync(a, 'x');
+  try {
+    fs.copyFileSync(a, b, fs.constants.COPYFILE_FICLONE_FORCE);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    fs.rmSync(a, { force: true });
+    fs.rmSync(b, { force: true });
+  }
+}
