@@ -350,7 +350,7 @@ function copyTrusted(src: string, dst: string, e: TreeEntry, m: ManifestEntry, e
 const ERRNO_NAMES = new Map(Object.entries(os.constants.errno).map(([name, n]) => [n, name]));
 
 /** Links per background batch: small enough that linking starts early in the walk. */
-const LINK_BATCH = 1024;
+const LINK_BATCH = 4096;
 
 /**
  * Hard links made by native threads while the caller goes on: full batches start at
