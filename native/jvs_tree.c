@@ -9,6 +9,11 @@
  *       scanDir for many folders at once on up to `threads` threads (one level of a
  *       breadth-first walk); names come sorted in UTF-16 code-unit order, the order
  *       JavaScript's sort gives, so callers need not sort. Throws the first error.
+ *   scanTreeStart(root, threads) -> handle;  scanTreeWait(handle) -> Array<{ rel, names, stats }>
+ *       every folder below root (root itself as rel ""), scanned as scanDirs does, by
+ *       `threads` background threads that take folders from a shared queue and add the
+ *       subfolders they find (symlinks are not followed): the whole tree on every core
+ *       while JavaScript does other work. Folders come in no particular order.
  *   linkMany(pairs, count, threads) -> Int32Array
  *       pairs is "src\0dst\0src\0dst\0..." (count pairs); makes each dst a hard link to
  *       its src on up to `threads` threads and returns the errno of each link (0: done).
@@ -160,8 +165,16 @@ struct scan_result {
   size_t *offsets;
   int64_t *stats;
   size_t n, cap;
+  size_t *order; /* entry indexes in name order (scan_sort) */
   int err;
 };
+
+static void scan_free(struct scan_result *r) {
+  free(r->names);
+  free(r->offsets);
+  free(r->stats);
+  free(r->order);
+}
 
 static int scan_push(struct scan_result *r, const char *name, const struct stat *st) {
   size_t len = strlen(name) + 1;
@@ -247,9 +260,42 @@ static int utf16_order(const char *a, const char *b) {
   return (int)*x - (int)*y;
 }
 
-static const char *sort_base;
-static int by_name(const void *p, const void *q) {
-  return utf16_order(sort_base + *(const size_t *)p, sort_base + *(const size_t *)q);
+static int by_name(const void *p, const void *q, void *ctx) {
+  const struct scan_result *r = ctx;
+  return utf16_order(r->names + r->offsets[*(const size_t *)p], r->names + r->offsets[*(const size_t *)q]);
+}
+
+/* Puts the entries in name order (r->order); safe on any thread. */
+static void scan_sort(struct scan_result *r) {
+  if (r->err) return;
+  r->order = malloc((r->n ? r->n : 1) * sizeof(size_t));
+  if (!r->order) {
+    r->err = ENOMEM;
+    return;
+  }
+  for (size_t k = 0; k < r->n; k++) r->order[k] = k;
+  qsort_r(r->order, r->n, sizeof(size_t), by_name, r);
+}
+
+/* { names, stats } of one scanned, sorted folder. */
+static napi_value result_to_js(napi_env env, const struct scan_result *r) {
+  napi_value names, ab, arr, o;
+  void *data;
+  napi_create_array_with_length(env, r->n, &names);
+  napi_create_arraybuffer(env, r->n * SCAN_FIELDS * sizeof(int64_t), &data, &ab);
+  int64_t *dst = data;
+  for (size_t k = 0; k < r->n; k++) {
+    size_t i = r->order[k];
+    memcpy(dst + k * SCAN_FIELDS, r->stats + i * SCAN_FIELDS, SCAN_FIELDS * sizeof(int64_t));
+    napi_value js_name;
+    napi_create_string_utf8(env, r->names + r->offsets[i], NAPI_AUTO_LENGTH, &js_name);
+    napi_set_element(env, names, (uint32_t)k, js_name);
+  }
+  napi_create_typedarray(env, napi_bigint64_array, r->n * SCAN_FIELDS, ab, 0, &arr);
+  napi_create_object(env, &o);
+  napi_set_named_property(env, o, "names", names);
+  napi_set_named_property(env, o, "stats", arr);
+  return o;
 }
 
 struct scan_job {
@@ -268,6 +314,7 @@ static void *scan_run(void *arg) {
     pthread_mutex_unlock(j->mu);
     if (i >= j->count) return NULL;
     scan_one(j->dirs[i], &j->res[i]);
+    scan_sort(&j->res[i]);
   }
 }
 
@@ -312,51 +359,200 @@ static napi_value scan_dirs(napi_env env, napi_callback_info info) {
       throw_code(env, dirs[failed], res[failed].err);
     } else {
       napi_create_array_with_length(env, count, &out);
-      for (uint32_t i = 0; i < count; i++) {
-        struct scan_result *r = &res[i];
-        size_t *order = malloc((r->n ? r->n : 1) * sizeof(size_t));
-        if (!order) {
-          out = throw_code(env, "scanDirs", ENOMEM);
-          break;
-        }
-        for (size_t k = 0; k < r->n; k++) order[k] = r->offsets[k];
-        sort_base = r->names;
-        qsort(order, r->n, sizeof(size_t), by_name);
-        napi_value names, ab, arr, o;
-        void *data;
-        napi_create_array_with_length(env, r->n, &names);
-        napi_create_arraybuffer(env, r->n * SCAN_FIELDS * sizeof(int64_t), &data, &ab);
-        int64_t *dst = data;
-        /* find each sorted name's stats: offsets are increasing, so binary search by offset */
-        for (size_t k = 0; k < r->n; k++) {
-          size_t lo = 0, hi = r->n;
-          while (lo < hi) {
-            size_t mid = (lo + hi) / 2;
-            if (r->offsets[mid] < order[k]) lo = mid + 1;
-            else hi = mid;
-          }
-          memcpy(dst + k * SCAN_FIELDS, r->stats + lo * SCAN_FIELDS, SCAN_FIELDS * sizeof(int64_t));
-          napi_value js_name;
-          napi_create_string_utf8(env, r->names + order[k], NAPI_AUTO_LENGTH, &js_name);
-          napi_set_element(env, names, (uint32_t)k, js_name);
-        }
-        free(order);
-        napi_create_typedarray(env, napi_bigint64_array, r->n * SCAN_FIELDS, ab, 0, &arr);
-        napi_create_object(env, &o);
-        napi_set_named_property(env, o, "names", names);
-        napi_set_named_property(env, o, "stats", arr);
-        napi_set_element(env, out, i, o);
-      }
+      for (uint32_t i = 0; i < count; i++) napi_set_element(env, out, i, result_to_js(env, &res[i]));
     }
   }
   for (uint32_t i = 0; i < count; i++) {
     free(dirs[i]);
-    free(res[i].names);
-    free(res[i].offsets);
-    free(res[i].stats);
+    scan_free(&res[i]);
   }
   free(dirs);
   free(res);
+  return out;
+}
+
+/* A whole-tree scan running in the background (scanTreeStart / scanTreeWait). */
+struct tree_dir {
+  char *rel;
+  struct scan_result res;
+};
+
+struct tree_scan {
+  char *root;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  char **queue;
+  size_t qlen, qcap;
+  struct tree_dir *done;
+  size_t dlen, dcap;
+  int busy, err;
+  char *err_path;
+  uint32_t threads;
+  pthread_t tids[16];
+  int started[16], joined;
+};
+
+static char *join_rel(const char *a, const char *b) {
+  size_t la = strlen(a), lb = strlen(b);
+  char *p = malloc(la + lb + 2);
+  if (!p) return NULL;
+  if (la) {
+    memcpy(p, a, la);
+    p[la] = '/';
+    memcpy(p + la + 1, b, lb + 1);
+  } else memcpy(p, b, lb + 1);
+  return p;
+}
+
+/* Under the lock: record a failure once (the first one is reported). */
+static void tree_fail(struct tree_scan *t, int err, const char *path) {
+  if (t->err) return;
+  t->err = err;
+  t->err_path = strdup(path);
+}
+
+static void *tree_run(void *arg) {
+  struct tree_scan *t = arg;
+  pthread_mutex_lock(&t->mu);
+  for (;;) {
+    while (t->qlen == 0 && t->busy > 0 && !t->err) pthread_cond_wait(&t->cv, &t->mu);
+    if (t->qlen == 0 || t->err) break; /* nothing queued and nobody scanning: done */
+    char *rel = t->queue[--t->qlen];
+    t->busy++;
+    pthread_mutex_unlock(&t->mu);
+
+    char *abs = rel[0] ? join_rel(t->root, rel) : strdup(t->root);
+    struct scan_result r = {0};
+    if (abs) {
+      scan_one(abs, &r);
+      scan_sort(&r);
+    } else r.err = ENOMEM;
+    /* Subfolders, named before taking the lock. */
+    size_t nsub = 0;
+    char **subs = NULL;
+    if (!r.err) {
+      for (size_t k = 0; k < r.n; k++) if (S_ISDIR((mode_t)r.stats[k * SCAN_FIELDS + JVS_STAT_MODE])) nsub++;
+      subs = nsub ? malloc(nsub * sizeof(char *)) : NULL;
+      if (nsub && !subs) r.err = ENOMEM;
+      size_t j = 0;
+      for (size_t k = 0; k < r.n && subs; k++) {
+        if (!S_ISDIR((mode_t)r.stats[k * SCAN_FIELDS + JVS_STAT_MODE])) continue;
+        if (!(subs[j++] = join_rel(rel, r.names + r.offsets[k]))) r.err = ENOMEM;
+      }
+    }
+
+    pthread_mutex_lock(&t->mu);
+    t->busy--;
+    if (r.err) tree_fail(t, r.err, abs ? abs : t->root);
+    if (!r.err && t->dlen == t->dcap) {
+      size_t cap = t->dcap ? t->dcap * 2 : 64;
+      struct tree_dir *d = realloc(t->done, cap * sizeof *d);
+      if (d) {
+        t->done = d;
+        t->dcap = cap;
+      } else tree_fail(t, ENOMEM, t->root);
+    }
+    if (!t->err) {
+      t->done[t->dlen++] = (struct tree_dir){rel, r};
+      rel = NULL;
+      if (t->qlen + nsub > t->qcap) {
+        size_t cap = t->qcap ? t->qcap * 2 : 64;
+        while (cap < t->qlen + nsub) cap *= 2;
+        char **q = realloc(t->queue, cap * sizeof(char *));
+        if (q) {
+          t->queue = q;
+          t->qcap = cap;
+        } else tree_fail(t, ENOMEM, t->root);
+      }
+      for (size_t j = 0; j < nsub && !t->err; j++) {
+        t->queue[t->qlen++] = subs[j];
+        subs[j] = NULL;
+      }
+    } else scan_free(&r);
+    for (size_t j = 0; j < nsub && subs; j++) free(subs[j]);
+    free(subs);
+    free(rel);
+    free(abs);
+    pthread_cond_broadcast(&t->cv);
+  }
+  pthread_cond_broadcast(&t->cv);
+  pthread_mutex_unlock(&t->mu);
+  return NULL;
+}
+
+static void tree_join(struct tree_scan *t) {
+  if (t->joined) return;
+  for (uint32_t i = 0; i < t->threads; i++) {
+    if (t->started[i]) pthread_join(t->tids[i], NULL);
+  }
+  t->joined = 1;
+}
+
+static void tree_free(napi_env env, void *data, void *hint) {
+  struct tree_scan *t = data;
+  tree_join(t);
+  for (size_t i = 0; i < t->dlen; i++) {
+    free(t->done[i].rel);
+    scan_free(&t->done[i].res);
+  }
+  for (size_t i = 0; i < t->qlen; i++) free(t->queue[i]);
+  free(t->done);
+  free(t->queue);
+  free(t->err_path);
+  free(t->root);
+  pthread_mutex_destroy(&t->mu);
+  pthread_cond_destroy(&t->cv);
+  free(t);
+}
+
+static napi_value scan_tree_start(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc != 2) return napi_throw_type_error(env, NULL, "scanTreeStart(root, threads)"), NULL;
+  struct tree_scan *t = calloc(1, sizeof *t);
+  if (!t) return throw_code(env, "scanTreeStart", ENOMEM);
+  pthread_mutex_init(&t->mu, NULL);
+  pthread_cond_init(&t->cv, NULL);
+  napi_get_value_uint32(env, argv[1], &t->threads);
+  if (t->threads < 1) t->threads = 1;
+  if (t->threads > 16) t->threads = 16;
+  t->root = get_string(env, argv[0], NULL);
+  t->queue = malloc(64 * sizeof(char *));
+  char *first = strdup("");
+  if (!t->root || !t->queue || !first) {
+    free(first);
+    t->joined = 1;
+    tree_free(env, t, NULL);
+    return throw_code(env, "scanTreeStart", ENOMEM);
+  }
+  t->qcap = 64;
+  t->queue[t->qlen++] = first;
+  uint32_t running = 0;
+  for (uint32_t i = 0; i < t->threads; i++) running += (t->started[i] = pthread_create(&t->tids[i], NULL, tree_run, t) == 0);
+  if (!running) tree_run(t); /* no thread could start: scan here */
+  napi_value handle;
+  napi_create_external(env, t, tree_free, NULL, &handle);
+  return handle;
+}
+
+static napi_value scan_tree_wait(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  void *data = NULL;
+  if (argc != 1 || napi_get_value_external(env, argv[0], &data) != napi_ok || !data) return napi_throw_type_error(env, NULL, "scanTreeWait(handle)"), NULL;
+  struct tree_scan *t = data;
+  tree_join(t);
+  if (t->err) return throw_code(env, t->err_path ? t->err_path : t->root, t->err);
+  napi_value out;
+  napi_create_array_with_length(env, t->dlen, &out);
+  for (size_t i = 0; i < t->dlen; i++) {
+    napi_value o = result_to_js(env, &t->done[i].res), rel;
+    napi_create_string_utf8(env, t->done[i].rel, NAPI_AUTO_LENGTH, &rel);
+    napi_set_named_property(env, o, "rel", rel);
+    napi_set_element(env, out, (uint32_t)i, o);
+  }
   return out;
 }
 
@@ -516,6 +712,8 @@ napi_value jvs_tree_init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"scanDir", NULL, scan_dir, NULL, NULL, NULL, napi_default, NULL},
     {"scanDirs", NULL, scan_dirs, NULL, NULL, NULL, napi_default, NULL},
+    {"scanTreeStart", NULL, scan_tree_start, NULL, NULL, NULL, napi_default, NULL},
+    {"scanTreeWait", NULL, scan_tree_wait, NULL, NULL, NULL, napi_default, NULL},
     {"linkMany", NULL, link_many, NULL, NULL, NULL, napi_default, NULL},
     {"linkStart", NULL, link_start, NULL, NULL, NULL, napi_default, NULL},
     {"linkWait", NULL, link_wait, NULL, NULL, NULL, napi_default, NULL},

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { permBits, under, walkTree, type EntryStat, type TreeEntry, type WalkFilter } from '../fsutil/walk.js';
+import { permBits, under, walkTree, type EntryStat, type PendingWalk, type TreeEntry, type WalkFilter } from '../fsutil/walk.js';
 import type { Engine } from './engine.js';
 import type { MaterializeResult } from './materialize.js';
 import { materializeByClone } from './materializeClone.js';
@@ -25,6 +25,8 @@ export interface ApplyOptions extends WalkFilter {
    * the source only for entries whose metadata is applied.
    */
   sourceEntries?: readonly SourceEntry[];
+  /** The destination's walk, already started by the caller without a filter (see startWalk). */
+  destWalk?: PendingWalk;
 }
 
 /** What applyTree needs of a source entry when it comes from a manifest. */
@@ -211,7 +213,7 @@ export function applyTree(srcRootIn: string, dstRootIn: string, engine: Engine, 
   tracePhase('apply: source listing');
   fs.mkdirSync(dstRoot, { recursive: true });
   // Leftover temp files of an interrupted run are always removed.
-  const dstAll = walkTree(dstRoot, { include: (rel, isDir) => isTmp(rel) || (opts.include ? opts.include(rel, isDir) : true) }).entries;
+  const dstAll = (opts.destWalk && (!opts.include || opts.include === takesEverything) ? opts.destWalk.result() : walkTree(dstRoot, { include: (rel, isDir) => isTmp(rel) || (opts.include ? opts.include(rel, isDir) : true) })).entries;
   tracePhase('apply: destination walk');
   const srcByRel = new Map(src.map((e) => [e.rel, e]));
   const res: ApplyResult = { written: 0, removed: 0, unchanged: 0, bytesWritten: 0 };

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { HashedEntry } from '../format/payloadHash.js';
 import { hashFile } from '../fsutil/fileHash.js';
-import { permBits, statRecord, under, walkTree, type EntryStat, type TreeEntry, type WalkFilter } from '../fsutil/walk.js';
+import { permBits, statRecord, under, walkTree, type EntryStat, type PendingWalk, type TreeEntry, type WalkFilter } from '../fsutil/walk.js';
 import type { Engine } from './engine.js';
 import { applyMetadata, setTimes } from './metadata.js';
 import { copyHashed, copyKnown, runParallel, worthParallel, type ParallelJob } from './parallelCopy.js';
@@ -47,6 +47,8 @@ export interface MaterializeOptions extends WalkFilter {
   hash?: boolean;
   /** Return before background work is done; the caller then calls result.finish(). */
   deferFinish?: boolean;
+  /** The source walk, already started by the caller with this same selection (see startWalk). */
+  walk?: PendingWalk;
 }
 
 /**
@@ -95,7 +97,7 @@ export function materializeTree(srcRootIn: string, dstRootIn: string, engine: En
   };
   // Whole-tree cloning engines (juicefs-clone): clone, prune, describe the clone.
   if (engine.cloneTree) return materializeByClone(srcRoot, dstRoot, (s, d) => engine.cloneTree!(s, d), filter, opts);
-  const walk = walkTree(srcRoot, filter);
+  const walk = opts.walk ? opts.walk.result() : walkTree(srcRoot, filter);
   tracePhase('materialize: walk');
   const degraded = walk.unsupported.map((rel) => `skipped special file (socket, FIFO or device): ${rel}`);
   const total = walk.entries.reduce((s, e) => s + (e.type === 'file' ? Number(e.stat.size) : 0), 0);

@@ -118,6 +118,7 @@ export interface WalkResult {
  */
 export function walkTree(root: string, filter: WalkFilter = {}): WalkResult {
   const n = native();
+  if (n && !filter.include) return startWalk(root).result();
   if (n) return walkByLevels(root, filter, n.scanDirs.bind(n));
   const entries: TreeEntry[] = [];
   const unsupported: string[] = [];
@@ -145,6 +146,52 @@ function admit(dirRel: string, name: string, stat: EntryStat, filter: WalkFilter
     return undefined;
   }
   return { rel, type, stat };
+}
+
+/** A walk that may already be running in the background; result() waits for it. */
+export interface PendingWalk {
+  result(): WalkResult;
+}
+
+/**
+ * Start walking `root` now and take the result later: with the addon and no filter,
+ * native threads scan the whole tree (every folder on every core) while the caller
+ * reads its index; otherwise the walk simply happens when result() is called.
+ */
+export function startWalk(root: string, filter: WalkFilter = {}): PendingWalk {
+  const n = native();
+  if (!n || filter.include) return { result: () => walkTree(root, filter) };
+  const handle = n.scanTreeStart(root, os.availableParallelism());
+  let done: WalkResult | undefined;
+  return {
+    result() {
+      if (done) return done;
+      const children = new Map<string, TreeEntry[]>();
+      const unsupported: string[] = [];
+      for (const { rel: dirRel, names, stats } of n.scanTreeWait(handle)) {
+        const kept: TreeEntry[] = [];
+        for (let k = 0; k < names.length; k++) {
+          const e = admit(dirRel, names[k]!, new ScannedStat(stats, k * SCAN_FIELDS), {}, unsupported);
+          if (e) kept.push(e);
+        }
+        children.set(dirRel, kept);
+      }
+      return (done = { entries: depthFirst(children), unsupported: unsupported.sort() });
+    },
+  };
+}
+
+/** Entries in depth-first order (parents before children, names in order) from each folder's sorted entries. */
+function depthFirst(children: Map<string, TreeEntry[]>): TreeEntry[] {
+  const entries: TreeEntry[] = [];
+  const emit = (dirRel: string) => {
+    for (const e of children.get(dirRel) ?? []) {
+      entries.push(e);
+      if (e.type === 'dir') emit(e.rel);
+    }
+  };
+  emit('');
+  return entries;
 }
 
 /**
@@ -175,15 +222,7 @@ function walkByLevels(root: string, filter: WalkFilter, scanDirs: (paths: string
     }
     level = next;
   }
-  const entries: TreeEntry[] = [];
-  const emit = (dirRel: string) => {
-    for (const e of children.get(dirRel) ?? []) {
-      entries.push(e);
-      if (e.type === 'dir') emit(e.rel);
-    }
-  };
-  emit('');
-  return { entries, unsupported: unsupported.sort() };
+  return { entries: depthFirst(children), unsupported: unsupported.sort() };
 }
 
 /**

@@ -13,6 +13,9 @@ export interface NativeAddon {
   scanDir(p: string): { names: string[]; stats: BigInt64Array };
   /** scanDir for many folders on up to `threads` threads; names sorted in UTF-16 code-unit order. */
   scanDirs(paths: string[], threads: number): Array<{ names: string[]; stats: BigInt64Array }>;
+  /** Every folder below root scanned by background threads; scanTreeWait joins them (folders in no order). */
+  scanTreeStart(root: string, threads: number): object;
+  scanTreeWait(handle: object): Array<{ rel: string; names: string[]; stats: BigInt64Array }>;
   /** Hard links for `count` pairs given as "src\0dst\0…", on up to `threads` threads; errno per pair (0: linked). */
   linkMany(pairs: string, count: number, threads: number): Int32Array;
   /** linkMany in the background; linkWait joins it and returns the errno per pair. */

@@ -17,7 +17,9 @@ import { resolveLatestTag, resolveRef } from '../repo/refs.js';
 import { isDetached, readWorktreeConfig, writeWorktreeConfig } from '../repo/worktreeConfig.js';
 import type { Reporter } from '../progress.js';
 import { readDescriptor } from '../repo/snapshots.js';
-import type { IgnoreMatcher } from '../select/selection.js';
+import { takesEverything, type IgnoreMatcher } from '../select/selection.js';
+import { startWalk } from '../fsutil/walk.js';
+import fs from 'node:fs';
 import { isSelected, restoreSelection } from './restoreSelection.js';
 import { tracePhase } from '../trace.js';
 
@@ -120,15 +122,18 @@ export function applyRestore(layout: Layout, worktree: string, snapshotId: strin
     // so the state never vouches for them until a snapshot has read them.
     const probeNs = fsClockNs(layout.tmp);
     const root = layout.payload(worktree);
+    const sel = include ?? restoreSelection(layout, worktree, readDescriptor(layout, snapshotId));
+    // Nothing to leave out: the worktree is scanned on every core while its state is read.
+    const destWalk = !engine.cloneTree && sel === takesEverything && fs.existsSync(root) ? startWalk(root) : undefined;
     const { sameContent, stateMap } = restoreKnowledge(idx, worktree, root, targetMap);
     tracePhase('restore: worktree state read');
-    const sel = include ?? restoreSelection(layout, worktree, readDescriptor(layout, snapshotId));
     const r = applyTree(layout.snapshotDir(snapshotId), root, engine, {
       skipNames: SKIP_READY,
       include: sel,
       ...(sameContent ? { sameContent } : {}),
       // The manifest lists the snapshot: no walk of the snapshot folder.
       ...(target ? { sourceEntries: target } : {}),
+      ...(destWalk ? { destWalk } : {}),
       onProgress: reporter ? (d, t) => reporter.progress('restore', d, t) : undefined,
     });
     tracePhase('restore: apply');

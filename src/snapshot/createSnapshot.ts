@@ -24,7 +24,8 @@ import type { Reporter } from '../progress.js';
 import { validateNote, validateTags } from './notes.js';
 import { tracePhase } from '../trace.js';
 import { runPreSnapshotHook } from './preSnapshotHook.js';
-import { loadIgnore, normalizePartialPaths, selection } from '../select/selection.js';
+import { loadIgnore, normalizePartialPaths, selection, takesEverything } from '../select/selection.js';
+import { startWalk } from '../fsutil/walk.js';
 
 export interface SnapshotOptions {
   worktree: string;
@@ -104,12 +105,15 @@ export async function createSnapshot(layout: Layout, opts: SnapshotOptions): Pro
       //    unchanged files are hard-linked from the parent (copy engine) or cloned
       //    without being read, changed files are hashed while copied.
       const probeNs = safeProbe(layout.tmp);
+      // Nothing to leave out: the worktree is scanned on every core while the index is read.
+      const walk = !engine.cloneTree && include === takesEverything ? startWalk(payload) : undefined;
       const known = snapshotKnowledge(layout, idx, wt.name, wt.latest_snapshot_id, engine.name === 'copy');
       tracePhase('snapshot: index read');
       m = materializeTree(payload, tmpDir, engine, {
         include,
         ...(known ? { known } : {}),
         deferFinish: true,
+        ...(walk ? { walk } : {}),
         onProgress: opts.reporter ? (d, t) => opts.reporter!.progress('snapshot', d, t) : undefined,
       });
       // While the unchanged files are being hard-linked in the background: the payload
