@@ -23,7 +23,9 @@ export function snapshotKnowledge(layout: Layout, idx: IndexDb | undefined, work
   const parent = parentId ? getSnapshotManifest(idx, parentId) : undefined;
   if (!state && !parent) return undefined;
   const stateMap = state ? byRel(state.entries) : undefined;
-  const parentMap = parent ? byRel(parent) : undefined;
+  // After a snapshot the state is that snapshot's manifest, entry for entry (the same
+  // decoded objects): one map serves both.
+  const parentMap = parent ? (state && sameList(state.entries, parent) ? stateMap : byRel(parent)) : undefined;
   const parentDir = parentId ? layout.snapshotDir(parentId) : '';
   // A parent file in one of the user's hard-link groups shares its inode with other
   // paths of the parent: linking it by path could join paths the user has since
@@ -46,6 +48,12 @@ export function snapshotKnowledge(layout: Layout, idx: IndexDb | undefined, work
     parentFile: (rel) => under(parentDir, rel),
     linkable: (rel) => !grouped.has(rel),
   };
+}
+
+function sameList(a: readonly IndexedEntry[], b: readonly IndexedEntry[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** After a published snapshot: its manifest, the worktree's state and the catalog row, in one transaction. */
