@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
 import { JvsError, fromSystemError } from '../errors.js';
 import { applyTree, type ApplyResult } from '../engines/applyTree.js';
 import { fsClockNs } from '../index/changeDetect.js';
@@ -19,7 +20,6 @@ import type { Reporter } from '../progress.js';
 import { readDescriptor } from '../repo/snapshots.js';
 import { takesEverything, type IgnoreMatcher } from '../select/selection.js';
 import { startWalk } from '../fsutil/walk.js';
-import fs from 'node:fs';
 import { isSelected, restoreSelection } from './restoreSelection.js';
 import { tracePhase } from '../trace.js';
 
@@ -139,7 +139,7 @@ export function applyRestore(layout: Layout, worktree: string, snapshotId: strin
     tracePhase('restore: apply');
     if (idx && target) {
       // Only what the restore applied: paths its selection left alone are not the snapshot's.
-      const applied = target.filter((t) => isSelected(sel, t.rel, t.type === 'dir'));
+      const applied = sel === takesEverything ? target : target.filter((t) => isSelected(sel, t.rel, t.type === 'dir'));
       putWorktreeState(idx, worktree, { entries: stateAfterApply(root, applied, (rel) => r.statOf?.(rel), stateMap), probeNs, basis: snapshotId });
     }
     tracePhase('restore: state write');
