@@ -2,6 +2,8 @@
 // returning rows) and prints one table. Each module generates its own data in a temp
 // dir and measures JVS against native tools (cp, sha256sum, tar, …) in the same run,
 // so the ratios hold for this machine at this moment. Medians of several runs.
+// package.json starts it with the V8 flags bin/jvs gives `jvs mount`: the rows run in
+// this process (agent loop, setup) then measure what the daemon would do.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
