@@ -1,28 +1,24 @@
 /*
  * jvs_tree: the per-entry work of incremental snapshots and restores, without a
  * JavaScript object per system call.
- *   scanDir(path) -> { names: string[], stats: BigInt64Array }
- *       every entry of one folder (unsorted, "." and ".." left out) with its lstat as
- *       SCAN_FIELDS signed 64-bit values per entry, in the order of JVS_STAT_* below.
- *       An entry that vanishes between readdir and lstat is left out.
  *   scanDirs(paths, threads) -> Array<{ names, stats }>
- *       scanDir for many folders at once on up to `threads` threads (one level of a
- *       breadth-first walk); names come sorted in UTF-16 code-unit order, the order
- *       JavaScript's sort gives, so callers need not sort. Throws the first error.
+ *       the entries of each folder ("." and ".." left out) with their lstat as
+ *       SCAN_FIELDS signed 64-bit values per entry (order of JVS_STAT_* below), folders
+ *       scanned on up to `threads` threads (one level of a breadth-first walk). Names
+ *       come sorted in UTF-16 code-unit order, the order JavaScript's sort gives. An
+ *       entry that vanishes between readdir and lstat is left out. Throws the first error.
  *   scanTreeStart(root, threads) -> handle;  scanTreeWait(handle) -> Array<{ rel, names, stats }>
  *       every folder below root (root itself as rel ""), scanned as scanDirs does, by
  *       `threads` background threads that take folders from a shared queue and add the
  *       subfolders they find (symlinks are not followed): the whole tree on every core
  *       while JavaScript does other work. Folders come in no particular order.
- *   linkMany(pairs, count, threads) -> Int32Array
- *       pairs is "src\0dst\0src\0dst\0..." (count pairs); makes each dst a hard link to
- *       its src on up to `threads` threads and returns the errno of each link (0: done).
- *       The list is cut into one contiguous run per thread, so threads mostly insert
- *       into different folders (a folder's entries come together in walk order).
  *   linkStart(pairs, count, threads) -> handle;  linkWait(handle) -> Int32Array
- *       the same links made in the background (every part on its own thread) while
- *       JavaScript goes on; linkWait joins them. A handle never waited for is joined
- *       when it is garbage-collected.
+ *       pairs is "src\0dst\0src\0dst\0..." (count pairs): each dst becomes a hard link
+ *       to its src, made on `threads` background threads while JavaScript goes on;
+ *       linkWait joins them and returns the errno of each link (0: done). The list is
+ *       cut into one contiguous run per thread, so threads mostly insert into different
+ *       folders (a folder's entries come together in walk order). A handle never
+ *       waited for is joined when it is garbage-collected.
  * Errors of the call itself (a folder that cannot be read) throw with `code` set.
  */
 #define _GNU_SOURCE
@@ -71,94 +67,7 @@ static int64_t ns(struct timespec t) {
   return (int64_t)t.tv_sec * 1000000000LL + t.tv_nsec;
 }
 
-static napi_value scan_dir(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc != 1) return napi_throw_type_error(env, NULL, "scanDir(path)"), NULL;
-  char *dir = get_string(env, argv[0], NULL);
-  if (!dir) return NULL;
-  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) {
-    int e = errno;
-    napi_value r = throw_code(env, dir, e);
-    free(dir);
-    return r;
-  }
-  DIR *d = fdopendir(fd);
-  if (!d) {
-    int e = errno;
-    close(fd);
-    napi_value r = throw_code(env, dir, e);
-    free(dir);
-    return r;
-  }
-  size_t cap = 64, n = 0;
-  int64_t *stats = malloc(cap * SCAN_FIELDS * sizeof(int64_t));
-  napi_value names;
-  napi_create_array(env, &names);
-  struct dirent *de;
-  int err = 0;
-  errno = 0;
-  while (stats && (de = readdir(d)) != NULL) {
-    const char *name = de->d_name;
-    if (name[0] == '.' && (name[1] == 0 || (name[1] == '.' && name[2] == 0))) continue;
-    struct stat st;
-    if (fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
-      if (errno == ENOENT) continue; /* vanished mid-scan */
-      err = errno;
-      break;
-    }
-    if (n == cap) {
-      cap *= 2;
-      int64_t *grown = realloc(stats, cap * SCAN_FIELDS * sizeof(int64_t));
-      if (!grown) {
-        err = ENOMEM;
-        break;
-      }
-      stats = grown;
-    }
-    int64_t *s = stats + n * SCAN_FIELDS;
-    s[JVS_STAT_MODE] = st.st_mode;
-    s[JVS_STAT_NLINK] = (int64_t)st.st_nlink;
-    s[JVS_STAT_UID] = st.st_uid;
-    s[JVS_STAT_GID] = st.st_gid;
-    s[JVS_STAT_SIZE] = st.st_size;
-    s[JVS_STAT_ATIME] = ns(st.st_atim);
-    s[JVS_STAT_MTIME] = ns(st.st_mtim);
-    s[JVS_STAT_CTIME] = ns(st.st_ctim);
-    s[JVS_STAT_INO] = (int64_t)st.st_ino;
-    s[JVS_STAT_DEV] = (int64_t)st.st_dev;
-    napi_value js_name;
-    napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &js_name);
-    napi_set_element(env, names, (uint32_t)n, js_name);
-    n++;
-    errno = 0;
-  }
-  if (!stats) err = ENOMEM;
-  else if (!err && errno) err = errno;
-  closedir(d);
-  if (err) {
-    free(stats);
-    napi_value r = throw_code(env, dir, err);
-    free(dir);
-    return r;
-  }
-  free(dir);
-  napi_value ab, arr, out;
-  void *data;
-  size_t bytes = n * SCAN_FIELDS * sizeof(int64_t);
-  napi_create_arraybuffer(env, bytes, &data, &ab);
-  if (bytes) memcpy(data, stats, bytes);
-  free(stats);
-  napi_create_typedarray(env, napi_bigint64_array, n * SCAN_FIELDS, ab, 0, &arr);
-  napi_create_object(env, &out);
-  napi_set_named_property(env, out, "names", names);
-  napi_set_named_property(env, out, "stats", arr);
-  return out;
-}
-
-/* One folder scanned off the main thread: names packed "a\0b\0...", stats as for scanDir. */
+/* One folder scanned off the main thread: names packed "a\0b\0...", stats as scanDirs returns them. */
 struct scan_result {
   char *names;
   size_t names_len, names_cap;
@@ -570,59 +479,7 @@ static void *link_run(void *arg) {
   return NULL;
 }
 
-static napi_value link_many(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc != 3) return napi_throw_type_error(env, NULL, "linkMany(pairs, count, threads)"), NULL;
-  uint32_t count = 0, threads = 1;
-  napi_get_value_uint32(env, argv[1], &count);
-  napi_get_value_uint32(env, argv[2], &threads);
-  if (threads < 1) threads = 1;
-  if (threads > 16) threads = 16;
-  size_t len = 0;
-  char *buf = get_string(env, argv[0], &len);
-  if (!buf) return NULL;
-  const char **paths = malloc((size_t)count * 2 * sizeof(char *) + 1);
-  napi_value ab, out;
-  void *errs_data;
-  napi_create_arraybuffer(env, (size_t)count * sizeof(int32_t), &errs_data, &ab);
-  int32_t *errs = errs_data;
-  if (!paths) {
-    free(buf);
-    return throw_code(env, "linkMany", ENOMEM);
-  }
-  /* Split "a\0b\0..." into 2*count paths; a short list is an argument error. */
-  size_t k = 0, p = 0;
-  while (k < (size_t)count * 2 && p <= len) {
-    paths[k++] = buf + p;
-    p += strlen(buf + p) + 1;
-  }
-  if (k != (size_t)count * 2) {
-    free(paths);
-    free(buf);
-    return napi_throw_range_error(env, NULL, "linkMany: fewer paths than 2 × count"), NULL;
-  }
-  if (threads > count / 64 + 1) threads = count / 64 + 1; /* small lists: no threads */
-  struct link_job jobs[16];
-  pthread_t tids[16];
-  int started[16] = {0};
-  for (uint32_t t = 0; t < threads; t++) {
-    jobs[t] = (struct link_job){paths, errs, (size_t)count * t / threads, (size_t)count * (t + 1) / threads};
-    if (t > 0) started[t] = pthread_create(&tids[t], NULL, link_run, &jobs[t]) == 0;
-  }
-  link_run(&jobs[0]);
-  for (uint32_t t = 1; t < threads; t++) {
-    if (started[t]) pthread_join(tids[t], NULL);
-    else link_run(&jobs[t]); /* no thread: do its share here */
-  }
-  free(paths);
-  free(buf);
-  napi_create_typedarray(env, napi_int32_array, count, ab, 0, &out);
-  return out;
-}
-
-/* A background linkMany: owns its path buffer, results and threads until waited for. */
+/* A background batch of links: owns its path buffer, results and threads until waited for. */
 struct link_batch {
   char *buf;
   const char **paths;
@@ -710,11 +567,9 @@ static napi_value link_wait(napi_env env, napi_callback_info info) {
 
 napi_value jvs_tree_init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
-    {"scanDir", NULL, scan_dir, NULL, NULL, NULL, napi_default, NULL},
     {"scanDirs", NULL, scan_dirs, NULL, NULL, NULL, napi_default, NULL},
     {"scanTreeStart", NULL, scan_tree_start, NULL, NULL, NULL, napi_default, NULL},
     {"scanTreeWait", NULL, scan_tree_wait, NULL, NULL, NULL, napi_default, NULL},
-    {"linkMany", NULL, link_many, NULL, NULL, NULL, napi_default, NULL},
     {"linkStart", NULL, link_start, NULL, NULL, NULL, napi_default, NULL},
     {"linkWait", NULL, link_wait, NULL, NULL, NULL, napi_default, NULL},
   };

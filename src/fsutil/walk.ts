@@ -6,9 +6,9 @@ import { native } from '../native/native.js';
 export type EntryType = 'dir' | 'file' | 'symlink';
 
 /**
- * The lstat fields JVS reads (fs.BigIntStats has them all). Walks fill it from the
- * addon's scanDir when it is built: one call per folder instead of a BigIntStats
- * (with its four Date objects) per entry, which halves a 10,000-file stat walk.
+ * The lstat fields JVS reads (fs.BigIntStats has them all). With the addon, walks fill
+ * it from packed native scans instead of a BigIntStats (with its four Date objects)
+ * per entry, which halves a 10,000-file stat walk.
  */
 export interface EntryStat {
   mode: bigint;
@@ -38,7 +38,7 @@ const S_IFDIR = 0o040000n;
 const S_IFREG = 0o100000n;
 const S_IFLNK = 0o120000n;
 
-/** An EntryStat read from scanDir's packed values (field order of native/jvs_tree.c). */
+/** An EntryStat read from the addon's packed scan values (field order of native/jvs_tree.c). */
 class ScannedStat implements EntryStat {
   mode: bigint;
   nlink: bigint;
@@ -78,14 +78,8 @@ class ScannedStat implements EntryStat {
 }
 const SCAN_FIELDS = 10;
 
-/** One folder's entries with their lstat, sorted by name; entries that vanish meanwhile are left out. */
-export function scanFolder(dirAbs: string): Array<{ name: string; stat: EntryStat }> {
-  const n = native();
-  if (n) {
-    const { names, stats } = n.scanDir(dirAbs);
-    const order = names.map((_, i) => i).sort((a, b) => (names[a]! < names[b]! ? -1 : names[a]! > names[b]! ? 1 : 0));
-    return order.map((i) => ({ name: names[i]!, stat: new ScannedStat(stats, i * SCAN_FIELDS) }));
-  }
+/** One folder's entries with their lstat, sorted by name (the walk without the addon); entries that vanish meanwhile are left out. */
+function scanFolder(dirAbs: string): Array<{ name: string; stat: EntryStat }> {
   const out: Array<{ name: string; stat: EntryStat }> = [];
   for (const name of fs.readdirSync(dirAbs).sort()) {
     try {

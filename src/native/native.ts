@@ -9,16 +9,12 @@ export interface NativeAddon {
   lutimesNs(p: string, atimeNs: bigint, mtimeNs: bigint): void;
   /** Returns an fd holding an exclusive flock; throws code EAGAIN when another holder has it. */
   flockExclusive(p: string): number;
-  /** One folder's entries (unsorted) and their lstat, 10 values each (see native/jvs_tree.c). */
-  scanDir(p: string): { names: string[]; stats: BigInt64Array };
-  /** scanDir for many folders on up to `threads` threads; names sorted in UTF-16 code-unit order. */
+  /** Folders' entries and their lstat (10 values each, see native/jvs_tree.c) on up to `threads` threads; names sorted in UTF-16 code-unit order. */
   scanDirs(paths: string[], threads: number): Array<{ names: string[]; stats: BigInt64Array }>;
   /** Every folder below root scanned by background threads; scanTreeWait joins them (folders in no order). */
   scanTreeStart(root: string, threads: number): object;
   scanTreeWait(handle: object): Array<{ rel: string; names: string[]; stats: BigInt64Array }>;
-  /** Hard links for `count` pairs given as "src\0dst\0…", on up to `threads` threads; errno per pair (0: linked). */
-  linkMany(pairs: string, count: number, threads: number): Int32Array;
-  /** linkMany in the background; linkWait joins it and returns the errno per pair. */
+  /** Hard links for `count` pairs given as "src\0dst\0…", made on `threads` background threads; linkWait joins them and returns the errno per pair (0: linked). */
   linkStart(pairs: string, count: number, threads: number): object;
   linkWait(handle: object): Int32Array;
   /**
