@@ -280,6 +280,19 @@ static napi_value scan_dirs(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* The one argument of a *Wait call: the handle its *Start returned (NULL, with a TypeError pending, if not). */
+static void *handle_arg(napi_env env, napi_callback_info info, const char *usage) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  void *data = NULL;
+  if (argc != 1 || napi_get_value_external(env, argv[0], &data) != napi_ok || !data) {
+    napi_throw_type_error(env, NULL, usage);
+    return NULL;
+  }
+  return data;
+}
+
 /* A whole-tree scan running in the background (scanTreeStart / scanTreeWait). */
 struct tree_dir {
   char *rel;
@@ -446,12 +459,8 @@ static napi_value scan_tree_start(napi_env env, napi_callback_info info) {
 }
 
 static napi_value scan_tree_wait(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  void *data = NULL;
-  if (argc != 1 || napi_get_value_external(env, argv[0], &data) != napi_ok || !data) return napi_throw_type_error(env, NULL, "scanTreeWait(handle)"), NULL;
-  struct tree_scan *t = data;
+  struct tree_scan *t = handle_arg(env, info, "scanTreeWait(handle)");
+  if (!t) return NULL;
   tree_join(t);
   if (t->err) return throw_code(env, t->err_path ? t->err_path : t->root, t->err);
   napi_value out;
@@ -550,12 +559,8 @@ static napi_value link_start(napi_env env, napi_callback_info info) {
 }
 
 static napi_value link_wait(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  void *data = NULL;
-  if (argc != 1 || napi_get_value_external(env, argv[0], &data) != napi_ok || !data) return napi_throw_type_error(env, NULL, "linkWait(handle)"), NULL;
-  struct link_batch *b = data;
+  struct link_batch *b = handle_arg(env, info, "linkWait(handle)");
+  if (!b) return NULL;
   batch_join(b);
   napi_value ab, out;
   void *copy;
