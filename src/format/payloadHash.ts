@@ -14,13 +14,21 @@ export interface HashedEntry {
   target?: string;
 }
 
+/** `mode=%04o` texts by permission bits: a tree uses a handful of modes, formatted once each. */
+const modeTexts = new Map<number, string>();
+function modeText(mode: number): string {
+  const bits = mode & 0o777;
+  let t = modeTexts.get(bits);
+  if (t === undefined) modeTexts.set(bits, (t = bits.toString(8).padStart(4, '0')));
+  return t;
+}
+
 /** `<type>:<rel>:<meta>:<hash>` exactly as the reference implementation forms it. */
 export function payloadLine(e: HashedEntry): string {
-  const mode = (e.mode & 0o777).toString(8).padStart(4, '0');
-  const base = e.rel.slice(e.rel.lastIndexOf('/') + 1);
+  const mode = modeText(e.mode);
   switch (e.type) {
     case 'dir':
-      return `dir:${e.rel}:mode=${mode}:${sha256Hex(base)}`;
+      return `dir:${e.rel}:mode=${mode}:${sha256Hex(e.rel.slice(e.rel.lastIndexOf('/') + 1))}`;
     case 'symlink':
       return `symlink:${e.rel}:mode=${mode}:${sha256Hex(e.target ?? '')}`;
     case 'file':
@@ -29,11 +37,8 @@ export function payloadLine(e: HashedEntry): string {
   }
 }
 
-/**
- * Payload root hash: one line per entry (the root itself and entries named `.READY`
- * are not listed by callers), lines sorted as byte strings, each followed by `\n`,
- * SHA-256 over the whole.
- */
+const SURROGATE = /[\ud800-\udfff]/;
+
 function isSorted(xs: readonly string[]): boolean {
   for (let i = 1; i < xs.length; i++) if (xs[i - 1]! > xs[i]!) return false;
   return true;
@@ -48,9 +53,9 @@ export function payloadRootHash(entries: Iterable<HashedEntry>): string {
   // line holds a surrogate (astral character); only then sort the encoded bytes.
   let plain = true;
   for (const e of entries) {
-    const l = payloadLine(e) + '\n';
-    if (plain && /[\ud800-\udfff]/.test(l)) plain = false;
-    groups[e.type].push(l);
+    // Only the path can hold a surrogate: the rest of a line is ASCII (targets appear hashed).
+    if (plain && SURROGATE.test(e.rel)) plain = false;
+    groups[e.type].push(payloadLine(e) + '\n');
   }
   const h = createHash('sha256');
   if (plain) {
