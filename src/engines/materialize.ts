@@ -5,7 +5,7 @@ import type { HashedEntry } from '../format/payloadHash.js';
 import { hashFile } from '../fsutil/fileHash.js';
 import { permBits, statRecord, under, walkTree, type EntryStat, type PendingWalk, type TreeEntry, type WalkFilter } from '../fsutil/walk.js';
 import type { Engine } from './engine.js';
-import { applyMetadata, setTimes } from './metadata.js';
+import { applyCopyMetadata, applyMetadata } from './metadata.js';
 import { copyHashed, copyKnown, runParallel, worthParallel, type ParallelJob } from './parallelCopy.js';
 import { materializeByClone } from './materializeClone.js';
 import { native } from '../native/native.js';
@@ -112,13 +112,14 @@ export function materializeTree(srcRootIn: string, dstRootIn: string, engine: En
   // Large trees: copies that must read (and hash) are queued and run on both cores after
   // the walk; links and unchanged files are placed on the way (they cost no reads).
   const fileCount = walk.entries.reduce((n, e) => n + (e.type === 'file' ? 1 : 0), 0);
-  const queue: Deferred[] | undefined = opts.hash !== false && !engine.cloneTree && (engine.name === 'copy' || engine.name === 'reflink-copy') && worthParallel(fileCount, total) ? [] : undefined;
+  const batchable = opts.hash !== false && (engine.name === 'copy' || engine.name === 'reflink-copy');
+  const queue: Deferred[] | undefined = batchable && worthParallel(fileCount, total) ? [] : undefined;
   const queuedRel = new Set<string>();
   // Unchanged files to hard-link from the parent: handed to native threads in batches
   // while this loop goes on (a link costs ~10 µs of kernel time on ext4, the bulk of an
   // incremental snapshot). Without the addon each is linked on the way.
   const links = native() ? linkBatcher(engine, stats) : undefined;
-  const knownQueue: Deferred[] | undefined = native() && opts.hash !== false && (engine.name === 'copy' || engine.name === 'reflink-copy') ? [] : undefined;
+  const knownQueue: Deferred[] | undefined = batchable && native() ? [] : undefined;
   const laterLinks: Array<{ first: ManifestEntry; dst: string; m: ManifestEntry }> = [];
 
   try {
@@ -183,11 +184,7 @@ export function materializeTree(srcRootIn: string, dstRootIn: string, engine: En
       // Unchanged files that are copied, not linked (reflink-copy, or a parent that
       // differs): cloned on every core, read only if a source changed meanwhile.
       const results = copyKnown(knownQueue.map((q) => q.job), engine);
-      knownQueue.forEach((q, i) => {
-        const r = results[i]!;
-        q.m.contentHash = r.hash ?? q.trusted;
-        finishCopy(q.dst, q.e, q.m, stats, r.size, !!r.metaApplied);
-      });
+      knownQueue.forEach((q, i) => tookKnown(q.dst, q.e, q.m, stats, results[i]!, q.trusted!));
     }
   } catch (e) {
     // Stop writing into the stage before the caller removes it.
@@ -324,7 +321,7 @@ function placeFile(src: string, dst: string, e: TreeEntry, m: ManifestEntry, eng
     engine.copyFile(src, dst, mode, false);
     stats.copied++;
     stats.bytesCopied += m.size;
-    fileMetadata(dst, e.stat);
+    applyCopyMetadata(dst, permBits(e.stat), e.stat);
     return false;
   }
   const job = jobOf(src, dst, e);
@@ -339,13 +336,15 @@ function placeFile(src: string, dst: string, e: TreeEntry, m: ManifestEntry, eng
   return false;
 }
 
-/** Copy a file whose content the stat vouches for: hashed only if it changed while being copied. */
+/** Copy a file whose content the stat vouches for: read only if it changed while being copied (copyKnown). */
 function copyTrusted(src: string, dst: string, e: TreeEntry, m: ManifestEntry, engine: Engine, stats: MaterializeStats, trusted: string): void {
-  engine.copyFile(src, dst, permBits(e.stat), false);
-  const after = fs.lstatSync(src, { bigint: true });
-  const steady = after.ctimeNs === e.stat.ctimeNs && after.mtimeNs === e.stat.mtimeNs && after.size === e.stat.size && after.ino === e.stat.ino;
-  m.contentHash = steady ? trusted : hashFile(dst);
-  finishCopy(dst, e, m, stats, steady ? Number(e.stat.size) : undefined);
+  tookKnown(dst, e, m, stats, copyKnown([jobOf(src, dst, e)], engine)[0]!, trusted);
+}
+
+/** A copyKnown outcome into the manifest entry: the vouched-for hash unless the copy had to be hashed. */
+function tookKnown(dst: string, e: TreeEntry, m: ManifestEntry, stats: MaterializeStats, r: { size: number; hash?: string; metaApplied?: boolean }, trusted: string): void {
+  m.contentHash = r.hash ?? trusted;
+  finishCopy(dst, e, m, stats, r.size, !!r.metaApplied);
 }
 
 /** errno numbers (as linkWait returns them) to their names. */
@@ -423,30 +422,8 @@ function linkBatcher(engine: Engine, stats: MaterializeStats) {
 /** Metadata of a copied file, and its size as copied (the source may have changed size meanwhile). */
 function finishCopy(dst: string, e: TreeEntry, m: ManifestEntry, stats: MaterializeStats, size?: number, metaApplied = false): void {
   m.size = size ?? Number(fs.lstatSync(dst, { bigint: true }).size);
-  if (!metaApplied) fileMetadata(dst, e.stat);
+  if (!metaApplied) applyCopyMetadata(dst, permBits(e.stat), e.stat);
   stats.copied++;
   stats.bytesCopied += m.size;
 }
 
-const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
-
-/**
- * applyMetadata for a file this process just created: owner and mode are changed only
- * when they differ (the engines' copies already carry the source's mode, and a root
- * process creates root-owned files), which spares two journaled metadata updates per
- * file on XFS/ext4; times are always set.
- */
-function fileMetadata(dst: string, want: EntryStat): void {
-  const have = fs.lstatSync(dst, { bigint: true });
-  let chowned = false;
-  if (isRoot && (have.uid !== want.uid || have.gid !== want.gid)) {
-    try {
-      fs.lchownSync(dst, Number(want.uid), Number(want.gid));
-      chowned = true; // chown clears set-id bits: the mode is set again below
-    } catch {
-      /* ownership is best effort, as in applyMetadata */
-    }
-  }
-  if (chowned || (have.mode & 0o7777n) !== (want.mode & 0o7777n)) fs.chmodSync(dst, Number(want.mode) & 0o7777);
-  setTimes(dst, want);
-}

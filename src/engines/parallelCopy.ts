@@ -4,8 +4,8 @@ import { MessageChannel, receiveMessageOnPort, Worker } from 'node:worker_thread
 import { copyAndHash, hashFile, HashMode, hashThreads, nativeHashMany, type HashModeValue } from '../fsutil/fileHash.js';
 import type { CopyEngine } from './copyEngine.js';
 import type { Engine } from './engine.js';
-import { native } from '../native/native.js';
 import { cloneFailure } from './reflinkEngine.js';
+import { applyCopyMetadata } from './metadata.js';
 
 /**
  * Copies that hash what they copy, and plain hashes, on every core, without making the
@@ -60,26 +60,6 @@ export interface CopyOutcome {
   metaApplied?: boolean;
 }
 
-const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
-
-/** JavaScript twin of the addon's finish_dst for a job's `meta`: owner (root, best effort), mode after a chown, times. */
-function applyJobMeta(dst: string, mode: number, meta: JobMeta): void {
-  if (isRoot) {
-    const have = fs.lstatSync(dst, { bigint: true });
-    if (have.uid !== meta.uid || have.gid !== meta.gid) {
-      try {
-        fs.lchownSync(dst, Number(meta.uid), Number(meta.gid));
-      } catch {
-        /* ownership is best effort, as in applyMetadata */
-      }
-    }
-  }
-  fs.chmodSync(dst, mode & 0o7777);
-  const n = native();
-  if (n) n.lutimesNs(dst, meta.atimeNs, meta.mtimeNs);
-  else fs.lutimesSync(dst, Number(meta.atimeNs) / 1e9, Number(meta.mtimeNs) / 1e9);
-}
-
 /**
  * Copy one file and return the SHA-256 of what the copy holds, reading as little as
  * possible: a plain copy hashes while copying (one read); a clone (reflink, FICLONE)
@@ -95,7 +75,7 @@ export function copyHashed(engine: Engine, job: ParallelJob): CopyOutcome {
   }
   const out = copyHashedJs(engine, job);
   if (job.meta && job.kind === 'copy') {
-    applyJobMeta(job.dst!, job.mode ?? 0o644, job.meta);
+    applyCopyMetadata(job.dst!, job.mode ?? 0o644, job.meta);
     out.metaApplied = true;
   }
   return out;
@@ -114,10 +94,16 @@ function copyHashedJs(engine: Engine, job: ParallelJob): CopyOutcome {
   const pre = job.pre;
   if (pre) {
     const h = hashFile(src);
-    const a = fs.lstatSync(src, { bigint: true });
-    if (a.ctimeNs.toString() === pre[0] && a.mtimeNs.toString() === pre[1] && a.size.toString() === pre[2] && a.ino.toString() === pre[3]) return { hash: h, size: Number(pre[2]) };
+    if (unchangedSince(src, pre)) return { hash: h, size: Number(pre[2]) };
   }
   return { hash: hashFile(dst), size: Number(fs.lstatSync(dst, { bigint: true }).size) };
+}
+
+/** Whether `src` still has the stat its job recorded before the copy (ctime, mtime, size, inode). */
+function unchangedSince(src: string, pre: ParallelJob['pre']): boolean {
+  if (!pre) return false;
+  const a = fs.lstatSync(src, { bigint: true });
+  return a.ctimeNs.toString() === pre[0] && a.mtimeNs.toString() === pre[1] && a.size.toString() === pre[2] && a.ino.toString() === pre[3];
 }
 
 
@@ -252,12 +238,9 @@ export function copyKnown(jobs: readonly ParallelJob[], engine: Engine): Array<{
     const dst = job.dst!;
     const mode = job.mode ?? 0o644;
     engine.copyFile(job.src, dst, mode, false);
-    const a = fs.lstatSync(job.src, { bigint: true });
-    const p = job.pre;
-    const steady = !!p && a.ctimeNs.toString() === p[0] && a.mtimeNs.toString() === p[1] && a.size.toString() === p[2] && a.ino.toString() === p[3];
-    const o: { size: number; hash?: string; metaApplied?: boolean } = steady ? { size: Number(p![2]) } : { hash: hashFile(dst), size: Number(fs.lstatSync(dst, { bigint: true }).size) };
+    const o: { size: number; hash?: string; metaApplied?: boolean } = unchangedSince(job.src, job.pre) ? { size: Number(job.pre![2]) } : { hash: hashFile(dst), size: Number(fs.lstatSync(dst, { bigint: true }).size) };
     if (job.meta) {
-      applyJobMeta(dst, mode, job.meta);
+      applyCopyMetadata(dst, mode, job.meta);
       o.metaApplied = true;
     }
     out[i] = o;
