@@ -128,18 +128,31 @@ export function walkTree(root: string, filter: WalkFilter = {}): WalkResult {
   return { entries, unsupported };
 }
 
-const typeOf = (stat: EntryStat): EntryType | undefined => (stat.isDirectory() ? 'dir' : stat.isFile() ? 'file' : stat.isSymbolicLink() ? 'symlink' : undefined);
+/** The entry type a stat describes; undefined for sockets, FIFOs and devices. */
+export function entryType(stat: Pick<EntryStat, 'isFile' | 'isDirectory' | 'isSymbolicLink'>): EntryType | undefined {
+  return stat.isDirectory() ? 'dir' : stat.isFile() ? 'file' : stat.isSymbolicLink() ? 'symlink' : undefined;
+}
 
 /** The entry for `name` in `dirRel`, or undefined when the filter leaves it out or it is a special file (then noted). */
 function admit(dirRel: string, name: string, stat: EntryStat, filter: WalkFilter, unsupported: string[]): TreeEntry | undefined {
   const rel = dirRel ? `${dirRel}/${name}` : name;
-  const type = typeOf(stat);
+  const type = entryType(stat);
   if (filter.include && !filter.include(rel, type === 'dir')) return undefined;
   if (!type) {
     unsupported.push(rel);
     return undefined;
   }
   return { rel, type, stat };
+}
+
+/** The entries the filter takes from one natively scanned folder (names already in order). */
+function folderEntries(dirRel: string, names: string[], stats: BigInt64Array, filter: WalkFilter, unsupported: string[]): TreeEntry[] {
+  const kept: TreeEntry[] = [];
+  for (let k = 0; k < names.length; k++) {
+    const e = admit(dirRel, names[k]!, new ScannedStat(stats, k * SCAN_FIELDS), filter, unsupported);
+    if (e) kept.push(e);
+  }
+  return kept;
 }
 
 /** A walk that may already be running in the background; result() waits for it. */
@@ -162,14 +175,7 @@ export function startWalk(root: string, filter: WalkFilter = {}): PendingWalk {
       if (done) return done;
       const children = new Map<string, TreeEntry[]>();
       const unsupported: string[] = [];
-      for (const { rel: dirRel, names, stats } of n.scanTreeWait(handle)) {
-        const kept: TreeEntry[] = [];
-        for (let k = 0; k < names.length; k++) {
-          const e = admit(dirRel, names[k]!, new ScannedStat(stats, k * SCAN_FIELDS), {}, unsupported);
-          if (e) kept.push(e);
-        }
-        children.set(dirRel, kept);
-      }
+      for (const { rel: dirRel, names, stats } of n.scanTreeWait(handle)) children.set(dirRel, folderEntries(dirRel, names, stats, {}, unsupported));
       return (done = { entries: depthFirst(children), unsupported: unsupported.sort() });
     },
   };
@@ -204,14 +210,8 @@ function walkByLevels(root: string, filter: WalkFilter, scanDirs: (paths: string
     const next: string[] = [];
     for (let i = 0; i < level.length; i++) {
       const dirRel = level[i]!;
-      const { names, stats } = scanned[i]!;
-      const kept: TreeEntry[] = [];
-      for (let k = 0; k < names.length; k++) {
-        const e = admit(dirRel, names[k]!, new ScannedStat(stats, k * SCAN_FIELDS), filter, unsupported);
-        if (!e) continue;
-        kept.push(e);
-        if (e.type === 'dir') next.push(e.rel);
-      }
+      const kept = folderEntries(dirRel, scanned[i]!.names, scanned[i]!.stats, filter, unsupported);
+      for (const e of kept) if (e.type === 'dir') next.push(e.rel);
       children.set(dirRel, kept);
     }
     level = next;

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { entryType } from '../fsutil/walk.js';
 import type { IndexedEntry } from './manifestCodec.js';
 
 /**
@@ -34,13 +35,11 @@ export function fsClockNs(dir: string): bigint {
 
 export type StatLike = Pick<fs.BigIntStats, 'mode' | 'size' | 'mtimeNs' | 'ctimeNs' | 'ino' | 'dev'> & { isFile(): boolean; isDirectory(): boolean; isSymbolicLink(): boolean };
 
-const typeOf = (s: StatLike): IndexedEntry['type'] | undefined => (s.isFile() ? 'file' : s.isDirectory() ? 'dir' : s.isSymbolicLink() ? 'symlink' : undefined);
-
 /** True when the recorded entry still vouches for the file `now` describes (see above). */
 export function isUnchanged(rec: IndexedEntry | undefined, probeNs: bigint, now: StatLike): boolean {
   return (
     !!rec &&
-    rec.type === typeOf(now) &&
+    rec.type === entryType(now) &&
     rec.ctimeNs < probeNs &&
     rec.mtimeNs < probeNs &&
     rec.ctimeNs === now.ctimeNs &&
@@ -54,5 +53,5 @@ export function isUnchanged(rec: IndexedEntry | undefined, probeNs: bigint, now:
 
 /** Same stat apart from trust: worth hashing to compare before copying (a racy or unknown file). */
 export function looksSame(rec: IndexedEntry | undefined, now: StatLike): boolean {
-  return !!rec && rec.type === typeOf(now) && rec.size === Number(now.size) && rec.mtimeNs === now.mtimeNs && rec.mode === (Number(now.mode) & 0o7777);
+  return !!rec && rec.type === entryType(now) && rec.size === Number(now.size) && rec.mtimeNs === now.mtimeNs && rec.mode === (Number(now.mode) & 0o7777);
 }

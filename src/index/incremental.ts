@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { KnownContent } from '../engines/materialize.js';
-import { under, type EntryStat, type TreeEntry } from '../fsutil/walk.js';
+import { entryType, under, type EntryStat, type TreeEntry } from '../fsutil/walk.js';
 import type { Layout } from '../repo/layout.js';
 import { listSnapshotIds } from '../repo/snapshots.js';
 import { listWorktreeNames } from '../repo/worktreeConfig.js';
@@ -123,8 +123,7 @@ export function stateAfterApply(root: string, target: readonly IndexedEntry[], s
         continue;
       }
     }
-    const type = st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : undefined;
-    if (type !== t.type) continue;
+    if (entryType(st) !== t.type) continue;
     const mode = Number(st.mode) & 0o7777;
     const size = t.type === 'file' ? Number(st.size) : 0;
     const p = previous?.get(t.rel);
