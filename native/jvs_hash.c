@@ -131,35 +131,10 @@ static void fail(Run *r, size_t i, const char *syscall, const char *path, int e)
   __atomic_store_n(&r->stop, 1, __ATOMIC_RELAXED);
 }
 
-/* Hashes fd from offset 0 to its end; returns bytes read or -1 (errno set). */
-static int64_t hash_fd(int fd, unsigned char *buf, unsigned char out[32]) {
-  EVP_MD_CTX *ctx = ossl.ctx_new();
-  if (!ctx || ossl.init(ctx, ossl.md, NULL) != 1) {
-    ossl.ctx_free(ctx);
-    errno = ENOMEM;
-    return -1;
-  }
-  int64_t total = 0;
-  for (;;) {
-    ssize_t n = pread(fd, buf, BUF_SIZE, total);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      int e = errno;
-      ossl.ctx_free(ctx);
-      errno = e;
-      return -1;
-    }
-    if (n == 0) break;
-    ossl.update(ctx, buf, (size_t)n);
-    total += n;
-  }
-  unsigned int len = 32;
-  ossl.final(ctx, out, &len);
-  ossl.ctx_free(ctx);
-  return total;
-}
-
-/* Copies in → out (both at offset 0) while hashing what is written; returns bytes or -1. */
+/*
+ * Hashes `in` from offset 0 to its end and, when out >= 0, copies it to `out` (also
+ * from 0) in the same read; returns the bytes read, or -1 with errno and *syscall set.
+ */
 static int64_t copy_hash_fd(int in, int out, unsigned char *buf, unsigned char digest[32], const char **syscall) {
   EVP_MD_CTX *ctx = ossl.ctx_new();
   if (!ctx || ossl.init(ctx, ossl.md, NULL) != 1) {
@@ -178,7 +153,7 @@ static int64_t copy_hash_fd(int in, int out, unsigned char *buf, unsigned char d
     }
     if (n == 0) break;
     ossl.update(ctx, buf, (size_t)n);
-    for (ssize_t off = 0; off < n;) {
+    for (ssize_t off = 0; out >= 0 && off < n;) {
       ssize_t w = pwrite(out, buf + off, (size_t)(n - off), total + off);
       if (w < 0) {
         if (errno == EINTR) continue;
@@ -198,6 +173,12 @@ fail:;
   ossl.ctx_free(ctx);
   errno = e;
   return -1;
+}
+
+/* Hashes fd from offset 0 to its end; returns bytes read or -1 (errno set). */
+static int64_t hash_fd(int fd, unsigned char *buf, unsigned char out[32]) {
+  const char *syscall;
+  return copy_hash_fd(fd, -1, buf, out, &syscall);
 }
 
 /* Errors that mean "this filesystem does not clone", not "this file failed". */
