@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import { MessageChannel, receiveMessageOnPort, Worker } from 'node:worker_threads';
-import { copyAndHash, hashFile, HashMode, hashThreads, nativeHashMany, type HashModeValue } from '../fsutil/fileHash.js';
+import { copyAndHash, hashFile, HashMode, hashThreads, nativeHashMany, PRE_PER_JOB, type HashModeValue } from '../fsutil/fileHash.js';
 import type { CopyEngine } from './copyEngine.js';
 import type { Engine } from './engine.js';
 import { cloneFailure } from './reflinkEngine.js';
@@ -129,8 +129,7 @@ function nativeCopyMode(engineName: string, engine?: Engine): HashModeValue | un
   return engine && (engine as CopyEngine).clonesFiles === false ? HashMode.copyNoClone : HashMode.copy;
 }
 
-/** Values per job in the addon's `pre`, and the flag in its mode slot asking for `meta` (native/jvs_hash.c). */
-const PRE = 9;
+/** The flag in the mode slot of the addon's `pre` asking for `meta` (native/jvs_hash.c). */
 const META = 1n << 20n;
 /** hashMany mode flag: the caller knows the hashes (see copyKnown). */
 const KNOWN = 8;
@@ -148,7 +147,7 @@ function runNativeBatch(jobs: readonly ParallelJob[], mode: HashModeValue, engin
   const many = nativeHashMany()!;
   const n = end - start;
   const parts = new Array<string>(mode === HashMode.hash ? n : 2 * n);
-  const pre = mode === HashMode.hash ? null : new BigInt64Array(PRE * n);
+  const pre = mode === HashMode.hash ? null : new BigInt64Array(PRE_PER_JOB * n);
   for (let k = 0; k < n; k++) {
     const job = jobs[start + k]!;
     if (pre === null) {
@@ -158,7 +157,7 @@ function runNativeBatch(jobs: readonly ParallelJob[], mode: HashModeValue, engin
     parts[2 * k] = job.src;
     parts[2 * k + 1] = job.dst!;
     const p = job.pre;
-    const at = PRE * k;
+    const at = PRE_PER_JOB * k;
     if (p) {
       pre[at] = BigInt(p[0]);
       pre[at + 1] = BigInt(p[1]);

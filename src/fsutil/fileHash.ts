@@ -19,6 +19,8 @@ function buffer(): Buffer {
 /** Modes of the addon's hashMany. */
 export const HashMode = { hash: 0, reflink: 1, copy: 2, copyNoClone: 3 } as const;
 export type HashModeValue = (typeof HashMode)[keyof typeof HashMode];
+/** Values per job in hashMany's `pre` (walked ctime, mtime, size, ino; mode; atime, mtime, uid, gid). */
+export const PRE_PER_JOB = 9;
 
 /** The addon's hashMany, or undefined (not built, disabled, or an older build without it). */
 export function nativeHashMany(): NativeAddon['hashMany'] | undefined {
@@ -96,7 +98,7 @@ export const HASH_BATCH = 2048;
 export function copyAndHash(src: string, dst: string, mode: number): { hash: string; size: number } {
   const many = nativeHashMany();
   if (many) {
-    const pre = new BigInt64Array(9);
+    const pre = new BigInt64Array(PRE_PER_JOB);
     pre[4] = BigInt(mode & 0o7777);
     const r = many(`${src}\0${dst}\0`, 1, HashMode.copyNoClone, pre, 1);
     return { hash: r.hashes, size: r.sizes[0]! };
