@@ -84,6 +84,29 @@ static int load_openssl(void) {
   return ossl.md != NULL;
 }
 
+void *jvs_sha256_begin(void) {
+  EVP_MD_CTX *ctx = ossl.ctx_new();
+  if (ctx && ossl.init(ctx, ossl.md, NULL) != 1) {
+    ossl.ctx_free(ctx);
+    return NULL;
+  }
+  return ctx;
+}
+
+void jvs_sha256_add(void *ctx, const void *data, size_t n) {
+  ossl.update(ctx, data, n);
+}
+
+void jvs_sha256_digest(void *ctx, unsigned char out[32]) {
+  unsigned int len = 32;
+  ossl.final(ctx, out, &len);
+  ossl.init(ctx, ossl.md, NULL);
+}
+
+void jvs_sha256_free(void *ctx) {
+  if (ctx) ossl.ctx_free(ctx);
+}
+
 enum { MODE_HASH = 0, MODE_REFLINK = 1, MODE_COPY = 2, MODE_COPY_NOCLONE = 3 };
 #define KNOWN 8 /* with a copy mode: the caller knows the hashes; see hashMany's comment */
 enum { PRE = 9 };            /* values per job in `pre` */
@@ -517,5 +540,5 @@ napi_value jvs_hash_init(napi_env env, napi_value exports) {
     {"hashMany", NULL, hash_many, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
-  return exports;
+  return jvs_roothash_init(env, exports);
 }
