@@ -25,6 +25,13 @@ export interface NativeAddon {
    * Throws with code/syscall/path/index.
    */
   hashMany(paths: string, count: number, mode: number, pre: BigInt64Array | null, threads: number): { hashes: string; sizes: Float64Array; cloneRefused: boolean; byOtherThreads: number; steady: Uint8Array };
+  /**
+   * The payload root hash (native/jvs_roothash.c) of entries given as `fields` (per entry
+   * its rel, then a file's content hash or a symlink's target, joined by "\0"), types
+   * (0 dir, 1 file, 2 symlink), permission bits (& 0o777) and sizes. Null when it cannot
+   * reproduce src/format/payloadHash.ts exactly; throws when a file has no content hash.
+   */
+  rootHash(fields: string, types: Uint8Array, modes: Uint16Array, sizes: Float64Array): string | null;
 }
 
 let cached: NativeAddon | null | undefined;

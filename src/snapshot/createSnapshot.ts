@@ -3,7 +3,7 @@ import path from 'node:path';
 import { JvsError, fromSystemError } from '../errors.js';
 import { formatTimestamp } from '../format/canonicalJson.js';
 import { descriptorChecksum, serializeDescriptor, serializeReady, type Descriptor } from '../format/descriptor.js';
-import { payloadRootHash } from '../format/payloadHash.js';
+import { rootHashOf } from '../fsutil/rootHash.js';
 import { newSnapshotId } from '../format/snapshotId.js';
 import { fsyncDir, writeFileDurable } from '../fsutil/atomic.js';
 import { syncTree } from '../fsutil/syncTree.js';
@@ -118,11 +118,11 @@ export async function createSnapshot(layout: Layout, opts: SnapshotOptions): Pro
       });
       // While the unchanged files are being hard-linked in the background: the payload
       // root hash (step 4, from the entries) and the index's encoding of the manifest.
-      let rootHash = payloadRootHash(m.entries);
+      let rootHash = rootHashOf(m.entries);
       idx?.prepareList(m.entries);
       tracePhase('snapshot: root hash, index chunks');
       if (m.finish?.()) {
-        rootHash = payloadRootHash(m.entries);
+        rootHash = rootHashOf(m.entries);
         idx?.prepareList(m.entries);
       }
       faultPoint('snapshot.2-materialize');

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { payloadRootHash, type HashedEntry } from '../format/payloadHash.js';
+import type { HashedEntry } from '../format/payloadHash.js';
+import { rootHashOf } from '../fsutil/rootHash.js';
 import { hashFile, hashFiles, nativeHashMany } from '../fsutil/fileHash.js';
 import { permBits, walkTree } from '../fsutil/walk.js';
 import { READY_FILE } from '../repo/layout.js';
@@ -39,5 +40,5 @@ export function hashPayloadTree(root: string, onProgress?: (done: number, total:
   } else {
     for (const h of fileEntries) h.contentHash = hashOne(path.join(root, h.rel), h.size);
   }
-  return { hash: payloadRootHash(hashed), files, bytes: total };
+  return { hash: rootHashOf(hashed), files, bytes: total };
 }

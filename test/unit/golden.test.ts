@@ -3,7 +3,12 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { canonicalJson, formatTimestamp } from '../../src/format/canonicalJson.js';
 import { descriptorChecksum, type Descriptor } from '../../src/format/descriptor.js';
+import { createHash } from 'node:crypto';
+import { payloadRootHash, type HashedEntry } from '../../src/format/payloadHash.js';
+import { packEntries, rootHashOf } from '../../src/fsutil/rootHash.js';
+import { native } from '../../src/native/native.js';
 import { hashPayloadTree } from '../../src/verify/hashPayload.js';
+import { itWith } from '../helpers/prereq.js';
 import { tmpDir } from '../helpers/tmp.js';
 
 // Vectors printed by scripts/golden (Go's encoding/json, as the reference uses it).
@@ -88,6 +93,27 @@ describe('payload root hash', () => {
     fs.chmodSync(path.join(root, 'd/empty'), 0o644);
     fs.writeFileSync(path.join(root, '.READY'), 'ready\n');
     expect(hashPayloadTree(root).hash).toBe(TREE_HASH);
+  });
+
+  // The same tree as an entry list, in walk order: the JavaScript definition, the
+  // dispatcher and the addon's rootHash (native/jvs_roothash.c) each give the vector.
+  const sha = (s: string) => createHash('sha256').update(s).digest('hex');
+  const treeEntries: HashedEntry[] = [
+    { rel: 'a.txt', type: 'file', mode: 0o100640, size: 6, contentHash: sha('hello\n') },
+    { rel: 'd', type: 'dir', mode: 0o40750, size: 4096 },
+    { rel: 'd/e', type: 'dir', mode: 0o40755, size: 4096 },
+    { rel: 'd/e/big', type: 'file', mode: 0o100755, size: 1000, contentHash: sha('x'.repeat(1000)) },
+    { rel: 'd/empty', type: 'file', mode: 0o100644, size: 0, contentHash: sha('') },
+    { rel: 'd/link', type: 'symlink', mode: 0o120777, size: 8, target: '../a.txt' },
+  ];
+  it('matches the golden vector from an entry list, through payloadRootHash and rootHashOf', () => {
+    expect(payloadRootHash(treeEntries)).toBe(TREE_HASH);
+    expect(rootHashOf(treeEntries)).toBe(TREE_HASH);
+  });
+
+  itWith('native', typeof native()?.rootHash === 'function' ? undefined : 'the jvs_native addon with rootHash is not built (npm run build:native)', 'matches the golden vector through the addon\'s rootHash', () => {
+    const p = packEntries(treeEntries)!;
+    expect(native()!.rootHash(p.fields, p.types, p.modes, p.sizes)).toBe(TREE_HASH);
   });
 
   it('changes when one mode bit changes', () => {
