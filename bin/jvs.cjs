@@ -1,12 +1,65 @@
 #!/usr/bin/env node
-// Entry point: loads the bundled CLI (scripts/bundle.mjs); heavy modules load on demand.
-// bin/jvs (the installed command) sets NODE_EXTRA_CA_CERTS aside to spare Node's
-// start-up; programs jvs starts get it back.
-const saved = process.env.JVS_SAVED_NODE_EXTRA_CA_CERTS;
-if (saved !== undefined) {
-  process.env.NODE_EXTRA_CA_CERTS = saved;
-  delete process.env.JVS_SAVED_NODE_EXTRA_CA_CERTS;
-}
-const { main } = await import('../dist/cli/jvs.mjs');
+'use strict';
+// Entry point: runs the bundled CLI (dist/cli/jvs.cjs, scripts/bundle.mjs); heavy
+// modules load on demand. bin/jvs (the installed command) sets NODE_EXTRA_CA_CERTS
+// aside to spare Node's start-up; programs jvs starts get it back.
+//
+// Start-up is most of a quick command's time, so this file stays CommonJS (Node's ES
+// module loader costs ~7 ms before any code runs) and compiles the bundle with V8's code
+// cache: `npm run build` runs a sample of commands and saves the compiled functions next
+// to the bundle (scripts/code-cache.cjs), one file per set of V8 flags (a cache made
+// under other flags is refused by V8). A cache is used only when it was made from this
+// very bundle (its SHA-256 heads the file), so an edited bundle never runs stale code.
+const fs = require('node:fs');
+const path = require('node:path');
+const vm = require('node:vm');
+const { createHash } = require('node:crypto');
+const Module = require('node:module');
 
-process.exitCode = await main(process.argv.slice(2));
+const BUNDLE = path.resolve(__dirname, '../dist/cli/jvs.cjs');
+
+/** The code cache file for this Node and these V8 flags. */
+function cacheFileFor(execArgv) {
+  const key = createHash('sha256').update(`${process.version}\0${execArgv.join('\0')}`).digest('hex').slice(0, 12);
+  return `${BUNDLE}.${key}.cache`;
+}
+
+/**
+ * Compile and run the bundle; returns its exports, the compiled script (for
+ * createCachedData) and whether a cache was used: 'used', 'none' (no file) or
+ * 'refused' (another bundle, or V8 rejected it).
+ */
+function loadBundle(execArgv = process.execArgv) {
+  const source = fs.readFileSync(BUNDLE, 'utf8');
+  const digest = createHash('sha256').update(source).digest();
+  const cacheFile = cacheFileFor(execArgv);
+  let cachedData;
+  let cache = 'none';
+  try {
+    const raw = fs.readFileSync(cacheFile);
+    if (raw.length > 32 && raw.subarray(0, 32).equals(digest)) cachedData = raw.subarray(32);
+    else cache = 'refused';
+  } catch {
+    /* no cache: compile from source */
+  }
+  const script = new vm.Script(Module.wrap(source), { filename: BUNDLE, ...(cachedData ? { cachedData } : {}) });
+  if (cachedData) cache = script.cachedDataRejected ? 'refused' : 'used';
+  const mod = { exports: {} };
+  script.runInThisContext()(mod.exports, Module.createRequire(BUNDLE), mod, BUNDLE, path.dirname(BUNDLE));
+  return { cli: mod.exports, script, cache, cacheFile, digest };
+}
+
+module.exports = { loadBundle, cacheFileFor, BUNDLE };
+
+if (require.main === module) {
+  const saved = process.env.JVS_SAVED_NODE_EXTRA_CA_CERTS;
+  if (saved !== undefined) {
+    process.env.NODE_EXTRA_CA_CERTS = saved;
+    delete process.env.JVS_SAVED_NODE_EXTRA_CA_CERTS;
+  }
+  const { cli, cache } = loadBundle();
+  if (process.env.JVS_TRACE === '1') process.once('exit', () => process.stderr.write(`jvs trace: code cache ${cache}\n`));
+  cli.main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
+}

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 /** The compiled CLI's entry module (run with `node`). */
-export const JVS_BIN = path.join(ROOT, 'bin/jvs.js');
+export const JVS_BIN = path.join(ROOT, 'bin/jvs.cjs');
 /** The installed command: the shell launcher in front of JVS_BIN. */
 export const JVS_CMD = path.join(ROOT, 'bin/jvs');
 
