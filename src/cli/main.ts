@@ -42,8 +42,24 @@ function earlyGlobals(argv: string[]): GlobalOptions {
   return { json: argv.includes('--json'), color: false, progress: false, debug: argv.includes('--debug'), quiet: false, waitMs: 0 };
 }
 
+/**
+ * `jvs history | head`: a reader that stops early closes the pipe. Node reports that as
+ * an unhandled EPIPE error (a stack trace, exit 1); the output is simply dropped
+ * instead and the command finishes what it was doing (a snapshot is not cut short
+ * because its progress bar's terminal went away).
+ */
+function dropOutputToClosedPipes(): void {
+  for (const s of [process.stdout, process.stderr]) {
+    if (s.listenerCount('error') > 0) continue;
+    s.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EPIPE' && e.code !== 'ERR_STREAM_DESTROYED') throw e;
+    });
+  }
+}
+
 export async function main(argv: string[]): Promise<number> {
   tracePhase('cli: loaded');
+  dropOutputToClosedPipes();
   const program = new Command('jvs');
   let exitCode = 0;
   const run =

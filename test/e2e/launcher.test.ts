@@ -37,3 +37,20 @@ describe('launcher (bin/jvs)', () => {
     expect(fs.readFileSync(seen, 'utf8')).toBe(`${certs}|unset`);
   });
 });
+
+describe('output to a closed pipe', () => {
+  it('`jvs status --json | head -c 1`: the reader leaving early is no error and prints no stack trace', () => {
+    const dir = tmpDir();
+    jvsOk(['init', 'r'], { cwd: dir });
+    const main = path.join(dir, 'r/main');
+    const files: Record<string, string> = {};
+    for (let i = 0; i < 4000; i++) files[`a-rather-long-folder-name/and-a-long-file-name-${i}.txt`] = '';
+    writeFiles(main, files);
+    const full = jvsOk(['status', '--json'], { cwd: main }).stdout;
+    expect(full.length).toBeGreaterThan(200_000); // far more than a pipe holds: jvs is still writing when head leaves
+    const piped = spawnSync('sh', ['-c', `("${JVS_CMD}" status --json 2>"${dir}/err"; echo "jvs=$?" >"${dir}/rc") | head -c 1 >/dev/null`], { cwd: main, encoding: 'utf8' });
+    expect(piped.status).toBe(0);
+    expect(fs.readFileSync(path.join(dir, 'rc'), 'utf8').trim()).toBe('jvs=0');
+    expect(fs.readFileSync(path.join(dir, 'err'), 'utf8')).toBe('');
+  });
+});
