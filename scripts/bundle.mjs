@@ -39,7 +39,9 @@ for (const f of fs.readdirSync(path.dirname(outfile))) if (/^jvs\.cjs\..+\.cache
 const launcher = fs.readFileSync(path.join(root, 'bin/jvs'), 'utf8');
 const heap = /heap="([^"]+)"/.exec(launcher)?.[1];
 if (!heap) throw new Error('scripts/bundle.mjs: no heap="…" flags found in bin/jvs');
+// A cache only speeds start-up: without one the CLI compiles from source, so a failure
+// here is reported but does not fail the build (the start-up test checks both caches).
 for (const flags of [[], heap.split(' ')]) {
   const r = spawnSync(process.execPath, [...flags, path.join(root, 'scripts/code-cache.cjs')], { stdio: ['ignore', 'ignore', 'inherit'] });
-  if (r.status !== 0) throw new Error(`scripts/code-cache.cjs ${flags.join(' ')} failed (exit ${r.status})`);
+  if (r.status !== 0) console.warn(`scripts/bundle.mjs: no code cache for V8 flags "${flags.join(' ')}" (scripts/code-cache.cjs exited ${r.status}); jvs starts slower but works`);
 }
