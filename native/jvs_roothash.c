@@ -14,17 +14,22 @@
  *   throws  an Error when a file has an empty content hash (as payloadRootHash does).
  *
  * Why here: for 10,000 entries the JavaScript version builds 10,000 template strings
- * and hashes every folder's name through a fresh crypto Hash object (~25 ms on a cold
- * process); here the lines are written into one buffer and each type's section, which a
- * walk lists nearly sorted, is hashed with one update when it is sorted.
+ * and hashes every folder's name through a fresh crypto Hash object (~30 ms on a cold
+ * process, docs/performance.md). Here no line is kept: order is decided from the names
+ * (line_cmp), and the lines, written in order into a small staging buffer that stays in
+ * cache, go to SHA-256 64 KiB at a time. Memory is the UTF-8 copy of `fields` plus 12
+ * bytes per entry (a 1.3 MB text of lines for 10,000 entries cost more in page faults
+ * than in writing).
  *
  * Order: lines are compared as UTF-8 bytes (memcmp, then length), which is the
  * reference's order. Lines begin with their type, so the sorted text is every dir line,
  * then every file line, then every symlink line ("dir" < "file" < "symlink"): each type
- * is sorted on its own. A line's trailing "\n" takes part in the comparison, as it does
- * in the JavaScript version.
+ * is sorted on its own, and only when a pass finds it out of order (a walk lists files
+ * in order; folders "a" and "a-b" come out of a walk as "a", "a/x", "a-b", which lines
+ * order as "a-b", "a/x", "a:" ). A line's trailing "\n" takes part in the comparison,
+ * as it does in the JavaScript version.
  */
-#include <math.h>
+#define _GNU_SOURCE
 #include <node_api.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -33,17 +38,18 @@
 
 #include "jvs_native.h"
 
-typedef struct {
-  const char *p;
-  size_t n;
-} Span;
+#define STAGE (64 << 10)
 
-static int line_cmp(const void *a, const void *b) {
-  const Span *x = a, *y = b;
-  int c = memcmp(x->p, y->p, x->n < y->n ? x->n : y->n);
-  if (c) return c;
-  return x->n < y->n ? -1 : x->n > y->n;
-}
+typedef struct {
+  const char *text;
+  const uint32_t *off;  /* count + 1: where entry i's rel starts; off[count] = bytes + 1 */
+  const uint32_t *rlen; /* rel lengths; a file's hash or a symlink's target follows its rel's "\0" */
+  const uint8_t *types;
+  const uint16_t *modes;
+  const double *sizes;
+  void *small; /* SHA-256 of folder names and link targets */
+  char *a, *b; /* two lines, for comparisons the names alone do not decide */
+} Lines;
 
 static char *put(char *o, const char *s, size_t n) {
   memcpy(o, s, n);
@@ -59,15 +65,6 @@ static char *put_hex(char *o, const unsigned char d[32]) {
   return o;
 }
 
-/* ":mode=%04o" for bits <= 0777 (the caller masked them). */
-static char *put_mode(char *o, unsigned bits) {
-  o = put(o, ":mode=0", 7);
-  *o++ = (char)('0' + ((bits >> 6) & 7));
-  *o++ = (char)('0' + ((bits >> 3) & 7));
-  *o++ = (char)('0' + (bits & 7));
-  return o;
-}
-
 /* An integer as JavaScript prints it (the caller checked |v| <= 2^53, so this is exact; -0 prints 0). */
 static char *put_int(char *o, double v) {
   int64_t x = (int64_t)v;
@@ -79,6 +76,70 @@ static char *put_int(char *o, double v) {
   if (x < 0) *o++ = '-';
   while (n) *o++ = tmp[--n];
   return o;
+}
+
+/* Entry i's second field (content hash or link target). */
+static const char *extra(const Lines *l, size_t i, size_t *n) {
+  size_t start = l->off[i] + l->rlen[i] + 1;
+  *n = l->off[i + 1] - 1 - start;
+  return l->text + start;
+}
+
+/* Writes entry i's line with its "\n" at o; returns its length (at most max_line). */
+static size_t write_line(const Lines *l, size_t i, char *o) {
+  static const char *prefix[3] = {"dir:", "file:", "symlink:"};
+  static const size_t prefix_len[3] = {4, 5, 8};
+  char *start = o;
+  unsigned t = l->types[i], bits = l->modes[i];
+  const char *rel = l->text + l->off[i];
+  size_t rl = l->rlen[i], n;
+  o = put(o, prefix[t], prefix_len[t]);
+  o = put(o, rel, rl);
+  o = put(o, ":mode=0", 7); /* %04o of bits <= 0777 (masked by the caller) */
+  *o++ = (char)('0' + ((bits >> 6) & 7));
+  *o++ = (char)('0' + ((bits >> 3) & 7));
+  *o++ = (char)('0' + (bits & 7));
+  if (t == 1) {
+    o = put(o, ",size=", 6);
+    o = put_int(o, l->sizes[i]);
+    *o++ = ':';
+    const char *hash = extra(l, i, &n);
+    o = put(o, hash, n);
+  } else {
+    unsigned char d[32];
+    const char *what = rel + rl; /* dir: the base name; symlink: the target */
+    if (t == 0) {
+      while (what > rel && what[-1] != '/') what--;
+      n = (size_t)(rel + rl - what);
+    } else {
+      what = extra(l, i, &n);
+    }
+    jvs_sha256_add(l->small, what, n);
+    jvs_sha256_digest(l->small, d);
+    *o++ = ':';
+    o = put_hex(o, d);
+  }
+  *o++ = '\n';
+  return (size_t)(o - start);
+}
+
+/*
+ * Byte order of the lines of entries i and j, which have one type. The lines are
+ * prefix + rel + ":mode=…", so the rels decide unless one rel is the other or a prefix
+ * of it followed by ':' (a name holding ':'); then both lines are written and compared.
+ */
+static int line_cmp(const void *pa, const void *pb, void *arg) {
+  const Lines *l = arg;
+  size_t i = *(const uint32_t *)pa, j = *(const uint32_t *)pb;
+  size_t li = l->rlen[i], lj = l->rlen[j];
+  const unsigned char *ri = (const unsigned char *)l->text + l->off[i], *rj = (const unsigned char *)l->text + l->off[j];
+  int c = memcmp(ri, rj, li < lj ? li : lj);
+  if (c) return c;
+  if (li < lj && rj[li] != ':') return ':' < rj[li] ? -1 : 1;
+  if (lj < li && ri[lj] != ':') return ri[lj] < ':' ? -1 : 1;
+  size_t na = write_line(l, i, l->a), nb = write_line(l, j, l->b);
+  c = memcmp(l->a, l->b, na < nb ? na : nb);
+  return c ? c : (na > nb) - (na < nb);
 }
 
 static int typed(napi_env env, napi_value v, napi_typedarray_type want, size_t *len, void **data) {
@@ -101,19 +162,20 @@ static napi_value root_hash(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "rootHash(fields: string, types: Uint8Array, modes: Uint16Array, sizes: Float64Array), arrays of one length");
     return NULL;
   }
-  napi_value result = NULL, null_value;
-  napi_get_null(env, &null_value);
-  char *text = malloc(bytes + 1);
-  Span *field = malloc((count ? count : 1) * 2 * sizeof *field); /* rel, then hash or target */
-  Span *lines = malloc((count ? count : 1) * sizeof *lines);
-  char *out = NULL;
-  void *ctx = jvs_sha256_begin();
-  if (!text || !field || !lines || !ctx) goto oom;
+  napi_value result = NULL;
+  if (bytes >= UINT32_MAX - 1) { /* offsets are 32-bit; JavaScript takes such a list */
+    napi_get_null(env, &result);
+    return result;
+  }
+  char *text = malloc(bytes + 1), *stage = NULL, *a = NULL, *b = NULL;
+  uint32_t *off = malloc((count + 1) * sizeof *off), *rlen = malloc((count ? count : 1) * sizeof *rlen);
+  uint32_t *idx = malloc((count ? count : 1) * sizeof *idx);
+  void *root = jvs_sha256_begin(), *small = jvs_sha256_begin();
+  if (!text || !off || !rlen || !idx || !root || !small) goto oom;
   napi_get_value_string_utf8(env, argv[0], text, bytes + 1, &bytes);
 
-  /* Split the fields; count lines and bytes per type to give each type its own section. */
-  size_t group_lines[3] = {0, 0, 0}, group_bytes[3] = {0, 0, 0};
-  const char *p = text, *end = text + bytes;
+  /* Split the fields (text[bytes] is the "\0" napi adds); count each type's lines. */
+  size_t per_type[3] = {0, 0, 0}, max_line = 0, pos = 0, no_hash = SIZE_MAX;
   int fits = 1;
   for (size_t i = 0; i < count && fits; i++) {
     unsigned t = types[i];
@@ -121,97 +183,65 @@ static napi_value root_hash(napi_env env, napi_callback_info info) {
       napi_throw_range_error(env, NULL, "rootHash: types must be 0 (dir), 1 (file) or 2 (symlink)");
       goto done;
     }
+    size_t line = 0;
     for (unsigned k = 0; k < (t ? 2u : 1u); k++) {
-      if (p > end) {
+      if (pos > bytes) {
         fits = 0;
         break;
       }
-      const char *z = memchr(p, '\0', (size_t)(end - p));
-      if (!z) z = end;
-      field[2 * i + k] = (Span){p, (size_t)(z - p)};
-      p = z + 1;
+      size_t n = strlen(text + pos);
+      if (k == 0) off[i] = (uint32_t)pos, rlen[i] = (uint32_t)n;
+      else if (t == 1 && n == 0 && no_hash == SIZE_MAX) no_hash = i;
+      line += n;
+      pos += n + 1;
     }
-    if (!fits) break;
     if (t == 1) {
       double s = sizes[i];
-      if (!(s == floor(s)) || fabs(s) > 9007199254740992.0) fits = 0;
+      if (!(s >= -9007199254740992.0 && s <= 9007199254740992.0) || s != (double)(int64_t)s) fits = 0;
     }
-    group_lines[t]++;
-    /* "symlink:" + rel + ":mode=0000" + ":" + (hash or 64 hex) + ",size=" + 21 digits + "\n" */
-    group_bytes[t] += 8 + field[2 * i].n + 10 + 1 + (t == 1 ? field[2 * i + 1].n : 64) + 6 + 21 + 1;
+    per_type[t]++;
+    /* "symlink:" + rel + ":mode=0000" + ",size=" + 21 digits + ":" + (64 hex or the hash) + "\n" */
+    line += 8 + 10 + 6 + 21 + 1 + 64 + 1;
+    if (line > max_line) max_line = line;
   }
-  if (!fits || p != end + 1 - (count == 0)) {
-    /* A "\0" inside a field, or too few fields, or a size JavaScript prints otherwise. */
-    result = null_value;
+  if (!fits || pos != (count ? bytes + 1 : 0)) {
+    /* A "\0" inside a field, too few fields, or a size JavaScript prints otherwise. */
+    napi_get_null(env, &result);
     goto done;
   }
-  out = malloc(group_bytes[0] + group_bytes[1] + group_bytes[2] + 1);
-  if (!out) goto oom;
-  char *section[3] = {out, out + group_bytes[0], out + group_bytes[0] + group_bytes[1]};
-  char *w[3] = {section[0], section[1], section[2]};
-  size_t first[3] = {0, group_lines[0], group_lines[0] + group_lines[1]}, next[3];
+  off[count] = (uint32_t)pos;
+  if (no_hash != SIZE_MAX) {
+    /* As in JavaScript: the first file in entry order without a content hash. */
+    size_t m = rlen[no_hash] + 64;
+    char *msg = malloc(m);
+    if (!msg) goto oom;
+    snprintf(msg, m, "payload hash: file %.*s has no content hash", (int)rlen[no_hash], text + off[no_hash]);
+    napi_throw_error(env, NULL, msg);
+    free(msg);
+    goto done;
+  }
+  stage = malloc(STAGE + max_line), a = malloc(max_line), b = malloc(max_line);
+  if (!stage || !a || !b) goto oom;
+  Lines l = {text, off, rlen, types, modes, sizes, small, a, b};
+  /* Entries by type, in entry order: dir lines sort first, then file, then symlink. */
+  size_t first[3] = {0, per_type[0], per_type[0] + per_type[1]}, next[3];
   memcpy(next, first, sizeof next);
-  unsigned char digest[32];
-  for (size_t i = 0; i < count; i++) {
-    unsigned t = types[i];
-    Span rel = field[2 * i];
-    char *o = w[t];
-    if (t == 0) {
-      o = put(o, "dir:", 4);
-      o = put(o, rel.p, rel.n);
-      o = put_mode(o, modes[i]);
-      *o++ = ':';
-      const char *base = rel.p + rel.n;
-      while (base > rel.p && base[-1] != '/') base--;
-      jvs_sha256_add(ctx, base, (size_t)(rel.p + rel.n - base));
-      jvs_sha256_digest(ctx, digest);
-      o = put_hex(o, digest);
-    } else if (t == 2) {
-      Span target = field[2 * i + 1];
-      o = put(o, "symlink:", 8);
-      o = put(o, rel.p, rel.n);
-      o = put_mode(o, modes[i]);
-      *o++ = ':';
-      jvs_sha256_add(ctx, target.p, target.n);
-      jvs_sha256_digest(ctx, digest);
-      o = put_hex(o, digest);
-    } else {
-      Span hash = field[2 * i + 1];
-      if (hash.n == 0) {
-        size_t m = rel.n + 64;
-        char *msg = malloc(m);
-        if (!msg) goto oom;
-        snprintf(msg, m, "payload hash: file %.*s has no content hash", (int)rel.n, rel.p);
-        napi_throw_error(env, NULL, msg);
-        free(msg);
-        goto done;
-      }
-      o = put(o, "file:", 5);
-      o = put(o, rel.p, rel.n);
-      o = put_mode(o, modes[i]);
-      o = put(o, ",size=", 6);
-      o = put_int(o, sizes[i]);
-      *o++ = ':';
-      o = put(o, hash.p, hash.n);
-    }
-    *o++ = '\n';
-    lines[next[t]++] = (Span){w[t], (size_t)(o - w[t])};
-    w[t] = o;
-  }
-  /* Each section as written when its lines are in order (one update), else sorted line by line. */
+  for (size_t i = 0; i < count; i++) idx[next[types[i]]++] = (uint32_t)i;
+  size_t used = 0;
   for (int t = 0; t < 3; t++) {
-    Span *g = lines + first[t];
-    size_t n = group_lines[t], i = 1;
-    while (i < n && line_cmp(&g[i - 1], &g[i]) <= 0) i++;
-    if (i >= n) {
-      jvs_sha256_add(ctx, section[t], (size_t)(w[t] - section[t]));
-      continue;
+    uint32_t *g = idx + first[t];
+    size_t n = per_type[t], k = 1;
+    while (k < n && line_cmp(&g[k - 1], &g[k], &l) <= 0) k++;
+    if (k < n) qsort_r(g, n, sizeof *g, line_cmp, &l);
+    for (k = 0; k < n; k++) {
+      used += write_line(&l, g[k], stage + used);
+      if (used >= STAGE) jvs_sha256_add(root, stage, used), used = 0;
     }
-    qsort(g, n, sizeof *g, line_cmp);
-    for (i = 0; i < n; i++) jvs_sha256_add(ctx, g[i].p, g[i].n);
   }
-  jvs_sha256_digest(ctx, digest);
+  jvs_sha256_add(root, stage, used);
+  unsigned char digest[32];
   char hex[64];
+  jvs_sha256_digest(root, digest);
   put_hex(hex, digest);
   napi_create_string_latin1(env, hex, 64, &result);
   goto done;
@@ -219,8 +249,8 @@ oom:
   napi_throw_error(env, "ENOMEM", "rootHash: out of memory");
   result = NULL;
 done:
-  jvs_sha256_free(ctx);
-  free(text), free(field), free(lines), free(out);
+  jvs_sha256_free(root), jvs_sha256_free(small);
+  free(text), free(off), free(rlen), free(idx), free(stage), free(a), free(b);
   return result;
 }
 

@@ -99,6 +99,20 @@ describe('native payload root hash (rootHash)', () => {
     expect(nativeRoot(shuffled(bmp, 5))).toBe(payloadRootHash(bmp));
   });
 
+  itWith('native', missing, 'orders names holding ":" and control characters as the whole lines order', () => {
+    // "a" against "a:mode=0755": the names alone do not decide, the lines after them do.
+    const rels = ['a', 'a:b', 'a:mode=0755', 'a:mode=0755:x', 'a:', 'a\u0001', 'a\t', 'a/b', 'a-b', 'a.b', 'a\u007f', 'a:mode=0644'];
+    const list: HashedEntry[] = rels.flatMap((r) => [
+      { rel: `d/${r}`, type: 'dir' as const, mode: 0o755, size: 0 },
+      { rel: `f/${r}`, type: 'file' as const, mode: 0o644, size: 1, contentHash: hex(r) },
+      { rel: `l/${r}`, type: 'symlink' as const, mode: 0o777, size: 1, target: r },
+    ]);
+    const js = payloadRootHash(list);
+    expect(nativeRoot(list)).toBe(js);
+    expect(nativeRoot(shuffled(list, 11))).toBe(js);
+    expect(nativeRoot([...list].reverse())).toBe(js);
+  });
+
   itWith('native', missing, 'prints zero and large sizes and every permission bit pattern as the format does', () => {
     const list: HashedEntry[] = [
       { rel: 'empty', type: 'file', mode: 0o100644, size: 0, contentHash: hex('') },
