@@ -475,7 +475,8 @@ static napi_value scan_tree_wait(napi_env env, napi_callback_info info) {
 }
 
 struct link_job {
-  const char **paths; /* 2 per pair */
+  const char **rels;
+  int from_fd, to_fd;
   int32_t *errs;
   size_t from, to;
 };
@@ -483,16 +484,17 @@ struct link_job {
 static void *link_run(void *arg) {
   struct link_job *j = arg;
   for (size_t i = j->from; i < j->to; i++) {
-    j->errs[i] = link(j->paths[2 * i], j->paths[2 * i + 1]) == 0 ? 0 : errno;
+    j->errs[i] = linkat(j->from_fd, j->rels[i], j->to_fd, j->rels[i], 0) == 0 ? 0 : errno;
   }
   return NULL;
 }
 
-/* A background batch of links: owns its path buffer, results and threads until waited for. */
+/* A background batch of links: owns its path buffer, folder fds, results and threads until waited for. */
 struct link_batch {
   char *buf;
-  const char **paths;
+  const char **rels;
   int32_t *errs;
+  int from_fd, to_fd;
   uint32_t count, threads;
   struct link_job jobs[16];
   pthread_t tids[16];
@@ -512,45 +514,75 @@ static void batch_join(struct link_batch *b) {
 static void batch_free(napi_env env, void *data, void *hint) {
   struct link_batch *b = data;
   batch_join(b);
-  free(b->paths);
+  if (b->from_fd >= 0) close(b->from_fd);
+  if (b->to_fd >= 0) close(b->to_fd);
+  free(b->rels);
   free(b->buf);
   free(b->errs);
   free(b);
 }
 
+/* An O_PATH fd of the folder `v` names, for the *at() calls; -1 with errno, or -2 with a JS exception pending. */
+static int dir_fd_arg(napi_env env, napi_value v) {
+  char *p = get_string(env, v, NULL);
+  if (!p) return -2;
+  int fd = open(p, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  int e = errno;
+  free(p);
+  errno = e;
+  return fd;
+}
+
+/*
+ * linkStart(fromRoot, toRoot, rels, count, threads): hard-link fromRoot/rel to
+ * toRoot/rel for `count` paths given as "rel\0rel\0…", on background threads, through
+ * fds of the two roots (no path concatenation, and the kernel resolves only the part
+ * below each root).
+ */
 static napi_value link_start(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
+  size_t argc = 5;
+  napi_value argv[5];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc != 3) return napi_throw_type_error(env, NULL, "linkStart(pairs, count, threads)"), NULL;
+  if (argc != 5) return napi_throw_type_error(env, NULL, "linkStart(fromRoot, toRoot, rels, count, threads)"), NULL;
   struct link_batch *b = calloc(1, sizeof *b);
   if (!b) return throw_code(env, "linkStart", ENOMEM);
-  napi_get_value_uint32(env, argv[1], &b->count);
-  napi_get_value_uint32(env, argv[2], &b->threads);
+  b->from_fd = b->to_fd = -1;
+  napi_get_value_uint32(env, argv[3], &b->count);
+  napi_get_value_uint32(env, argv[4], &b->threads);
   if (b->threads < 1) b->threads = 1;
   if (b->threads > 16) b->threads = 16;
   if (b->threads > b->count / 64 + 1) b->threads = b->count / 64 + 1;
+  for (int side = 0; side < 2; side++) {
+    int fd = dir_fd_arg(env, argv[side]);
+    if (fd < 0) {
+      int e = errno;
+      b->joined = 1;
+      batch_free(env, b, NULL);
+      return fd == -2 ? NULL : throw_code(env, side ? "linkStart: destination folder" : "linkStart: source folder", e);
+    }
+    *(side ? &b->to_fd : &b->from_fd) = fd;
+  }
   size_t len = 0;
-  b->buf = get_string(env, argv[0], &len);
-  b->paths = malloc((size_t)b->count * 2 * sizeof(char *) + 1);
+  b->buf = get_string(env, argv[2], &len);
+  b->rels = malloc((size_t)b->count * sizeof(char *) + 1);
   b->errs = calloc(b->count ? b->count : 1, sizeof(int32_t));
-  if (!b->buf || !b->paths || !b->errs) {
+  if (!b->buf || !b->rels || !b->errs) {
     b->joined = 1;
     batch_free(env, b, NULL);
     return throw_code(env, "linkStart", ENOMEM);
   }
   size_t k = 0, p = 0;
-  while (k < (size_t)b->count * 2 && p <= len) {
-    b->paths[k++] = b->buf + p;
+  while (k < (size_t)b->count && p <= len) {
+    b->rels[k++] = b->buf + p;
     p += strlen(b->buf + p) + 1;
   }
-  if (k != (size_t)b->count * 2) {
+  if (k != (size_t)b->count) {
     b->joined = 1;
     batch_free(env, b, NULL);
-    return napi_throw_range_error(env, NULL, "linkStart: fewer paths than 2 × count"), NULL;
+    return napi_throw_range_error(env, NULL, "linkStart: fewer paths than count"), NULL;
   }
   for (uint32_t t = 0; t < b->threads; t++) {
-    b->jobs[t] = (struct link_job){b->paths, b->errs, (size_t)b->count * t / b->threads, (size_t)b->count * (t + 1) / b->threads};
+    b->jobs[t] = (struct link_job){b->rels, b->from_fd, b->to_fd, b->errs, (size_t)b->count * t / b->threads, (size_t)b->count * (t + 1) / b->threads};
     b->started[t] = pthread_create(&b->tids[t], NULL, link_run, &b->jobs[t]) == 0;
   }
   napi_value handle;

@@ -58,10 +58,16 @@ export interface MaterializeOptions extends WalkFilter {
  * path (snapshots are immutable, so its file holds exactly that content and metadata).
  */
 export interface KnownContent {
-  trusted(rel: string, stat: EntryStat): string | undefined;
+  /**
+   * The recorded entry of a file whose stat proves it unchanged since its content was
+   * last read: its fields are then exactly what this walk would record (same stat),
+   * with the content hash. Never mutated: the object may be shared with the index's
+   * decoded lists, and reusing it lets unchanged index chunks be recognised by identity.
+   */
+  unchanged(rel: string, stat: EntryStat): ManifestEntry | undefined;
   parent(rel: string): { contentHash?: string; type: string; size: number; mode: number; mtimeNs: bigint } | undefined;
-  /** The parent snapshot's file at `rel`, and whether it may be hard-linked (not one of the user's link groups). */
-  parentFile(rel: string): string;
+  /** The parent snapshot's folder; and whether its file at `rel` may be hard-linked (not one of the user's link groups). */
+  parentDir: string;
   linkable(rel: string): boolean;
   /** Hard-link files whose content equals the parent's from the parent snapshot (copy engine). */
   link: boolean;
@@ -118,12 +124,32 @@ export function materializeTree(srcRootIn: string, dstRootIn: string, engine: En
   // Unchanged files to hard-link from the parent: handed to native threads in batches
   // while this loop goes on (a link costs ~10 µs of kernel time on ext4, the bulk of an
   // incremental snapshot). Without the addon each is linked on the way.
-  const links = native() ? linkBatcher(engine, stats) : undefined;
+  const links = native() ? linkBatcher(engine, stats, opts.known?.parentDir ?? '', srcRoot, dstRoot, entries) : undefined;
+  // The usual file of an incremental snapshot: unchanged, alone on its inode, equal to
+  // the parent's. Its recorded entry is reused as is and its link queued, with no
+  // per-entry strings or objects.
+  const k = opts.known;
+  const linkAsRecorded = links && k?.link ? (e: TreeEntry): ManifestEntry | undefined => {
+    if (e.stat.nlink !== 1n) return undefined;
+    const r = k.unchanged(e.rel, e.stat);
+    if (!r || r.linkOf !== undefined || !r.contentHash) return undefined;
+    const p = k.parent(e.rel);
+    if (!p || (p !== r && !(p.type === 'file' && p.contentHash === r.contentHash && p.size === r.size && p.mode === r.mode && p.mtimeNs === r.mtimeNs))) return undefined;
+    return k.linkable(e.rel) ? r : undefined;
+  } : undefined;
   const knownQueue: Deferred[] | undefined = batchable && native() ? [] : undefined;
   const laterLinks: Array<{ first: ManifestEntry; dst: string; m: ManifestEntry }> = [];
 
   try {
     for (const e of walk.entries) {
+      if (e.type === 'file' && linkAsRecorded) {
+        const r = linkAsRecorded(e);
+        if (r) {
+          links!.push({ rel: e.rel, e, m: r, at: entries.length });
+          entries.push(r);
+          continue;
+        }
+      }
       const src = under(srcRoot, e.rel);
       const dst = under(dstRoot, e.rel);
       const m: ManifestEntry = statRecord(e);
@@ -138,8 +164,8 @@ export function materializeTree(srcRootIn: string, dstRootIn: string, engine: En
           applyMetadata(dst, e.stat, true);
           break;
         case 'file': {
-          const key = `${e.stat.dev}:${e.stat.ino}`;
-          const first = e.stat.nlink > 1n ? firstOfInode.get(key) : undefined;
+          const key = e.stat.nlink > 1n ? `${e.stat.dev}:${e.stat.ino}` : '';
+          const first = key ? firstOfInode.get(key) : undefined;
           if (first !== undefined && queuedRel.has(first.rel)) {
             m.linkOf = first.rel;
             laterLinks.push({ first, dst, m });
@@ -152,7 +178,7 @@ export function materializeTree(srcRootIn: string, dstRootIn: string, engine: En
             m.size = first.size;
             break;
           }
-          if (e.stat.nlink > 1n) firstOfInode.set(key, m);
+          if (key) firstOfInode.set(key, m);
           if (placeFile(src, dst, e, m, engine, opts, stats, queue, links, knownQueue)) {
             queuedRel.add(e.rel);
             break;
@@ -271,13 +297,13 @@ function jobOf(src: string, dst: string, e: TreeEntry): ParallelJob {
   };
 }
 
-/** An unchanged file to hard-link from the parent snapshot once the walk is done. */
+/** An unchanged file to hard-link from the parent snapshot (same rel in both trees). */
 interface PendingLink {
-  from: string;
-  src: string;
-  dst: string;
+  rel: string;
   e: TreeEntry;
   m: ManifestEntry;
+  /** Set when `m` is a shared recorded entry: its index in the entries, replaced (not mutated) if the link must become a copy. */
+  at?: number;
 }
 
 /** Returns true when the copy or link was deferred (the caller runs them after the walk). */
@@ -285,17 +311,17 @@ function placeFile(src: string, dst: string, e: TreeEntry, m: ManifestEntry, eng
   const mode = permBits(e.stat);
   const k = opts.known;
   if (k) {
-    const trusted = k.trusted(e.rel, e.stat);
+    const trusted = k.unchanged(e.rel, e.stat)?.contentHash;
     const p = k.parent(e.rel);
     const parentSame = !!p && p.type === 'file' && !!p.contentHash && p.size === m.size && p.mode === mode && p.mtimeNs === e.stat.mtimeNs;
     if (trusted !== undefined) {
       const linkable = k.link && parentSame && p!.contentHash === trusted && k.linkable(e.rel);
       if (linkable && links) {
         m.contentHash = trusted;
-        links.push({ from: k.parentFile(e.rel), src, dst, e, m });
+        links.push({ rel: e.rel, e, m });
         return true;
       }
-      if (linkable && tryLink(k.parentFile(e.rel), dst)) {
+      if (linkable && tryLink(under(k.parentDir, e.rel), dst)) {
         m.contentHash = trusted;
         stats.linked++;
         return false;
@@ -310,7 +336,7 @@ function placeFile(src: string, dst: string, e: TreeEntry, m: ManifestEntry, eng
     if (parentSame) {
       stats.compared++;
       const h = hashFile(src);
-      if (h === p!.contentHash && k.link && k.linkable(e.rel) && tryLink(k.parentFile(e.rel), dst)) {
+      if (h === p!.contentHash && k.link && k.linkable(e.rel) && tryLink(under(k.parentDir, e.rel), dst)) {
         m.contentHash = h;
         stats.linked++;
         return false;
@@ -361,16 +387,16 @@ const LINK_BATCH = 4096;
  * again if it changed meanwhile, so wait() returns whether any entry's hash or size
  * may differ from what was recorded; anything else fails.
  */
-function linkBatcher(engine: Engine, stats: MaterializeStats) {
+function linkBatcher(engine: Engine, stats: MaterializeStats, fromRoot: string, srcRoot: string, dstRoot: string, entries: ManifestEntry[]) {
   const n = native()!;
   const started: Array<{ links: PendingLink[]; handle: object }> = [];
   let pending: PendingLink[] = [];
   let size = 0;
   const start = (threads: number) => {
     if (!pending.length) return;
-    const pairs: string[] = [];
-    for (const l of pending) pairs.push(l.from, l.dst);
-    started.push({ links: pending, handle: n.linkStart(pairs.join('\0'), pending.length, threads) });
+    const rels: string[] = [];
+    for (const l of pending) rels.push(l.rel);
+    started.push({ links: pending, handle: n.linkStart(fromRoot, dstRoot, rels.join('\0'), pending.length, threads) });
     pending = [];
   };
   return {
@@ -399,18 +425,21 @@ function linkBatcher(engine: Engine, stats: MaterializeStats) {
             continue;
           }
           const code = ERRNO_NAMES.get(err) ?? `errno ${err}`;
+          const dst = under(dstRoot, l.rel);
           if (!LINK_FALLBACK.has(code)) {
-            failure = Object.assign(new Error(`${code}: cannot link ${l.from} to ${l.dst}`), { code, path: l.dst });
+            failure = Object.assign(new Error(`${code}: cannot link ${under(fromRoot, l.rel)} to ${dst}`), { code, path: dst });
             break;
           }
-          const before = `${l.m.contentHash}:${l.m.size}`;
+          // A shared recorded entry is replaced by a copy of it: the copy may record another hash.
+          const m: ManifestEntry = l.at === undefined ? l.m : (entries[l.at] = { ...statRecord(l.e), contentHash: l.m.contentHash! });
+          const before = `${m.contentHash}:${m.size}`;
           try {
-            copyTrusted(l.src, l.dst, l.e, l.m, engine, stats, l.m.contentHash!);
+            copyTrusted(under(srcRoot, l.rel), dst, l.e, m, engine, stats, m.contentHash!);
           } catch (e) {
             failure = e;
             break;
           }
-          if (`${l.m.contentHash}:${l.m.size}` !== before) changed = true;
+          if (`${m.contentHash}:${m.size}` !== before) changed = true;
         }
       }
       if (failure) throw failure;

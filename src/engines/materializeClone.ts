@@ -181,7 +181,7 @@ export function materializeByClone(
           m.size = firstEntry.size;
           m.contentHash = firstEntry.contentHash;
         } else if (opts.hash !== false) {
-          const trusted = s && s.type === 'file' && opts.known ? opts.known.trusted(c.rel, s.stat) : undefined;
+          const trusted = s && s.type === 'file' && opts.known ? opts.known.unchanged(c.rel, s.stat)?.contentHash : undefined;
           // The clone's size and mtime (kept by --preserve) must agree as well: a cheap extra check.
           if (trusted !== undefined && c.stat.size === s!.stat.size && c.stat.mtimeNs === s!.stat.mtimeNs) {
             m.contentHash = trusted;

@@ -40,12 +40,12 @@ export function snapshotKnowledge(layout: Layout, idx: IndexDb | undefined, work
   }
   return {
     link: link && !!parentMap,
-    trusted(rel, stat) {
+    unchanged(rel, stat) {
       const r = stateMap?.get(rel);
-      return r && r.type === 'file' && isUnchanged(r, state!.probeNs, stat) ? r.contentHash : undefined;
+      return r && r.type === 'file' && r.contentHash && isUnchanged(r, state!.probeNs, stat) ? r : undefined;
     },
     parent: (rel) => parentMap?.get(rel),
-    parentFile: (rel) => under(parentDir, rel),
+    parentDir,
     linkable: (rel) => !grouped.has(rel),
   };
 }

@@ -14,8 +14,8 @@ export interface NativeAddon {
   /** Every folder below root scanned by background threads; scanTreeWait joins them (folders in no order). */
   scanTreeStart(root: string, threads: number): object;
   scanTreeWait(handle: object): Array<{ rel: string; names: string[]; stats: BigInt64Array }>;
-  /** Hard links for `count` pairs given as "src\0dst\0…", made on `threads` background threads; linkWait joins them and returns the errno per pair (0: linked). */
-  linkStart(pairs: string, count: number, threads: number): object;
+  /** Hard links fromRoot/rel → toRoot/rel for `count` paths given as "rel\0rel\0…", made on `threads` background threads through fds of the two roots; linkWait joins them and returns the errno per path (0: linked). */
+  linkStart(fromRoot: string, toRoot: string, rels: string, count: number, threads: number): object;
   linkWait(handle: object): Int32Array;
   /**
    * SHA-256 of `count` files on up to `threads` threads (native/jvs_hash.c): mode 0 hashes

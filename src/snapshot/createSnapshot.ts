@@ -119,8 +119,9 @@ export async function createSnapshot(layout: Layout, opts: SnapshotOptions): Pro
       // While the unchanged files are being hard-linked in the background: the payload
       // root hash (step 4, from the entries) and the index's encoding of the manifest.
       let rootHash = rootHashOf(m.entries);
+      tracePhase('snapshot: root hash');
       idx?.prepareList(m.entries);
-      tracePhase('snapshot: root hash, index chunks');
+      tracePhase('snapshot: index chunks');
       if (m.finish?.()) {
         rootHash = rootHashOf(m.entries);
         idx?.prepareList(m.entries);
