@@ -13,10 +13,13 @@ export interface ApplyOptions extends WalkFilter {
   /** Names never taken from the source (e.g. `.READY`). */
   skipNames?: ReadonlySet<string>;
   /**
-   * Whether the destination file already holds the source file's content. Without an
-   * answer the file is rewritten (always correct, costs a copy).
+   * Whether the destination file already holds the source file's content (`src` has
+   * the manifest's content hash when listed). Without a yes the file is rewritten
+   * (always correct, costs a copy). A yes may be the caller's record that vouches for
+   * the file: when the file is then left exactly as the walk saw it, the record is
+   * handed back in ApplyResult.vouched.
    */
-  sameContent?(rel: string, src: TreeEntry, dst: TreeEntry): boolean;
+  sameContent?(rel: string, src: { contentHash?: string }, dst: TreeEntry): boolean | object;
   onProgress?(done: number, total: number): void;
   /**
    * The source tree as its manifest lists it (index present, engines without
@@ -38,10 +41,11 @@ export interface SourceEntry {
   mtimeNs: bigint;
   target?: string;
   linkOf?: string;
+  contentHash?: string;
 }
 
-/** A source entry with its stat, however it was learnt. */
-type Source = TreeEntry & { linkOf?: string; target?: string };
+/** A source entry with its stat, however it was learnt (and the manifest's content hash when listed). */
+type Source = TreeEntry & { linkOf?: string; target?: string; contentHash?: string };
 
 const TYPE_BITS = { dir: 0o040000n, file: 0o100000n, symlink: 0o120000n } as const;
 
@@ -100,7 +104,11 @@ function sourceOf(srcRoot: string, filter: WalkFilter | undefined, listed: reado
         if (e.type === 'dir') skipped = `${e.rel}/`;
         continue;
       }
-      out.push({ rel: e.rel, type: e.type, stat: new ListedStat(under(srcRoot, e.rel), e), ...(e.linkOf !== undefined ? { linkOf: e.linkOf } : {}), ...(e.target !== undefined ? { target: e.target } : {}) });
+      const o: Source = { rel: e.rel, type: e.type, stat: new ListedStat(under(srcRoot, e.rel), e) };
+      if (e.linkOf !== undefined) o.linkOf = e.linkOf;
+      if (e.target !== undefined) o.target = e.target;
+      if (e.contentHash !== undefined) o.contentHash = e.contentHash;
+      out.push(o);
     }
     // A link group whose first path the filter left out: its members stand alone.
     const kept = new Set(out.filter((e) => e.linkOf !== undefined).map((e) => e.linkOf!));
@@ -134,6 +142,8 @@ export interface ApplyResult {
    * undefined: lstat them). Folders answer with the walk's stat (their times move).
    */
   statOf?(rel: string): EntryStat | undefined;
+  /** Files left untouched because sameContent answered with a record: that record, by path. */
+  vouched?: Map<string, object>;
 }
 
 const TMP_MARK = '.jvs-tmp-';
@@ -233,6 +243,7 @@ export function applyTree(srcRootIn: string, dstRootIn: string, engine: Engine, 
     dstByRel.set(d.rel, d);
   }
 
+  tracePhase('apply: removals');
   if (engine.cloneTree && dstByRel.size === 0 && src.length > 0) return cloneIntoEmpty(srcRoot, dstRoot, engine.cloneTree.bind(engine), filter, res, opts);
 
   const total = src.reduce((n, e) => n + (e.type === 'file' ? Number(e.stat.size) : 0), 0);
@@ -241,6 +252,7 @@ export function applyTree(srcRootIn: string, dstRootIn: string, engine: Engine, 
   let clonedPrefix: string | undefined;
   const changed = new Set<string>();
   res.statOf = (rel) => (changed.has(rel) ? undefined : dstByRel.get(rel)?.stat);
+  const vouched = (res.vouched = new Map<string, object>());
   for (let i = 0; i < src.length; i++) {
     const s = src[i]!;
     if (clonedPrefix && s.rel.startsWith(clonedPrefix)) continue;
@@ -250,9 +262,11 @@ export function applyTree(srcRootIn: string, dstRootIn: string, engine: Engine, 
       // The common case first, with nothing built for it: a file the worktree already
       // holds with the snapshot's content, mode and mtime.
       const size = s.stat.size;
-      knownSame = d.stat.size === size && d.stat.nlink === 1n && !!opts.sameContent?.(s.rel, s, d);
+      const same = d.stat.size === size && d.stat.nlink === 1n ? opts.sameContent?.(s.rel, s, d) : undefined;
+      knownSame = !!same;
       if (knownSame && permBits(d.stat) === permBits(s.stat) && d.stat.mtimeNs === s.stat.mtimeNs) {
         res.unchanged++;
+        if (typeof same === 'object') vouched.set(s.rel, same);
         if (opts.onProgress) {
           done += Number(size);
           opts.onProgress(done, total);

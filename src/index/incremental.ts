@@ -79,24 +79,26 @@ export function pruneGone(idx: IndexDb, layout: Layout): void {
 /**
  * For restore: a `sameContent` answer for applyTree. A worktree file is known to hold
  * the snapshot's content when the worktree state vouches for its stat and records the
- * hash the snapshot's manifest has at that path.
+ * hash the snapshot's manifest has at that path; the answer is then that state record
+ * (reused as is by stateAfterApply when the file stays untouched). `targetOf` gives the
+ * manifest's entry when applyTree's source carries no hash (a walked source).
  */
-export function restoreKnowledge(idx: IndexDb | undefined, worktree: string, root: string, target: ManifestMap | undefined) {
+export function restoreKnowledge(idx: IndexDb | undefined, worktree: string, root: string, targetOf: ((rel: string) => IndexedEntry | undefined) | undefined) {
   const state = getWorktreeState(idx, worktree);
-  if (!state || !target) return { state, sameContent: undefined, stateMap: undefined };
+  if (!state || !targetOf) return { state, sameContent: undefined, stateMap: undefined };
   const stateMap = byRel(state.entries);
   return {
     state,
     stateMap,
-    sameContent(rel: string, _src: TreeEntry, dst: TreeEntry): boolean {
+    sameContent(rel: string, src: { contentHash?: string }, dst: TreeEntry): IndexedEntry | boolean {
       const r = stateMap.get(rel);
-      const t = target.get(rel);
-      if (!r || !t || r.type !== 'file' || !r.contentHash || !t.contentHash) return false;
-      if (isUnchanged(r, state.probeNs, dst.stat)) return r.contentHash === t.contentHash;
+      const hash = src.contentHash ?? targetOf(rel)?.contentHash;
+      if (!r || !hash || r.type !== 'file' || !r.contentHash) return false;
+      if (isUnchanged(r, state.probeNs, dst.stat)) return r.contentHash === hash && (r.linkOf === undefined ? r : true);
       // Same stat but too recent to vouch for (e.g. written by the previous restore):
       // reading it is cheaper than rewriting it, and keeps its inode and ctime.
-      if (r.contentHash === t.contentHash && isUnchanged(r, BigInt(Number.MAX_SAFE_INTEGER) * 1_000_000_000n, dst.stat)) {
-        return hashFile(path.join(root, rel)) === t.contentHash;
+      if (r.contentHash === hash && isUnchanged(r, BigInt(Number.MAX_SAFE_INTEGER) * 1_000_000_000n, dst.stat)) {
+        return hashFile(path.join(root, rel)) === hash;
       }
       return false;
     },
@@ -112,9 +114,15 @@ export function restoreKnowledge(idx: IndexDb | undefined, worktree: string, roo
  * have moved (others are lstat'ed); an entry of `previous` (the old state) that already
  * says the same is kept as is, so unchanged index chunks are recognised by identity.
  */
-export function stateAfterApply(root: string, target: readonly IndexedEntry[], statOf: (rel: string) => EntryStat | undefined, previous?: ManifestMap): IndexedEntry[] {
+export function stateAfterApply(root: string, target: readonly IndexedEntry[], statOf: (rel: string) => EntryStat | undefined, previous?: ManifestMap, vouched?: ReadonlyMap<string, object>): IndexedEntry[] {
   const out: IndexedEntry[] = [];
   for (const t of target) {
+    // Left untouched on the word of its old record (restoreKnowledge): that record still says all of it.
+    const v = vouched?.get(t.rel) as IndexedEntry | undefined;
+    if (v !== undefined) {
+      out.push(v);
+      continue;
+    }
     let st = statOf(t.rel);
     if (st === undefined) {
       try {

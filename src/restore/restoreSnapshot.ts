@@ -5,7 +5,7 @@ import { applyTree, type ApplyResult } from '../engines/applyTree.js';
 import { fsClockNs } from '../index/changeDetect.js';
 import { IndexDb } from '../index/indexDb.js';
 import { restoreKnowledge, stateAfterApply } from '../index/incremental.js';
-import { byRel, ensureSnapshotManifest, putWorktreeState } from '../index/manifests.js';
+import { byRel, ensureSnapshotManifest, putWorktreeState, type ManifestMap } from '../index/manifests.js';
 import { chooseEngine } from '../engines/detect.js';
 import type { Engine } from '../engines/engine.js';
 import { appendAudit } from '../repo/audit.js';
@@ -116,7 +116,9 @@ export function applyRestore(layout: Layout, worktree: string, snapshotId: strin
   tracePhase('restore: index open');
   try {
     const target = idx ? ensureSnapshotManifest(idx, layout, snapshotId) : undefined;
-    const targetMap = target ? byRel(target) : undefined;
+    // By path only if asked (applyTree's source listing carries the manifest's hashes).
+    let targetMap: ManifestMap | undefined;
+    const targetOf = target ? (rel: string) => (targetMap ??= byRel(target)).get(rel) : undefined;
     tracePhase('restore: index read');
     // Before anything is written: files this restore writes get ctimes at or after it,
     // so the state never vouches for them until a snapshot has read them.
@@ -125,7 +127,7 @@ export function applyRestore(layout: Layout, worktree: string, snapshotId: strin
     const sel = include ?? restoreSelection(layout, worktree, readDescriptor(layout, snapshotId));
     // Nothing to leave out: the worktree is scanned on every core while its state is read.
     const destWalk = !engine.cloneTree && sel === takesEverything && fs.existsSync(root) ? startWalk(root) : undefined;
-    const { sameContent, stateMap } = restoreKnowledge(idx, worktree, root, targetMap);
+    const { sameContent, stateMap } = restoreKnowledge(idx, worktree, root, targetOf);
     tracePhase('restore: worktree state read');
     const r = applyTree(layout.snapshotDir(snapshotId), root, engine, {
       skipNames: SKIP_READY,
@@ -140,7 +142,9 @@ export function applyRestore(layout: Layout, worktree: string, snapshotId: strin
     if (idx && target) {
       // Only what the restore applied: paths its selection left alone are not the snapshot's.
       const applied = sel === takesEverything ? target : target.filter((t) => isSelected(sel, t.rel, t.type === 'dir'));
-      putWorktreeState(idx, worktree, { entries: stateAfterApply(root, applied, (rel) => r.statOf?.(rel), stateMap), probeNs, basis: snapshotId });
+      const entries = stateAfterApply(root, applied, (rel) => r.statOf?.(rel), stateMap, r.vouched);
+      tracePhase('restore: state');
+      putWorktreeState(idx, worktree, { entries, probeNs, basis: snapshotId });
     }
     tracePhase('restore: state write');
     return r;
