@@ -35,7 +35,7 @@ for (const old of ['dist/cli/jvs.mjs', 'dist/cli/jvs.mjs.map']) fs.rmSync(path.j
 for (const f of fs.readdirSync(path.dirname(outfile))) if (/^jvs\.cjs\..+\.cache$/.test(f)) fs.rmSync(path.join(path.dirname(outfile), f));
 
 // One code cache per set of V8 flags bin/jvs starts Node with: none, and the heap flags
-// of the tree-walking commands (read from bin/jvs itself, so the two cannot drift apart).
+// of the mount daemon (read from bin/jvs itself, so the two cannot drift apart).
 const launcher = fs.readFileSync(path.join(root, 'bin/jvs'), 'utf8');
 const heap = /heap="([^"]+)"/.exec(launcher)?.[1];
 if (!heap) throw new Error('scripts/bundle.mjs: no heap="…" flags found in bin/jvs');
