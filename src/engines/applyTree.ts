@@ -44,10 +44,12 @@ export interface SourceEntry {
   contentHash?: string;
 }
 
-/** A source entry with its stat, however it was learnt (and the manifest's content hash when listed). */
-type Source = TreeEntry & { linkOf?: string; target?: string; contentHash?: string };
+/** A source entry with its stat, however it was learnt (and the manifest's entry when listed). */
+type Source = TreeEntry & { linkOf?: string; target?: string; listed?: SourceEntry };
 
 const TYPE_BITS = { dir: 0o040000n, file: 0o100000n, symlink: 0o120000n } as const;
+/** What a walked (unlisted) source tells sameContent: no hash; it looks the manifest up itself. */
+const NO_HASH: { contentHash?: string } = {};
 
 /**
  * The stat of a manifest-listed file: type, permission bits, size and mtime from the
@@ -56,23 +58,17 @@ const TYPE_BITS = { dir: 0o040000n, file: 0o100000n, symlink: 0o120000n } as con
  */
 class ListedStat implements EntryStat {
   private st?: fs.BigIntStats;
-  private readonly fileMode?: bigint;
-  private readonly fileSize?: bigint;
   readonly nlink = 1n;
-  constructor(private readonly abs: string, private readonly e: SourceEntry) {
-    if (e.type === 'file') {
-      this.fileMode = TYPE_BITS.file | BigInt(e.mode);
-      this.fileSize = BigInt(e.size);
-    }
-  }
+  // Made on first use: most listed files are only compared, through their manifest entry.
+  constructor(private readonly root: string, private readonly e: SourceEntry) {}
   private lstat(): fs.BigIntStats {
-    return (this.st ??= fs.lstatSync(this.abs, { bigint: true }));
+    return (this.st ??= fs.lstatSync(under(this.root, this.e.rel), { bigint: true }));
   }
   get mode(): bigint {
-    return this.fileMode ?? this.lstat().mode;
+    return this.e.type === 'file' ? TYPE_BITS.file | BigInt(this.e.mode) : this.lstat().mode;
   }
   get size(): bigint {
-    return this.fileSize ?? this.lstat().size;
+    return this.e.type === 'file' ? BigInt(this.e.size) : this.lstat().size;
   }
   get mtimeNs(): bigint {
     return this.e.type === 'file' ? this.e.mtimeNs : this.lstat().mtimeNs;
@@ -104,10 +100,9 @@ function sourceOf(srcRoot: string, filter: WalkFilter | undefined, listed: reado
         if (e.type === 'dir') skipped = `${e.rel}/`;
         continue;
       }
-      const o: Source = { rel: e.rel, type: e.type, stat: new ListedStat(under(srcRoot, e.rel), e) };
+      const o: Source = { rel: e.rel, type: e.type, stat: new ListedStat(srcRoot, e), listed: e };
       if (e.linkOf !== undefined) o.linkOf = e.linkOf;
       if (e.target !== undefined) o.target = e.target;
-      if (e.contentHash !== undefined) o.contentHash = e.contentHash;
       out.push(o);
     }
     // A link group whose first path the filter left out: its members stand alone.
@@ -148,7 +143,7 @@ export interface ApplyResult {
 
 const TMP_MARK = '.jvs-tmp-';
 const baseName = (rel: string) => rel.slice(rel.lastIndexOf('/') + 1);
-const isTmp = (rel: string) => baseName(rel).includes(TMP_MARK);
+const isTmp = (rel: string) => rel.includes(TMP_MARK) && baseName(rel).includes(TMP_MARK);
 const tmpName = (p: string) => path.join(path.dirname(p), `.${path.basename(p)}${TMP_MARK}${randomBytes(4).toString('hex')}`);
 
 /** Replace whatever is at `dst` with `make(tmp)`'s result, atomically per entry. */
@@ -225,7 +220,8 @@ export function applyTree(srcRootIn: string, dstRootIn: string, engine: Engine, 
   // Leftover temp files of an interrupted run are always removed.
   const dstAll = (opts.destWalk && (!opts.include || opts.include === takesEverything) ? opts.destWalk.result() : walkTree(dstRoot, { include: (rel, isDir) => isTmp(rel) || (opts.include ? opts.include(rel, isDir) : true) })).entries;
   tracePhase('apply: destination walk');
-  const srcByRel = new Map(src.map((e) => [e.rel, e]));
+  const srcByRel = new Map<string, Source>();
+  for (const e of src) srcByRel.set(e.rel, e);
   const res: ApplyResult = { written: 0, removed: 0, unchanged: 0, bytesWritten: 0 };
 
   // Removals first: entries absent from the source, or of another type.
@@ -246,7 +242,7 @@ export function applyTree(srcRootIn: string, dstRootIn: string, engine: Engine, 
   tracePhase('apply: removals');
   if (engine.cloneTree && dstByRel.size === 0 && src.length > 0) return cloneIntoEmpty(srcRoot, dstRoot, engine.cloneTree.bind(engine), filter, res, opts);
 
-  const total = src.reduce((n, e) => n + (e.type === 'file' ? Number(e.stat.size) : 0), 0);
+  const total = src.reduce((n, e) => n + (e.type === 'file' ? (e.listed?.size ?? Number(e.stat.size)) : 0), 0);
   let done = 0;
   const dirs: Array<{ abs: string; stat: EntryStat }> = [];
   let clonedPrefix: string | undefined;
@@ -260,15 +256,17 @@ export function applyTree(srcRootIn: string, dstRootIn: string, engine: Engine, 
     let knownSame: boolean | undefined;
     if (s.type === 'file' && s.linkOf === undefined && d) {
       // The common case first, with nothing built for it: a file the worktree already
-      // holds with the snapshot's content, mode and mtime.
-      const size = s.stat.size;
-      const same = d.stat.size === size && d.stat.nlink === 1n ? opts.sameContent?.(s.rel, s, d) : undefined;
+      // holds with the snapshot's content, mode and mtime (compared with the manifest's
+      // numbers when the source is listed).
+      const l = s.listed;
+      const size = l ? l.size : Number(s.stat.size);
+      const same = Number(d.stat.size) === size && d.stat.nlink === 1n ? opts.sameContent?.(s.rel, l ?? NO_HASH, d) : undefined;
       knownSame = !!same;
-      if (knownSame && permBits(d.stat) === permBits(s.stat) && d.stat.mtimeNs === s.stat.mtimeNs) {
+      if (knownSame && permBits(d.stat) === (l ? l.mode : permBits(s.stat)) && d.stat.mtimeNs === (l ? l.mtimeNs : s.stat.mtimeNs)) {
         res.unchanged++;
         if (typeof same === 'object') vouched.set(s.rel, same);
         if (opts.onProgress) {
-          done += Number(size);
+          done += size;
           opts.onProgress(done, total);
         }
         continue;
@@ -319,7 +317,7 @@ export function applyTree(srcRootIn: string, dstRootIn: string, engine: Engine, 
           changed.add(s.rel); // a link's ctime moves with its group's
           break;
         }
-        const same = knownSame ?? (d && d.stat.size === s.stat.size && d.stat.nlink === 1n && opts.sameContent?.(s.rel, s, d));
+        const same = knownSame ?? (d && d.stat.size === s.stat.size && d.stat.nlink === 1n && !!opts.sameContent?.(s.rel, s.listed ?? NO_HASH, d));
         if (same && d) {
           res.unchanged++;
           if (permBits(d.stat) !== permBits(s.stat) || d.stat.mtimeNs !== s.stat.mtimeNs) {
