@@ -112,6 +112,13 @@ export async function restoreSnapshot(layout: Layout, opts: RestoreOptions): Pro
  * Without an index every file is rewritten (always correct).
  */
 export function applyRestore(layout: Layout, worktree: string, snapshotId: string, engine: Engine, reporter?: Reporter, include?: IgnoreMatcher): ApplyResult {
+  // Before anything is written: files this restore writes get ctimes at or after it,
+  // so the state never vouches for them until a snapshot has read them.
+  const probeNs = fsClockNs(layout.tmp);
+  const root = layout.payload(worktree);
+  const sel = include ?? restoreSelection(layout, worktree, readDescriptor(layout, snapshotId));
+  // Nothing to leave out: the worktree is scanned on every core while the index is opened and read.
+  const destWalk = !engine.cloneTree && sel === takesEverything && fs.existsSync(root) ? startWalk(root) : undefined;
   const idx = IndexDb.open(layout);
   tracePhase('restore: index open');
   try {
@@ -120,13 +127,6 @@ export function applyRestore(layout: Layout, worktree: string, snapshotId: strin
     let targetMap: ManifestMap | undefined;
     const targetOf = target ? (rel: string) => (targetMap ??= byRel(target)).get(rel) : undefined;
     tracePhase('restore: index read');
-    // Before anything is written: files this restore writes get ctimes at or after it,
-    // so the state never vouches for them until a snapshot has read them.
-    const probeNs = fsClockNs(layout.tmp);
-    const root = layout.payload(worktree);
-    const sel = include ?? restoreSelection(layout, worktree, readDescriptor(layout, snapshotId));
-    // Nothing to leave out: the worktree is scanned on every core while its state is read.
-    const destWalk = !engine.cloneTree && sel === takesEverything && fs.existsSync(root) ? startWalk(root) : undefined;
     const { sameContent, stateMap } = restoreKnowledge(idx, worktree, root, targetOf);
     tracePhase('restore: worktree state read');
     const r = applyTree(layout.snapshotDir(snapshotId), root, engine, {

@@ -92,6 +92,12 @@ export async function createSnapshot(layout: Layout, opts: SnapshotOptions): Pro
     const tmpDir = layout.snapshotTmpDir(id);
     const createdAt = formatTimestamp(new Date());
 
+    // The clock probe comes before the stat walk (racy-clean rule, src/index/changeDetect.ts).
+    // With nothing to leave out, the worktree is scanned on every core from here on,
+    // while the intent is written and the index opened and read (the scan only reads).
+    const probeNs = safeProbe(layout.tmp);
+    const walk = !engine.cloneTree && include === takesEverything ? startWalk(payload) : undefined;
+
     // 1. intent (file and folder fsynced)
     writeIntent(layout, { id, operation: 'snapshot', worktree_name: wt.name, snapshot_id: id, engine: engine.name });
     faultPoint('snapshot.1-intent');
@@ -100,13 +106,9 @@ export async function createSnapshot(layout: Layout, opts: SnapshotOptions): Pro
     const idx = IndexDb.open(layout);
     tracePhase('snapshot: lock, intent, index open');
     try {
-      // 2. materialise into .jvs/snapshots/<id>.tmp/ — incrementally: the clock probe
-      //    comes before the stat walk (racy-clean rule, src/index/changeDetect.ts);
-      //    unchanged files are hard-linked from the parent (copy engine) or cloned
-      //    without being read, changed files are hashed while copied.
-      const probeNs = safeProbe(layout.tmp);
-      // Nothing to leave out: the worktree is scanned on every core while the index is read.
-      const walk = !engine.cloneTree && include === takesEverything ? startWalk(payload) : undefined;
+      // 2. materialise into .jvs/snapshots/<id>.tmp/ — incrementally: unchanged files are
+      //    hard-linked from the parent (copy engine) or cloned without being read,
+      //    changed files are hashed while copied.
       const known = snapshotKnowledge(layout, idx, wt.name, wt.latest_snapshot_id, engine.name === 'copy');
       tracePhase('snapshot: index read');
       m = materializeTree(payload, tmpDir, engine, {
