@@ -12,13 +12,16 @@
  *       `threads` background threads that take folders from a shared queue and add the
  *       subfolders they find (symlinks are not followed): the whole tree on every core
  *       while JavaScript does other work. Folders come in no particular order.
- *   linkStart(pairs, count, threads) -> handle;  linkWait(handle) -> Int32Array
- *       pairs is "src\0dst\0src\0dst\0..." (count pairs): each dst becomes a hard link
- *       to its src, made on `threads` background threads while JavaScript goes on;
- *       linkWait joins them and returns the errno of each link (0: done). The list is
- *       cut into one contiguous run per thread, so threads mostly insert into different
- *       folders (a folder's entries come together in walk order). A handle never
- *       waited for is joined when it is garbage-collected.
+ *   linkStart(fromRoot, toRoot, rels, count, threads) -> handle;  linkWait(handle) -> Int32Array
+ *       rels is "a\0b\0..." (count paths): each toRoot/rel becomes a hard link to
+ *       fromRoot/rel (linkat through fds of the two roots), made on `threads` background
+ *       threads while JavaScript goes on; linkWait joins them and returns the errno of
+ *       each link (0: done). The list is cut into one contiguous run per thread, so
+ *       threads mostly insert into different folders (a folder's entries come together
+ *       in walk order). A handle never waited for is joined when it is garbage-collected.
+ *   classify(scan, state, probeNs, parent, parentDir, stageDir, threads) -> result | null
+ *       an incremental snapshot's per-file decision on a finished scanTreeStart scan:
+ *       see the comment above its definition.
  * Errors of the call itself (a folder that cannot be read) throw with `code` set.
  */
 #define _GNU_SOURCE
@@ -522,6 +525,20 @@ static void batch_free(napi_env env, void *data, void *hint) {
   free(b);
 }
 
+/* Starts the batch's threads (each a contiguous run of its links); returns its handle. */
+static napi_value batch_launch(napi_env env, struct link_batch *b) {
+  if (b->threads < 1) b->threads = 1;
+  if (b->threads > 16) b->threads = 16;
+  if (b->threads > b->count / 64 + 1) b->threads = b->count / 64 + 1;
+  for (uint32_t t = 0; t < b->threads; t++) {
+    b->jobs[t] = (struct link_job){b->rels, b->from_fd, b->to_fd, b->errs, (size_t)b->count * t / b->threads, (size_t)b->count * (t + 1) / b->threads};
+    b->started[t] = pthread_create(&b->tids[t], NULL, link_run, &b->jobs[t]) == 0;
+  }
+  napi_value handle;
+  napi_create_external(env, b, batch_free, NULL, &handle);
+  return handle;
+}
+
 /* An O_PATH fd of the folder `v` names, for the *at() calls; -1 with errno, or -2 with a JS exception pending. */
 static int dir_fd_arg(napi_env env, napi_value v) {
   char *p = get_string(env, v, NULL);
@@ -581,13 +598,7 @@ static napi_value link_start(napi_env env, napi_callback_info info) {
     batch_free(env, b, NULL);
     return napi_throw_range_error(env, NULL, "linkStart: fewer paths than count"), NULL;
   }
-  for (uint32_t t = 0; t < b->threads; t++) {
-    b->jobs[t] = (struct link_job){b->rels, b->from_fd, b->to_fd, b->errs, (size_t)b->count * t / b->threads, (size_t)b->count * (t + 1) / b->threads};
-    b->started[t] = pthread_create(&b->tids[t], NULL, link_run, &b->jobs[t]) == 0;
-  }
-  napi_value handle;
-  napi_create_external(env, b, batch_free, NULL, &handle);
-  return handle;
+  return batch_launch(env, b);
 }
 
 static napi_value link_wait(napi_env env, napi_callback_info info) {
@@ -602,6 +613,439 @@ static napi_value link_wait(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/*
+ * classify(scan, state, probeNs, parent, parentDir, stageDir, threads) -> result | null
+ *
+ * The usual file of an incremental snapshot, decided without a JavaScript object per
+ * entry: the finished whole-tree scan (scanTreeStart) is put in walk order (depth first,
+ * names in UTF-16 order, as src/fsutil/walk.ts does) and each regular file is looked up
+ * in the worktree state (`state`: the state list's manifest chunks, concatenated, in
+ * the binary layout of src/index/manifestCodec.ts). A file is vouched for when it is
+ * alone on its inode, its record has a hash and no link group, the record's stat equals
+ * the scan's (type, permission bits, size, mtime, ctime, inode, device) and both its
+ * times are older than `probeNs` (the racy-clean rule of src/index/changeDetect.ts), and
+ * the parent snapshot (`parent`, same layout; null when it is the same list) holds the
+ * same content, size, mode and mtime at that path outside any of its link groups.
+ * Exactly the rule of materialize.ts's linkAsRecorded, which stays the reference.
+ *
+ * The stage's folders are created (mode 0700, in walk order), then every vouched file
+ * is hard-linked from parentDir on background threads (a linkStart batch).
+ * Returns { rels, types (0 dir, 1 file, 2 symlink, 3 other), vouched (state record
+ * index, or -1), stats (SCAN_FIELDS per entry), links (handle for linkWait, or null),
+ * linkAt (entry index of each link) }, or null when the chunks cannot be parsed (the
+ * caller then takes the JavaScript path).
+ */
+struct rec {
+  const char *rel, *link_of;
+  uint32_t rel_len, link_of_len;
+  uint8_t type, has_hash;
+  uint16_t mode;
+  double size;
+  int64_t mtime, ctime;
+  uint64_t dev, ino;
+  const unsigned char *hash;
+};
+
+static int read_len(const unsigned char *b, size_t end, size_t *o, uint32_t *n) {
+  if (*o + 2 > end) return -1;
+  uint16_t s;
+  memcpy(&s, b + *o, 2);
+  *o += 2;
+  if (s == 0xffff) {
+    if (*o + 4 > end) return -1;
+    memcpy(n, b + *o, 4);
+    *o += 4;
+  } else *n = s;
+  return *o + *n <= end ? 0 : -1;
+}
+
+/* Records of a chunk list (little-endian layout; this addon is built for the host). 0, or -1 when malformed. */
+static int parse_records(const unsigned char *b, size_t end, struct rec **out, size_t *n_out) {
+  size_t cap = 1024, n = 0, o = 0;
+  struct rec *r = malloc(cap * sizeof *r);
+  if (!r) return -1;
+  while (o < end) {
+    if (o + 44 > end) goto bad;
+    if (n == cap) {
+      struct rec *x = realloc(r, (cap *= 2) * sizeof *r);
+      if (!x) goto bad;
+      r = x;
+    }
+    struct rec *e = &r[n];
+    memset(e, 0, sizeof *e);
+    e->type = b[o];
+    uint8_t flags = b[o + 1];
+    if (e->type > 2) goto bad;
+    memcpy(&e->mode, b + o + 2, 2);
+    memcpy(&e->size, b + o + 4, 8);
+    memcpy(&e->mtime, b + o + 12, 8);
+    memcpy(&e->ctime, b + o + 20, 8);
+    memcpy(&e->dev, b + o + 28, 8);
+    memcpy(&e->ino, b + o + 36, 8);
+    o += 44;
+    if (read_len(b, end, &o, &e->rel_len)) goto bad;
+    e->rel = (const char *)b + o;
+    o += e->rel_len;
+    if (flags & 1) {
+      if (o + 32 > end) goto bad;
+      e->has_hash = 1;
+      e->hash = b + o;
+      o += 32;
+    }
+    uint32_t skip;
+    if (flags & 2) {
+      if (read_len(b, end, &o, &skip)) goto bad;
+      o += skip;
+    }
+    if (flags & 4) {
+      if (read_len(b, end, &o, &e->link_of_len)) goto bad;
+      e->link_of = (const char *)b + o;
+      o += e->link_of_len;
+    }
+    n++;
+  }
+  *out = r;
+  *n_out = n;
+  return 0;
+bad:
+  free(r);
+  return -1;
+}
+
+/* A set of byte strings (open addressing), each mapped to a number. */
+struct strtab {
+  const char **key;
+  uint32_t *len, *val;
+  size_t mask;
+};
+
+static uint64_t fnv64(const char *s, size_t n) {
+  uint64_t h = 1469598103934665603ULL;
+  for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+  return h;
+}
+
+static int strtab_init(struct strtab *t, size_t n) {
+  size_t cap = 16;
+  while (cap < 2 * n + 1) cap *= 2;
+  t->key = calloc(cap, sizeof *t->key);
+  t->len = malloc(cap * sizeof *t->len);
+  t->val = malloc(cap * sizeof *t->val);
+  t->mask = cap - 1;
+  return t->key && t->len && t->val ? 0 : -1;
+}
+
+static void strtab_free(struct strtab *t) {
+  free(t->key);
+  free(t->len);
+  free(t->val);
+}
+
+/* Adds key -> val unless the key is there already (the first one stays). */
+static void strtab_put(struct strtab *t, const char *k, uint32_t n, uint32_t val) {
+  for (size_t i = fnv64(k, n) & t->mask;; i = (i + 1) & t->mask) {
+    if (!t->key[i]) {
+      t->key[i] = k;
+      t->len[i] = n;
+      t->val[i] = val;
+      return;
+    }
+    if (t->len[i] == n && memcmp(t->key[i], k, n) == 0) return;
+  }
+}
+
+static int64_t strtab_get(const struct strtab *t, const char *k, size_t n) {
+  for (size_t i = fnv64(k, n) & t->mask;; i = (i + 1) & t->mask) {
+    if (!t->key[i]) return -1;
+    if (t->len[i] == n && memcmp(t->key[i], k, n) == 0) return t->val[i];
+  }
+}
+
+struct classify_out {
+  char *rels; /* every entry's rel, NUL-terminated, one after another */
+  size_t rels_len, rels_cap;
+  size_t *rel_at;
+  uint8_t *types;
+  int32_t *vouched;
+  int64_t *stats;
+  size_t n, cap;
+};
+
+/* Appends the entry `name` of the folder whose rel starts at c->rels + dir_at (SIZE_MAX: the root). */
+static int out_push(struct classify_out *c, size_t dir_at, const char *name, const int64_t *st, uint8_t type) {
+  size_t dlen = dir_at == SIZE_MAX ? 0 : strlen(c->rels + dir_at);
+  size_t nlen = strlen(name), need = (dlen ? dlen + 1 : 0) + nlen + 1;
+  if (c->n == c->cap) {
+    size_t cap = c->cap ? c->cap * 2 : 1024;
+    size_t *a = realloc(c->rel_at, cap * sizeof *a);
+    if (a) c->rel_at = a;
+    uint8_t *t = realloc(c->types, cap);
+    if (t) c->types = t;
+    int32_t *v = realloc(c->vouched, cap * sizeof *v);
+    if (v) c->vouched = v;
+    int64_t *s = realloc(c->stats, cap * SCAN_FIELDS * sizeof *s);
+    if (s) c->stats = s;
+    if (!a || !t || !v || !s) return ENOMEM;
+    c->cap = cap;
+  }
+  if (c->rels_len + need > c->rels_cap) {
+    size_t cap = c->rels_cap ? c->rels_cap * 2 : 65536;
+    while (cap < c->rels_len + need) cap *= 2;
+    char *r = realloc(c->rels, cap);
+    if (!r) return ENOMEM;
+    c->rels = r;
+    c->rels_cap = cap;
+  }
+  char *p = c->rels + c->rels_len;
+  if (dlen) {
+    memcpy(p, c->rels + dir_at, dlen); /* after any realloc above */
+    p[dlen] = '/';
+    memcpy(p + dlen + 1, name, nlen + 1);
+  } else memcpy(p, name, nlen + 1);
+  c->rel_at[c->n] = c->rels_len;
+  c->rels_len += need;
+  c->types[c->n] = type;
+  c->vouched[c->n] = -1;
+  memcpy(c->stats + c->n * SCAN_FIELDS, st, SCAN_FIELDS * sizeof(int64_t));
+  c->n++;
+  return 0;
+}
+
+/* The scanned folders in walk order: depth first, each folder's entries in name order. */
+static int walk_order(struct tree_scan *t, struct classify_out *c) {
+  struct strtab dirs;
+  if (strtab_init(&dirs, t->dlen)) return ENOMEM;
+  for (size_t i = 0; i < t->dlen; i++) strtab_put(&dirs, t->done[i].rel, (uint32_t)strlen(t->done[i].rel), (uint32_t)i);
+  struct frame {
+    size_t dir, k;
+    size_t rel_at; /* offset of the folder's rel in c->rels, or SIZE_MAX for the root */
+  } *stack = NULL;
+  size_t depth = 0, cap = 0;
+  int err = 0;
+  int64_t root = strtab_get(&dirs, "", 0);
+  if (root >= 0) {
+    stack = malloc((cap = 64) * sizeof *stack);
+    if (!stack) err = ENOMEM;
+    else stack[depth++] = (struct frame){(size_t)root, 0, SIZE_MAX};
+  }
+  while (depth && !err) {
+    struct frame *f = &stack[depth - 1];
+    const struct scan_result *r = &t->done[f->dir].res;
+    if (f->k == r->n) {
+      depth--;
+      continue;
+    }
+    size_t i = r->order[f->k++];
+    const int64_t *st = r->stats + i * SCAN_FIELDS;
+    mode_t m = (mode_t)st[JVS_STAT_MODE];
+    uint8_t type = S_ISDIR(m) ? 0 : S_ISREG(m) ? 1 : S_ISLNK(m) ? 2 : 3;
+    if ((err = out_push(c, f->rel_at, r->names + r->offsets[i], st, type))) break;
+    if (type != 0) continue;
+    size_t at = c->rel_at[c->n - 1];
+    int64_t child = strtab_get(&dirs, c->rels + at, strlen(c->rels + at));
+    if (child < 0) continue; /* gone before it could be scanned: no entries, as the JavaScript walk does */
+    if (depth == cap) {
+      struct frame *x = realloc(stack, (cap *= 2) * sizeof *stack);
+      if (!x) {
+        err = ENOMEM;
+        break;
+      }
+      stack = x;
+    }
+    stack[depth++] = (struct frame){(size_t)child, 0, at};
+  }
+  free(stack);
+  strtab_free(&dirs);
+  return err;
+}
+
+static void classify_free(struct classify_out *c) {
+  free(c->rels);
+  free(c->rel_at);
+  free(c->types);
+  free(c->vouched);
+  free(c->stats);
+}
+
+static napi_value classify(napi_env env, napi_callback_info info) {
+  size_t argc = 7;
+  napi_value argv[7];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  void *ext = NULL;
+  bool lossless;
+  int64_t probe = 0;
+  uint32_t threads = 1;
+  void *state = NULL, *parent = NULL;
+  size_t state_len = 0, parent_len = 0;
+  napi_valuetype pt;
+  if (argc != 7 || napi_get_value_external(env, argv[0], &ext) != napi_ok || !ext ||
+      napi_get_buffer_info(env, argv[1], &state, &state_len) != napi_ok ||
+      napi_get_value_bigint_int64(env, argv[2], &probe, &lossless) != napi_ok ||
+      napi_typeof(env, argv[3], &pt) != napi_ok ||
+      (pt != napi_null && napi_get_buffer_info(env, argv[3], &parent, &parent_len) != napi_ok) ||
+      napi_get_value_uint32(env, argv[6], &threads) != napi_ok)
+    return napi_throw_type_error(env, NULL, "classify(scan, state, probeNs, parent, parentDir, stageDir, threads)"), NULL;
+  struct tree_scan *t = ext;
+  tree_join(t);
+  if (t->err) return throw_code(env, t->err_path ? t->err_path : t->root, t->err);
+
+  napi_value result = NULL;
+  struct rec *srec = NULL, *prec = NULL;
+  size_t sn = 0, pn = 0;
+  struct strtab stab = {0}, ptab = {0}, grouped = {0};
+  struct classify_out c = {0};
+  struct link_batch *b = NULL;
+  int stage_fd = -1;
+  napi_get_null(env, &result);
+  if (parse_records(state, state_len, &srec, &sn)) goto done;
+  if (parent && parse_records(parent, parent_len, &prec, &pn)) goto done;
+  if (!parent) {
+    prec = srec;
+    pn = sn;
+  }
+  if (strtab_init(&stab, sn) || strtab_init(&ptab, pn) || strtab_init(&grouped, 2 * pn)) goto oom;
+  for (size_t i = 0; i < sn; i++) strtab_put(&stab, srec[i].rel, srec[i].rel_len, (uint32_t)i);
+  for (size_t i = 0; i < pn; i++) {
+    strtab_put(&ptab, prec[i].rel, prec[i].rel_len, (uint32_t)i);
+    if (prec[i].link_of) {
+      strtab_put(&grouped, prec[i].rel, prec[i].rel_len, 0);
+      strtab_put(&grouped, prec[i].link_of, prec[i].link_of_len, 0);
+    }
+  }
+  int err = walk_order(t, &c);
+  if (err) {
+    result = throw_code(env, "classify", err);
+    goto done;
+  }
+
+  /* Folders of the stage first (links go into them), in walk order: parents first. */
+  stage_fd = dir_fd_arg(env, argv[5]);
+  if (stage_fd == -2) {
+    result = NULL;
+    goto done;
+  }
+  if (stage_fd < 0) {
+    result = throw_code(env, "classify: stage folder", errno);
+    goto done;
+  }
+  size_t nlinks = 0;
+  for (size_t i = 0; i < c.n; i++) {
+    const char *rel = c.rels + c.rel_at[i];
+    if (c.types[i] == 0) {
+      if (mkdirat(stage_fd, rel, 0700) != 0) {
+        result = throw_code(env, rel, errno);
+        goto done;
+      }
+      continue;
+    }
+    if (c.types[i] != 1) continue;
+    const int64_t *st = c.stats + i * SCAN_FIELDS;
+    if (st[JVS_STAT_NLINK] != 1) continue;
+    size_t len = strlen(rel);
+    int64_t k = strtab_get(&stab, rel, len);
+    if (k < 0) continue;
+    const struct rec *r = &srec[k];
+    if (r->type != 1 || !r->has_hash || r->link_of) continue;
+    if (!(r->ctime < probe && r->mtime < probe && r->ctime == st[JVS_STAT_CTIME] && r->mtime == st[JVS_STAT_MTIME] &&
+          r->ino == (uint64_t)st[JVS_STAT_INO] && r->dev == (uint64_t)st[JVS_STAT_DEV] && r->size == (double)st[JVS_STAT_SIZE] &&
+          r->mode == (uint16_t)(st[JVS_STAT_MODE] & 07777)))
+      continue;
+    int64_t q = strtab_get(&ptab, rel, len);
+    if (q < 0) continue;
+    const struct rec *p = &prec[q];
+    if (p != r && !(p->type == 1 && p->has_hash && memcmp(p->hash, r->hash, 32) == 0 && p->size == r->size && p->mode == r->mode && p->mtime == r->mtime)) continue;
+    if (strtab_get(&grouped, rel, len) >= 0) continue;
+    c.vouched[i] = (int32_t)k;
+    nlinks++;
+  }
+
+  /* The links, on background threads. */
+  napi_value links, link_at_ab, link_at;
+  void *link_at_data;
+  napi_create_arraybuffer(env, nlinks * sizeof(uint32_t), &link_at_data, &link_at_ab);
+  napi_create_typedarray(env, napi_uint32_array, nlinks, link_at_ab, 0, &link_at);
+  napi_get_null(env, &links);
+  if (nlinks) {
+    b = calloc(1, sizeof *b);
+    if (!b) goto oom;
+    b->from_fd = -1;
+    b->to_fd = stage_fd;
+    stage_fd = -1; /* the batch closes it */
+    b->count = (uint32_t)nlinks;
+    b->threads = threads;
+    b->rels = malloc(nlinks * sizeof(char *));
+    b->errs = calloc(nlinks, sizeof(int32_t));
+    if (!b->rels || !b->errs) goto oom;
+    int fd = dir_fd_arg(env, argv[4]);
+    if (fd == -2) {
+      result = NULL;
+      goto done;
+    }
+    if (fd < 0) {
+      result = throw_code(env, "classify: parent snapshot folder", errno);
+      goto done;
+    }
+    b->from_fd = fd;
+    /* The batch owns a copy of the names it links (the entry list goes to JavaScript below). */
+    size_t total = 0;
+    for (size_t i = 0; i < c.n; i++) if (c.vouched[i] >= 0) total += strlen(c.rels + c.rel_at[i]) + 1;
+    if (!(b->buf = malloc(total))) goto oom;
+    size_t j = 0, off = 0;
+    for (size_t i = 0; i < c.n; i++) {
+      if (c.vouched[i] < 0) continue;
+      size_t len = strlen(c.rels + c.rel_at[i]) + 1;
+      memcpy(b->buf + off, c.rels + c.rel_at[i], len);
+      b->rels[j] = b->buf + off;
+      ((uint32_t *)link_at_data)[j++] = (uint32_t)i;
+      off += len;
+    }
+    links = batch_launch(env, b);
+    b = NULL;
+  }
+
+  /* Everything JavaScript needs, in walk order. */
+  napi_value rels, types_ab, types, v_ab, vouched, s_ab, stats;
+  void *data;
+  napi_create_array_with_length(env, c.n, &rels);
+  for (size_t i = 0; i < c.n; i++) {
+    napi_value s;
+    napi_create_string_utf8(env, c.rels + c.rel_at[i], NAPI_AUTO_LENGTH, &s);
+    napi_set_element(env, rels, (uint32_t)i, s);
+  }
+  napi_create_arraybuffer(env, c.n, &data, &types_ab);
+  if (c.n) memcpy(data, c.types, c.n);
+  napi_create_typedarray(env, napi_uint8_array, c.n, types_ab, 0, &types);
+  napi_create_arraybuffer(env, c.n * sizeof(int32_t), &data, &v_ab);
+  if (c.n) memcpy(data, c.vouched, c.n * sizeof(int32_t));
+  napi_create_typedarray(env, napi_int32_array, c.n, v_ab, 0, &vouched);
+  napi_create_arraybuffer(env, c.n * SCAN_FIELDS * sizeof(int64_t), &data, &s_ab);
+  if (c.n) memcpy(data, c.stats, c.n * SCAN_FIELDS * sizeof(int64_t));
+  napi_create_typedarray(env, napi_bigint64_array, c.n * SCAN_FIELDS, s_ab, 0, &stats);
+  napi_create_object(env, &result);
+  napi_set_named_property(env, result, "rels", rels);
+  napi_set_named_property(env, result, "types", types);
+  napi_set_named_property(env, result, "vouched", vouched);
+  napi_set_named_property(env, result, "stats", stats);
+  napi_set_named_property(env, result, "links", links);
+  napi_set_named_property(env, result, "linkAt", link_at);
+  goto done;
+oom:
+  result = throw_code(env, "classify", ENOMEM);
+done:
+  if (b) {
+    b->joined = 1;
+    batch_free(env, b, NULL);
+  }
+  if (stage_fd >= 0) close(stage_fd);
+  classify_free(&c);
+  strtab_free(&stab);
+  strtab_free(&ptab);
+  strtab_free(&grouped);
+  if (prec != srec) free(prec);
+  free(srec);
+  return result;
+}
+
 napi_value jvs_tree_init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"scanDirs", NULL, scan_dirs, NULL, NULL, NULL, napi_default, NULL},
@@ -609,6 +1053,7 @@ napi_value jvs_tree_init(napi_env env, napi_value exports) {
     {"scanTreeWait", NULL, scan_tree_wait, NULL, NULL, NULL, napi_default, NULL},
     {"linkStart", NULL, link_start, NULL, NULL, NULL, napi_default, NULL},
     {"linkWait", NULL, link_wait, NULL, NULL, NULL, napi_default, NULL},
+    {"classify", NULL, classify, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { HashedEntry } from '../format/payloadHash.js';
 import { hashFile } from '../fsutil/fileHash.js';
-import { permBits, statRecord, under, walkTree, type EntryStat, type PendingWalk, type TreeEntry, type WalkFilter } from '../fsutil/walk.js';
+import { permBits, SCAN_FIELDS, scannedStat, statRecord, under, walkTree, type EntryStat, type EntryType, type PendingWalk, type TreeEntry, type WalkFilter } from '../fsutil/walk.js';
 import type { Engine } from './engine.js';
 import { applyCopyMetadata, applyMetadata } from './metadata.js';
 import { copyHashed, copyKnown, runParallel, worthParallel, type ParallelJob } from './parallelCopy.js';
@@ -71,7 +71,15 @@ export interface KnownContent {
   linkable(rel: string): boolean;
   /** Hard-link files whose content equals the parent's from the parent snapshot (copy engine). */
   link: boolean;
+  /**
+   * The same knowledge in the index's own encoding, for the addon's classify: the
+   * worktree state's manifest chunks (concatenated; record i is stateEntries[i]), its
+   * clock probe, and the parent's chunks (null: the parent's manifest is the state).
+   */
+  native?: { state: Buffer; stateEntries: readonly ManifestEntry[]; probeNs: bigint; parent: Buffer | null };
 }
+
+const TYPE_NAMES: readonly EntryType[] = ['dir', 'file', 'symlink'];
 
 /** Counts of how files reached the new tree, for results and the bench. */
 export interface MaterializeStats {
@@ -82,6 +90,8 @@ export interface MaterializeStats {
   bytesCopied: number;
   /** Copies done by the second thread (large trees only). */
   byWorker?: number;
+  /** Files the addon's classify vouched for and linked (the rest were decided in JavaScript). */
+  vouchedNatively?: number;
 }
 
 /**
@@ -103,12 +113,31 @@ export function materializeTree(srcRootIn: string, dstRootIn: string, engine: En
   };
   // Whole-tree cloning engines (juicefs-clone): clone, prune, describe the clone.
   if (engine.cloneTree) return materializeByClone(srcRoot, dstRoot, (s, d) => engine.cloneTree!(s, d), filter, opts);
-  const walk = opts.walk ? opts.walk.result() : walkTree(srcRoot, filter);
-  tracePhase('materialize: walk');
-  const degraded = walk.unsupported.map((rel) => `skipped special file (socket, FIFO or device): ${rel}`);
-  const total = walk.entries.reduce((s, e) => s + (e.type === 'file' ? Number(e.stat.size) : 0), 0);
   const rootStat = fs.lstatSync(srcRoot, { bigint: true });
   fs.mkdirSync(dstRoot, { mode: 0o700 });
+  // The usual incremental snapshot (copy engine, whole tree, an index): the addon puts
+  // the scan in walk order, decides which files their state record vouches for, makes
+  // the stage's folders and starts linking those files, all without an object per entry.
+  const k = opts.known;
+  // JVS_NO_CLASSIFY=1 takes the JavaScript path instead (a diagnostic switch; the tests compare both).
+  const classified = k?.link && k.native && opts.walk?.scan && !opts.skipNames && process.env.JVS_NO_CLASSIFY !== '1' ? native()?.classify?.(opts.walk.scan, k.native.state, k.native.probeNs, k.native.parent, k.parentDir, dstRoot, os.availableParallelism()) ?? undefined : undefined;
+  const walk = classified ? undefined : opts.walk ? opts.walk.result() : walkTree(srcRoot, filter);
+  tracePhase('materialize: walk');
+  const unsupported = walk ? walk.unsupported : classified!.rels.filter((_, i) => classified!.types[i] === 3);
+  const degraded = unsupported.map((rel) => `skipped special file (socket, FIFO or device): ${rel}`);
+  let total = 0;
+  let fileCount = 0;
+  if (walk) {
+    for (const e of walk.entries) if (e.type === 'file') (total += Number(e.stat.size)), fileCount++;
+  } else {
+    const c = classified!;
+    const recorded = k!.native!.stateEntries;
+    for (let i = 0; i < c.types.length; i++) {
+      if (c.types[i] !== 1) continue;
+      fileCount++;
+      total += c.vouched[i]! >= 0 ? recorded[c.vouched[i]!]!.size : Number(c.stats[i * SCAN_FIELDS + 4]);
+    }
+  }
 
   const entries: ManifestEntry[] = [];
   const firstOfInode = new Map<string, ManifestEntry>();
@@ -117,7 +146,6 @@ export function materializeTree(srcRootIn: string, dstRootIn: string, engine: En
   const stats: MaterializeStats = { linked: 0, copied: 0, compared: 0, bytesCopied: 0 };
   // Large trees: copies that must read (and hash) are queued and run on both cores after
   // the walk; links and unchanged files are placed on the way (they cost no reads).
-  const fileCount = walk.entries.reduce((n, e) => n + (e.type === 'file' ? 1 : 0), 0);
   const batchable = opts.hash !== false && (engine.name === 'copy' || engine.name === 'reflink-copy');
   const queue: Deferred[] | undefined = batchable && worthParallel(fileCount, total) ? [] : undefined;
   const queuedRel = new Set<string>();
@@ -127,8 +155,7 @@ export function materializeTree(srcRootIn: string, dstRootIn: string, engine: En
   const links = native() ? linkBatcher(engine, stats, opts.known?.parentDir ?? '', srcRoot, dstRoot, entries) : undefined;
   // The usual file of an incremental snapshot: unchanged, alone on its inode, equal to
   // the parent's. Its recorded entry is reused as is and its link queued, with no
-  // per-entry strings or objects.
-  const k = opts.known;
+  // per-entry strings or objects. (The addon's classify applies the same rule.)
   const linkAsRecorded = links && k?.link ? (e: TreeEntry): ManifestEntry | undefined => {
     if (e.stat.nlink !== 1n) return undefined;
     const r = k.unchanged(e.rel, e.stat);
@@ -140,14 +167,14 @@ export function materializeTree(srcRootIn: string, dstRootIn: string, engine: En
   const knownQueue: Deferred[] | undefined = batchable && native() ? [] : undefined;
   const laterLinks: Array<{ first: ManifestEntry; dst: string; m: ManifestEntry }> = [];
 
-  try {
-    for (const e of walk.entries) {
+  /** One entry into the new tree (`dirMade`: its folder exists already). */
+  const place = (e: TreeEntry, dirMade: boolean): void => {
       if (e.type === 'file' && linkAsRecorded) {
         const r = linkAsRecorded(e);
         if (r) {
           links!.push({ rel: e.rel, e, m: r, at: entries.length });
           entries.push(r);
-          continue;
+          return;
         }
       }
       const src = under(srcRoot, e.rel);
@@ -155,7 +182,7 @@ export function materializeTree(srcRootIn: string, dstRootIn: string, engine: En
       const m: ManifestEntry = statRecord(e);
       switch (e.type) {
         case 'dir':
-          fs.mkdirSync(dst, { mode: 0o700 });
+          if (!dirMade) fs.mkdirSync(dst, { mode: 0o700 });
           dirs.push({ abs: dst, stat: e.stat });
           break;
         case 'symlink':
@@ -189,6 +216,28 @@ export function materializeTree(srcRootIn: string, dstRootIn: string, engine: En
         }
       }
       entries.push(m);
+  };
+
+  try {
+    if (walk) for (const e of walk.entries) place(e, false);
+    else {
+      const c = classified!;
+      const recorded = k!.native!.stateEntries;
+      // Where each classified entry lands in `entries` (special files are left out).
+      const at = new Int32Array(c.types.length);
+      for (let i = 0; i < c.types.length; i++) {
+        const v = c.vouched[i]!;
+        at[i] = entries.length;
+        if (v >= 0) entries.push(recorded[v]!);
+        else if (c.types[i] !== 3) place({ rel: c.rels[i]!, type: TYPE_NAMES[c.types[i]!]!, stat: scannedStat(c.stats, i) }, true);
+      }
+      stats.vouchedNatively = c.linkAt.length;
+      if (c.links) {
+        links!.adopt(c.links, c.linkAt.length, (j) => {
+          const i = c.linkAt[j]!;
+          return { rel: c.rels[i]!, e: { rel: c.rels[i]!, type: 'file', stat: scannedStat(c.stats, i) }, m: entries[at[i]!]!, at: at[i]! };
+        });
+      }
     }
     if (queue?.length) {
       const results = runParallel(
@@ -389,14 +438,15 @@ const LINK_BATCH = 4096;
  */
 function linkBatcher(engine: Engine, stats: MaterializeStats, fromRoot: string, srcRoot: string, dstRoot: string, entries: ManifestEntry[]) {
   const n = native()!;
-  const started: Array<{ links: PendingLink[]; handle: object }> = [];
+  const started: Array<{ count: number; link(i: number): PendingLink; handle: object }> = [];
   let pending: PendingLink[] = [];
   let size = 0;
   const start = (threads: number) => {
     if (!pending.length) return;
     const rels: string[] = [];
     for (const l of pending) rels.push(l.rel);
-    started.push({ links: pending, handle: n.linkStart(fromRoot, dstRoot, rels.join('\0'), pending.length, threads) });
+    const batch = pending;
+    started.push({ count: batch.length, link: (i) => batch[i]!, handle: n.linkStart(fromRoot, dstRoot, rels.join('\0'), batch.length, threads) });
     pending = [];
   };
   return {
@@ -408,6 +458,11 @@ function linkBatcher(engine: Engine, stats: MaterializeStats, fromRoot: string, 
       size++;
       if (pending.length >= LINK_BATCH) start(1);
     },
+    /** A batch the addon started itself (classify); `link(i)` describes its i-th link when needed. */
+    adopt(handle: object, count: number, link: (i: number) => PendingLink) {
+      started.push({ count, link, handle });
+      size += count;
+    },
     close() {
       start(os.availableParallelism());
     },
@@ -417,13 +472,13 @@ function linkBatcher(engine: Engine, stats: MaterializeStats, fromRoot: string, 
       for (const b of started) {
         const errs = n.linkWait(b.handle); // every batch is joined, even after a failure
         if (failure) continue;
-        for (let i = 0; i < b.links.length && !failure; i++) {
-          const l = b.links[i]!;
+        for (let i = 0; i < b.count && !failure; i++) {
           const err = errs[i]!;
           if (err === 0) {
             stats.linked++;
             continue;
           }
+          const l = b.link(i);
           const code = ERRNO_NAMES.get(err) ?? `errno ${err}`;
           const dst = under(dstRoot, l.rel);
           if (!LINK_FALLBACK.has(code)) {

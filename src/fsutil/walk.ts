@@ -76,7 +76,13 @@ class ScannedStat implements EntryStat {
     return (this.mode & S_IFMT) === S_IFLNK;
   }
 }
-const SCAN_FIELDS = 10;
+/** Values per entry in the addon's packed scans (native/jvs_tree.c); the size is at offset 4. */
+export const SCAN_FIELDS = 10;
+
+/** The stat of entry `i` of a packed scan. */
+export function scannedStat(stats: BigInt64Array, i: number): EntryStat {
+  return new ScannedStat(stats, i * SCAN_FIELDS);
+}
 
 /** One folder's entries with their lstat, sorted by name (the walk without the addon); entries that vanish meanwhile are left out. */
 function scanFolder(dirAbs: string): Array<{ name: string; stat: EntryStat }> {
@@ -158,6 +164,8 @@ function folderEntries(dirRel: string, names: string[], stats: BigInt64Array, fi
 /** A walk that may already be running in the background; result() waits for it. */
 export interface PendingWalk {
   result(): WalkResult;
+  /** The addon's whole-tree scan handle, when the walk is one (for classify). */
+  scan?: object;
 }
 
 /**
@@ -171,6 +179,7 @@ export function startWalk(root: string, filter: WalkFilter = {}): PendingWalk {
   const handle = n.scanTreeStart(root, os.availableParallelism());
   let done: WalkResult | undefined;
   return {
+    scan: handle,
     result() {
       if (done) return done;
       const children = new Map<string, TreeEntry[]>();

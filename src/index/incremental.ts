@@ -38,7 +38,11 @@ export function snapshotKnowledge(layout: Layout, idx: IndexDb | undefined, work
       grouped.add(e.linkOf);
     }
   }
+  // The same, in the index's encoding, for the addon (copy engine with a recorded state).
+  const stateData = link && state && parentMap ? idx?.listData(worktreeOwner(worktree)) : undefined;
+  const parentData = stateData && parentMap !== stateMap ? idx?.listData(snapshotOwner(parentId!)) : null;
   return {
+    ...(stateData && parentData !== undefined ? { native: { state: stateData, stateEntries: state!.entries, probeNs: state!.probeNs, parent: parentData } } : {}),
     link: link && !!parentMap,
     unchanged(rel, stat) {
       const r = stateMap?.get(rel);

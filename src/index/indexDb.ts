@@ -207,6 +207,24 @@ export class IndexDb {
   }
 
   /**
+   * The encoded chunks of a list this handle has read with getList, concatenated in
+   * list order (record i is getList's entry i): what the addon's classify parses.
+   */
+  listData(owner: string): Buffer | undefined {
+    return this.guard(() => {
+      const row = this.st.getList.get(owner) as { chunks: Buffer } | undefined;
+      if (!row) return undefined;
+      const parts: Buffer[] = [];
+      for (let o = 0; o < row.chunks.length; o += 32) {
+        const part = this.decoded.get(row.chunks.toString('latin1', o, o + 32));
+        if (!part) return undefined;
+        parts.push(part.data);
+      }
+      return Buffer.concat(parts);
+    }, undefined);
+  }
+
+  /**
    * Cut and encode `entries` now (e.g. while background links run); a later putList
    * of the same array stores them without doing it again. Call again after changing
    * the array's entries.

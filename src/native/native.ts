@@ -18,6 +18,23 @@ export interface NativeAddon {
   linkStart(fromRoot: string, toRoot: string, rels: string, count: number, threads: number): object;
   linkWait(handle: object): Int32Array;
   /**
+   * The finished scan (scanTreeStart's handle) in walk order, each file checked against
+   * the worktree state (manifest chunks, concatenated) and the parent's (null: the same
+   * list); the stage's folders made and the vouched files' links started (see
+   * native/jvs_tree.c). Null when the chunks cannot be parsed. Absent in older builds.
+   */
+  classify?(scan: object, state: Buffer, probeNs: bigint, parent: Buffer | null, parentDir: string, stageDir: string, threads: number): {
+    rels: string[];
+    /** 0 dir, 1 file, 2 symlink, 3 anything else. */
+    types: Uint8Array;
+    /** The state record index that vouches for the entry (its link is in `links`), or -1. */
+    vouched: Int32Array;
+    stats: BigInt64Array;
+    links: object | null;
+    /** The entry index of each link of `links`. */
+    linkAt: Uint32Array;
+  } | null;
+  /**
    * SHA-256 of `count` files on up to `threads` threads (native/jvs_hash.c): mode 0 hashes
    * "a\0b\0…"; modes 1 (FICLONE), 2 (FICLONE, else copy) and 3 (copy) take "src\0dst\0…"
    * and `pre` (9 per job: ctime ns, mtime ns, size, ino, mode | 1<<20 to also set atime ns,
