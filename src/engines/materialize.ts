@@ -76,7 +76,7 @@ export interface KnownContent {
    * worktree state's manifest chunks (concatenated; record i is stateEntries[i]), its
    * clock probe, and the parent's chunks (null: the parent's manifest is the state).
    */
-  native?: { state: Buffer; stateEntries: readonly ManifestEntry[]; probeNs: bigint; parent: Buffer | null };
+  native?: { state: Buffer; stateEntries(): readonly ManifestEntry[]; probeNs: bigint; parent: Buffer | null };
 }
 
 const TYPE_NAMES: readonly EntryType[] = ['dir', 'file', 'symlink'];
@@ -131,7 +131,7 @@ export function materializeTree(srcRootIn: string, dstRootIn: string, engine: En
     for (const e of walk.entries) if (e.type === 'file') (total += Number(e.stat.size)), fileCount++;
   } else {
     const c = classified!;
-    const recorded = k!.native!.stateEntries;
+    const recorded = k!.native!.stateEntries();
     for (let i = 0; i < c.types.length; i++) {
       if (c.types[i] !== 1) continue;
       fileCount++;
@@ -222,7 +222,7 @@ export function materializeTree(srcRootIn: string, dstRootIn: string, engine: En
     if (walk) for (const e of walk.entries) place(e, false);
     else {
       const c = classified!;
-      const recorded = k!.native!.stateEntries;
+      const recorded = k!.native!.stateEntries();
       // Where each classified entry lands in `entries` (special files are left out).
       const at = new Int32Array(c.types.length);
       for (let i = 0; i < c.types.length; i++) {

@@ -8,7 +8,7 @@ import { listWorktreeNames } from '../repo/worktreeConfig.js';
 import { catalogAdd } from './catalog.js';
 import { hashFile } from '../fsutil/fileHash.js';
 import { isUnchanged } from './changeDetect.js';
-import { snapshotOwner, worktreeOwner, type IndexDb } from './indexDb.js';
+import { snapshotOwner, worktreeOwner, type IndexDb, type StoredList } from './indexDb.js';
 import { sameEncoding, type IndexedEntry } from './manifestCodec.js';
 import { byRel, getSnapshotManifest, getWorktreeState, putSnapshotManifest, putWorktreeState, type ManifestMap } from './manifests.js';
 
@@ -17,47 +17,61 @@ import { byRel, getSnapshotManifest, getWorktreeState, putSnapshotManifest, putW
  * hashes of files whose stat is unchanged since the worktree state was recorded, and
  * the parent's manifest (to hard-link equal files from it). Undefined when the index
  * knows nothing (every file is then read once, while being copied).
+ *
+ * Only the lists' encoded chunks are read here. The addon's classify works on those
+ * (KnownContent.native), so the links start before any entry is decoded; the decoded
+ * entries and their maps are made on first use, while the links run.
  */
 export function snapshotKnowledge(layout: Layout, idx: IndexDb | undefined, worktree: string, parentId: string | undefined, link: boolean): KnownContent | undefined {
-  const state = getWorktreeState(idx, worktree);
-  const parent = parentId ? getSnapshotManifest(idx, parentId) : undefined;
-  if (!state && !parent) return undefined;
-  const stateMap = state ? byRel(state.entries) : undefined;
-  // After a snapshot the state is that snapshot's manifest, entry for entry (the same
-  // decoded objects): one map serves both.
-  const parentMap = parent ? (state && sameList(state.entries, parent) ? stateMap : byRel(parent)) : undefined;
+  const stateRaw = idx?.getListRaw(worktreeOwner(worktree));
+  const parentRaw = parentId ? idx?.getListRaw(snapshotOwner(parentId)) : undefined;
+  if (!stateRaw && !parentRaw) return undefined;
+  // After a snapshot the state is that snapshot's manifest, chunk for chunk (decoded
+  // into the same objects): one map serves both.
+  const same = !!stateRaw && !!parentRaw && stateRaw.chunks.equals(parentRaw.chunks);
   const parentDir = parentId ? layout.snapshotDir(parentId) : '';
-  // A parent file in one of the user's hard-link groups shares its inode with other
-  // paths of the parent: linking it by path could join paths the user has since
-  // separated (e.g. `cp -p` over one of them). Such files are copied instead; groups
-  // that still exist are re-formed from the worktree's inodes.
-  const grouped = new Set<string>();
-  for (const e of parent ?? []) {
-    if (e.linkOf !== undefined) {
-      grouped.add(e.rel);
-      grouped.add(e.linkOf);
+  let decoded: { state?: StoredList; stateMap?: ManifestMap; parentMap?: ManifestMap; grouped: Set<string> } | undefined;
+  const lists = () => {
+    if (decoded) return decoded;
+    const state = stateRaw ? getWorktreeState(idx, worktree) : undefined;
+    const parent = parentRaw ? getSnapshotManifest(idx, parentId!) : undefined;
+    const stateMap = state ? byRel(state.entries) : undefined;
+    const parentMap = parent ? (same && stateMap ? stateMap : byRel(parent)) : undefined;
+    // A parent file in one of the user's hard-link groups shares its inode with other
+    // paths of the parent: linking it by path could join paths the user has since
+    // separated (e.g. `cp -p` over one of them). Such files are copied instead; groups
+    // that still exist are re-formed from the worktree's inodes.
+    const grouped = new Set<string>();
+    for (const e of parent ?? []) {
+      if (e.linkOf !== undefined) {
+        grouped.add(e.rel);
+        grouped.add(e.linkOf);
+      }
     }
-  }
-  // The same, in the index's encoding, for the addon (copy engine with a recorded state).
-  const stateData = link && state && parentMap ? idx?.listData(worktreeOwner(worktree)) : undefined;
-  const parentData = stateData && parentMap !== stateMap ? idx?.listData(snapshotOwner(parentId!)) : null;
+    return (decoded = { ...(state ? { state } : {}), ...(stateMap ? { stateMap } : {}), ...(parentMap ? { parentMap } : {}), grouped });
+  };
+  const canLink = link && !!parentRaw;
   return {
-    ...(stateData && parentData !== undefined ? { native: { state: stateData, stateEntries: state!.entries, probeNs: state!.probeNs, parent: parentData } } : {}),
-    link: link && !!parentMap,
+    ...(canLink && stateRaw
+      ? {
+          native: {
+            state: stateRaw.data,
+            probeNs: stateRaw.probeNs,
+            parent: same ? null : parentRaw!.data,
+            stateEntries: () => lists().state?.entries ?? [],
+          },
+        }
+      : {}),
+    link: canLink,
     unchanged(rel, stat) {
+      const { state, stateMap } = lists();
       const r = stateMap?.get(rel);
       return r && r.type === 'file' && r.contentHash && isUnchanged(r, state!.probeNs, stat) ? r : undefined;
     },
-    parent: (rel) => parentMap?.get(rel),
+    parent: (rel) => lists().parentMap?.get(rel),
     parentDir,
-    linkable: (rel) => !grouped.has(rel),
+    linkable: (rel) => !lists().grouped.has(rel),
   };
-}
-
-function sameList(a: readonly IndexedEntry[], b: readonly IndexedEntry[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 /** After a published snapshot: its manifest, the worktree's state and the catalog row, in one transaction. */

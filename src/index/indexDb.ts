@@ -99,6 +99,8 @@ export class IndexDb {
   /** The same chunks by the path of their first entry: putList reuses one whose entries are unchanged. */
   private readonly decodedByFirst = new Map<string, StoredChunk>();
   private lastChunks: { list: readonly IndexedEntry[]; chunks: ReturnType<typeof chunkEntries> } | undefined;
+  /** Chunk bytes getListRaw read, by key, for getList to decode without reading them again. */
+  private readonly fetched = new Map<string, Buffer>();
 
   private constructor(private readonly db: BetterSqlite3.Database, private readonly file: string) {
     this.st = this.prepare();
@@ -192,7 +194,7 @@ export class IndexDb {
           part = recentChunks.get(key);
           if (!part) {
             const hash = Buffer.from(row.chunks.subarray(o, o + 32));
-            const data = this.st.getChunk.get(hash) as Buffer | undefined;
+            const data = this.fetched.get(key) ?? (this.st.getChunk.get(hash) as Buffer | undefined);
             if (!data) return undefined; // inconsistent: treat as missing
             part = { hash, data, entries: decodeEntries(data) };
             remember(key, part);
@@ -207,20 +209,26 @@ export class IndexDb {
   }
 
   /**
-   * The encoded chunks of a list this handle has read with getList, concatenated in
-   * list order (record i is getList's entry i): what the addon's classify parses.
+   * A list as stored, not decoded: its chunk keys, its chunks' bytes concatenated in
+   * list order (record i is getList's entry i: what the addon's classify parses) and
+   * its probe. The chunks are kept, so a later getList of it reads nothing again.
    */
-  listData(owner: string): Buffer | undefined {
+  getListRaw(owner: string): { chunks: Buffer; data: Buffer; probeNs: bigint } | undefined {
     return this.guard(() => {
-      const row = this.st.getList.get(owner) as { chunks: Buffer } | undefined;
+      const row = this.st.getList.get(owner) as { chunks: Buffer; probe_ns: string } | undefined;
       if (!row) return undefined;
       const parts: Buffer[] = [];
       for (let o = 0; o < row.chunks.length; o += 32) {
-        const part = this.decoded.get(row.chunks.toString('latin1', o, o + 32));
-        if (!part) return undefined;
-        parts.push(part.data);
+        const key = row.chunks.toString('latin1', o, o + 32);
+        let data = (this.decoded.get(key) ?? recentChunks.get(key))?.data ?? this.fetched.get(key);
+        if (!data) {
+          data = this.st.getChunk.get(row.chunks.subarray(o, o + 32)) as Buffer | undefined;
+          if (!data) return undefined; // inconsistent: treat as missing
+          this.fetched.set(key, data);
+        }
+        parts.push(data);
       }
-      return Buffer.concat(parts);
+      return { chunks: row.chunks, data: Buffer.concat(parts), probeNs: BigInt(row.probe_ns) };
     }, undefined);
   }
 
