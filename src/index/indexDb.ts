@@ -147,7 +147,6 @@ export class IndexDb {
     const db = this.db;
     return {
       getList: db.prepare('SELECT chunks, probe_ns, basis FROM lists WHERE owner = ?'),
-      getChunk: db.prepare('SELECT data FROM chunks WHERE hash = ?').pluck(),
       addChunk: db.prepare('INSERT INTO chunks(hash, refs, data) VALUES (?, ?, ?) ON CONFLICT(hash) DO UPDATE SET refs = refs + ?'),
       unref: db.prepare('UPDATE chunks SET refs = refs - ? WHERE hash = ?'),
       dropIfUnused: db.prepare('DELETE FROM chunks WHERE hash = ? AND refs <= 0'),
@@ -186,6 +185,12 @@ export class IndexDb {
     return this.guard(() => {
       const row = this.st.getList.get(owner) as { chunks: Buffer; probe_ns: string; basis: string | null } | undefined;
       if (!row) return undefined;
+      const missing: Buffer[] = [];
+      for (let o = 0; o < row.chunks.length; o += 32) {
+        const key = row.chunks.toString('latin1', o, o + 32);
+        if (!this.decoded.has(key) && !recentChunks.has(key) && !this.fetched.has(key)) missing.push(row.chunks.subarray(o, o + 32));
+      }
+      this.fetchChunks(missing);
       const entries: IndexedEntry[] = [];
       for (let o = 0; o < row.chunks.length; o += 32) {
         const key = row.chunks.toString('latin1', o, o + 32);
@@ -194,7 +199,7 @@ export class IndexDb {
           part = recentChunks.get(key);
           if (!part) {
             const hash = Buffer.from(row.chunks.subarray(o, o + 32));
-            const data = this.fetched.get(key) ?? (this.st.getChunk.get(hash) as Buffer | undefined);
+            const data = this.fetched.get(key);
             if (!data) return undefined; // inconsistent: treat as missing
             part = { hash, data, entries: decodeEntries(data) };
             remember(key, part);
@@ -217,19 +222,36 @@ export class IndexDb {
     return this.guard(() => {
       const row = this.st.getList.get(owner) as { chunks: Buffer; probe_ns: string } | undefined;
       if (!row) return undefined;
-      const parts: Buffer[] = [];
+      const keys: string[] = [];
+      const missing: Buffer[] = [];
       for (let o = 0; o < row.chunks.length; o += 32) {
         const key = row.chunks.toString('latin1', o, o + 32);
-        let data = (this.decoded.get(key) ?? recentChunks.get(key))?.data ?? this.fetched.get(key);
-        if (!data) {
-          data = this.st.getChunk.get(row.chunks.subarray(o, o + 32)) as Buffer | undefined;
-          if (!data) return undefined; // inconsistent: treat as missing
-          this.fetched.set(key, data);
-        }
+        keys.push(key);
+        if (!(this.decoded.get(key) ?? recentChunks.get(key))?.data && !this.fetched.has(key)) missing.push(row.chunks.subarray(o, o + 32));
+      }
+      this.fetchChunks(missing);
+      const parts: Buffer[] = [];
+      for (const key of keys) {
+        const data = (this.decoded.get(key) ?? recentChunks.get(key))?.data ?? this.fetched.get(key);
+        if (!data) return undefined; // inconsistent: treat as missing
         parts.push(data);
       }
       return { chunks: row.chunks, data: Buffer.concat(parts), probeNs: BigInt(row.probe_ns) };
     }, undefined);
+  }
+
+  /** Statements reading n chunks at once, by n (one query instead of one per chunk). */
+  private readonly chunkQueries = new Map<number, BetterSqlite3.Statement>();
+
+  /** Reads these chunks into `fetched` with as few queries as SQLite's parameter limit allows. */
+  private fetchChunks(hashes: Buffer[]): void {
+    const MAX = 999; // SQLite's smallest default limit of host parameters
+    for (let i = 0; i < hashes.length; i += MAX) {
+      const part = hashes.slice(i, i + MAX);
+      let q = this.chunkQueries.get(part.length);
+      if (!q) this.chunkQueries.set(part.length, (q = this.db.prepare(`SELECT hash, data FROM chunks WHERE hash IN (${part.map(() => '?').join(',')})`)));
+      for (const r of q.all(...part) as Array<{ hash: Buffer; data: Buffer }>) this.fetched.set(r.hash.toString('latin1'), r.data);
+    }
   }
 
   /**
