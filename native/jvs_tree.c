@@ -20,8 +20,9 @@
  *       threads mostly insert into different folders (a folder's entries come together
  *       in walk order). A handle never waited for is joined when it is garbage-collected.
  *   classify(scan, state, probeNs, parent, parentDir, stageDir, threads) -> result | null
- *       an incremental snapshot's per-file decision on a finished scanTreeStart scan:
- *       see the comment above its definition.
+ *       an incremental snapshot's per-file decision on a finished scanTreeStart scan;
+ *   restorePlan(scan, target, state, probeNs) -> result | null
+ *       an incremental restore's: see the comments above their definitions.
  * Errors of the call itself (a folder that cannot be read) throw with `code` set.
  */
 #define _GNU_SOURCE
@@ -1046,6 +1047,152 @@ done:
   return result;
 }
 
+/*
+ * restorePlan(scan, target, state, probeNs) -> result | null
+ *
+ * An incremental restore's per-entry decision, natively. `scan` is the worktree's
+ * finished whole-tree scan (scanTreeStart), `target` the snapshot's manifest chunks and
+ * `state` the worktree state's (null: none), concatenated, as classify takes them.
+ *   vouched[i]   for the manifest's entry i: the state record index that vouches the
+ *                worktree file already holds it (a lone regular file of the same size,
+ *                permission bits and mtime, whose record has the target's hash and a
+ *                stat equal to the scan's, both times older than probeNs), else -1;
+ *                exactly the fast path of applyTree with restoreKnowledge's answer
+ *   destIndex[i] the scanned entry at that path that stays (-1: none, a special file, or
+ *                one listed for removal)
+ *   destStats    SCAN_FIELDS values per scanned entry, in walk order
+ *   removeRels, removeTypes
+ *                scanned entries to remove, in walk order: absent from the manifest, of
+ *                another type, or a temp file of an interrupted run (".jvs-tmp-" in the
+ *                name); nothing below a removed folder is listed. Special files are
+ *                left alone, as the JavaScript walk leaves them.
+ * Null when the chunks cannot be parsed (the caller takes the JavaScript path).
+ */
+static napi_value restore_plan(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  void *ext = NULL, *target = NULL, *state = NULL;
+  size_t target_len = 0, state_len = 0;
+  int64_t probe = 0;
+  bool lossless;
+  napi_valuetype st_type;
+  if (argc != 4 || napi_get_value_external(env, argv[0], &ext) != napi_ok || !ext ||
+      napi_get_buffer_info(env, argv[1], &target, &target_len) != napi_ok ||
+      napi_typeof(env, argv[2], &st_type) != napi_ok ||
+      (st_type != napi_null && napi_get_buffer_info(env, argv[2], &state, &state_len) != napi_ok) ||
+      napi_get_value_bigint_int64(env, argv[3], &probe, &lossless) != napi_ok)
+    return napi_throw_type_error(env, NULL, "restorePlan(scan, target, state, probeNs)"), NULL;
+  struct tree_scan *t = ext;
+  tree_join(t);
+  if (t->err) return throw_code(env, t->err_path ? t->err_path : t->root, t->err);
+
+  napi_value result;
+  napi_get_null(env, &result);
+  struct rec *trec = NULL, *srec = NULL;
+  size_t tn = 0, sn = 0;
+  struct strtab ttab = {0}, stab = {0}, dtab = {0};
+  struct classify_out c = {0};
+  int32_t *vouched = NULL, *dest_index = NULL;
+  size_t *removals = NULL, nrem = 0;
+  if (parse_records(target, target_len, &trec, &tn)) goto done;
+  if (state && parse_records(state, state_len, &srec, &sn)) goto done;
+  int err = walk_order(t, &c);
+  if (err) {
+    result = throw_code(env, "restorePlan", err);
+    goto done;
+  }
+  if (strtab_init(&ttab, tn) || strtab_init(&stab, sn) || strtab_init(&dtab, c.n)) goto oom;
+  vouched = malloc((tn ? tn : 1) * sizeof *vouched);
+  dest_index = malloc((tn ? tn : 1) * sizeof *dest_index);
+  removals = malloc((c.n ? c.n : 1) * sizeof *removals);
+  if (!vouched || !dest_index || !removals) goto oom;
+  for (size_t i = 0; i < tn; i++) strtab_put(&ttab, trec[i].rel, trec[i].rel_len, (uint32_t)i);
+  for (size_t i = 0; i < sn; i++) strtab_put(&stab, srec[i].rel, srec[i].rel_len, (uint32_t)i);
+
+  /* Removals, in walk order; a removed folder takes its subtree. */
+  const char *removed_dir = NULL;
+  size_t removed_len = 0;
+  for (size_t i = 0; i < c.n; i++) {
+    const char *rel = c.rels + c.rel_at[i];
+    size_t len = strlen(rel);
+    if (removed_dir && len > removed_len && rel[removed_len] == '/' && memcmp(rel, removed_dir, removed_len) == 0) continue;
+    removed_dir = NULL;
+    if (c.types[i] == 3) continue;
+    const char *base = strrchr(rel, '/');
+    base = base ? base + 1 : rel;
+    int64_t k = strtab_get(&ttab, rel, len);
+    if (k < 0 || trec[k].type != c.types[i] || strstr(base, ".jvs-tmp-")) {
+      removals[nrem++] = i;
+      if (c.types[i] == 0) {
+        removed_dir = rel;
+        removed_len = len;
+      }
+      continue;
+    }
+    strtab_put(&dtab, rel, (uint32_t)len, (uint32_t)i); /* kept: what the manifest's entry finds there */
+  }
+
+  for (size_t i = 0; i < tn; i++) {
+    const struct rec *tr = &trec[i];
+    int64_t d = strtab_get(&dtab, tr->rel, tr->rel_len);
+    dest_index[i] = (int32_t)d;
+    vouched[i] = -1;
+    if (d < 0 || tr->type != 1 || tr->link_of || !tr->has_hash || c.types[d] != 1) continue;
+    const int64_t *st = c.stats + d * SCAN_FIELDS;
+    if (st[JVS_STAT_NLINK] != 1 || (double)st[JVS_STAT_SIZE] != tr->size || (uint16_t)(st[JVS_STAT_MODE] & 07777) != tr->mode || st[JVS_STAT_MTIME] != tr->mtime) continue;
+    int64_t k = strtab_get(&stab, tr->rel, tr->rel_len);
+    if (k < 0) continue;
+    const struct rec *r = &srec[k];
+    if (r->type != 1 || !r->has_hash || r->link_of || memcmp(r->hash, tr->hash, 32) != 0) continue;
+    if (r->ctime < probe && r->mtime < probe && r->ctime == st[JVS_STAT_CTIME] && r->mtime == st[JVS_STAT_MTIME] &&
+        r->ino == (uint64_t)st[JVS_STAT_INO] && r->dev == (uint64_t)st[JVS_STAT_DEV] && r->size == (double)st[JVS_STAT_SIZE] &&
+        r->mode == (uint16_t)(st[JVS_STAT_MODE] & 07777))
+      vouched[i] = (int32_t)k;
+  }
+
+  napi_value v, di, ds, rr, rt, ab;
+  void *data;
+  napi_create_arraybuffer(env, tn * sizeof(int32_t), &data, &ab);
+  if (tn) memcpy(data, vouched, tn * sizeof(int32_t));
+  napi_create_typedarray(env, napi_int32_array, tn, ab, 0, &v);
+  napi_create_arraybuffer(env, tn * sizeof(int32_t), &data, &ab);
+  if (tn) memcpy(data, dest_index, tn * sizeof(int32_t));
+  napi_create_typedarray(env, napi_int32_array, tn, ab, 0, &di);
+  napi_create_arraybuffer(env, c.n * SCAN_FIELDS * sizeof(int64_t), &data, &ab);
+  if (c.n) memcpy(data, c.stats, c.n * SCAN_FIELDS * sizeof(int64_t));
+  napi_create_typedarray(env, napi_bigint64_array, c.n * SCAN_FIELDS, ab, 0, &ds);
+  napi_create_array_with_length(env, nrem, &rr);
+  napi_create_arraybuffer(env, nrem, &data, &ab);
+  for (size_t j = 0; j < nrem; j++) {
+    napi_value s;
+    napi_create_string_utf8(env, c.rels + c.rel_at[removals[j]], NAPI_AUTO_LENGTH, &s);
+    napi_set_element(env, rr, (uint32_t)j, s);
+    ((uint8_t *)data)[j] = c.types[removals[j]];
+  }
+  napi_create_typedarray(env, napi_uint8_array, nrem, ab, 0, &rt);
+  napi_create_object(env, &result);
+  napi_set_named_property(env, result, "vouched", v);
+  napi_set_named_property(env, result, "destIndex", di);
+  napi_set_named_property(env, result, "destStats", ds);
+  napi_set_named_property(env, result, "removeRels", rr);
+  napi_set_named_property(env, result, "removeTypes", rt);
+  goto done;
+oom:
+  result = throw_code(env, "restorePlan", ENOMEM);
+done:
+  free(vouched);
+  free(dest_index);
+  free(removals);
+  classify_free(&c);
+  strtab_free(&ttab);
+  strtab_free(&stab);
+  strtab_free(&dtab);
+  free(trec);
+  free(srec);
+  return result;
+}
+
 napi_value jvs_tree_init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"scanDirs", NULL, scan_dirs, NULL, NULL, NULL, napi_default, NULL},
@@ -1054,6 +1201,7 @@ napi_value jvs_tree_init(napi_env env, napi_value exports) {
     {"linkStart", NULL, link_start, NULL, NULL, NULL, napi_default, NULL},
     {"linkWait", NULL, link_wait, NULL, NULL, NULL, napi_default, NULL},
     {"classify", NULL, classify, NULL, NULL, NULL, napi_default, NULL},
+    {"restorePlan", NULL, restore_plan, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

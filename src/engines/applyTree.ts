@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { permBits, under, walkTree, type EntryStat, type PendingWalk, type TreeEntry, type WalkFilter } from '../fsutil/walk.js';
+import { permBits, scannedStat, under, walkTree, type EntryStat, type PendingWalk, type TreeEntry, type WalkFilter } from '../fsutil/walk.js';
+import { native } from '../native/native.js';
 import type { Engine } from './engine.js';
 import type { MaterializeResult } from './materialize.js';
 import { materializeByClone } from './materializeClone.js';
@@ -30,6 +31,13 @@ export interface ApplyOptions extends WalkFilter {
   sourceEntries?: readonly SourceEntry[];
   /** The destination's walk, already started by the caller without a filter (see startWalk). */
   destWalk?: PendingWalk;
+  /**
+   * sourceEntries and the worktree state in the index's encoding, for the addon's
+   * restorePlan (it then takes the decisions sameContent would, without an object per
+   * entry): the manifest's chunks (record i is sourceEntries[i]), the state's chunks
+   * (null: none; record i is stateEntries()[i]) and the state's clock probe.
+   */
+  raw?: { target: Buffer; state: Buffer | null; probeNs: bigint; stateEntries(): readonly object[] };
 }
 
 /** What applyTree needs of a source entry when it comes from a manifest. */
@@ -84,6 +92,14 @@ class ListedStat implements EntryStat {
   isSymbolicLink(): boolean { return this.e.type === 'symlink'; }
 }
 
+/** A manifest's entry as a source entry (its stat read from the source only if needed). */
+function listedSource(srcRoot: string, e: SourceEntry): Source {
+  const o: Source = { rel: e.rel, type: e.type, stat: new ListedStat(srcRoot, e), listed: e };
+  if (e.linkOf !== undefined) o.linkOf = e.linkOf;
+  if (e.target !== undefined) o.target = e.target;
+  return o;
+}
+
 /**
  * The source entries: from the manifest when given, else by walking (hard-link groups
  * found by inode). A listed folder the filter leaves out takes its subtree with it
@@ -100,10 +116,7 @@ function sourceOf(srcRoot: string, filter: WalkFilter | undefined, listed: reado
         if (e.type === 'dir') skipped = `${e.rel}/`;
         continue;
       }
-      const o: Source = { rel: e.rel, type: e.type, stat: new ListedStat(srcRoot, e), listed: e };
-      if (e.linkOf !== undefined) o.linkOf = e.linkOf;
-      if (e.target !== undefined) o.target = e.target;
-      out.push(o);
+      out.push(listedSource(srcRoot, e));
     }
     // A link group whose first path the filter left out: its members stand alone.
     const kept = new Set(out.filter((e) => e.linkOf !== undefined).map((e) => e.linkOf!));
@@ -214,41 +227,73 @@ export function applyTree(srcRootIn: string, dstRootIn: string, engine: Engine, 
   };
   // A manifest never lists skipped names (.READY); with nothing to select either, no filter is asked.
   const listed = engine.cloneTree ? undefined : opts.sourceEntries;
-  const src = sourceOf(srcRoot, listed && (!opts.include || opts.include === takesEverything) ? undefined : filter, listed);
-  tracePhase('apply: source listing');
-  fs.mkdirSync(dstRoot, { recursive: true });
-  // Leftover temp files of an interrupted run are always removed.
-  const dstAll = (opts.destWalk && (!opts.include || opts.include === takesEverything) ? opts.destWalk.result() : walkTree(dstRoot, { include: (rel, isDir) => isTmp(rel) || (opts.include ? opts.include(rel, isDir) : true) })).entries;
-  tracePhase('apply: destination walk');
-  const srcByRel = new Map<string, Source>();
-  for (const e of src) srcByRel.set(e.rel, e);
+  const whole = !opts.include || opts.include === takesEverything;
   const res: ApplyResult = { written: 0, removed: 0, unchanged: 0, bytesWritten: 0 };
-
-  // Removals first: entries absent from the source, or of another type.
-  let removedPrefix: string | undefined;
   const dstByRel = new Map<string, TreeEntry>();
-  for (const d of dstAll) {
-    if (removedPrefix && d.rel.startsWith(removedPrefix)) continue;
-    const s = srcByRel.get(d.rel);
-    if (!s || s.type !== d.type || isTmp(d.rel)) {
-      fs.rmSync(path.join(dstRoot, d.rel), { recursive: true, force: true });
+  const vouched = (res.vouched = new Map<string, object>());
+  let src: Source[];
+  let total = 0;
+  let done = 0;
+  fs.mkdirSync(dstRoot, { recursive: true });
+  // The usual restore (whole tree listed by its manifest, worktree scanned, an index):
+  // the addon decides which files stay as they are and what goes; only the rest is
+  // looked at here. JVS_NO_CLASSIFY=1 keeps the JavaScript path (tests compare both).
+  const planned = listed && whole && opts.destWalk?.scan && opts.raw && process.env.JVS_NO_CLASSIFY !== '1' ? native()?.restorePlan?.(opts.destWalk.scan, opts.raw.target, opts.raw.state, opts.raw.probeNs) ?? undefined : undefined;
+  if (planned && listed) {
+    tracePhase('apply: plan');
+    for (let j = 0; j < planned.removeRels.length; j++) {
+      fs.rmSync(under(dstRoot, planned.removeRels[j]!), { recursive: true, force: true });
       res.removed++;
-      if (d.type === 'dir') removedPrefix = d.rel + '/';
-      continue;
     }
-    dstByRel.set(d.rel, d);
+    const recorded = opts.raw!.stateEntries();
+    src = [];
+    for (let i = 0; i < listed.length; i++) {
+      const e = listed[i]!;
+      if (e.type === 'file') total += e.size;
+      const v = planned.vouched[i]!;
+      if (v >= 0) {
+        res.unchanged++;
+        vouched.set(e.rel, recorded[v]!);
+        done += e.size;
+        continue;
+      }
+      src.push(listedSource(srcRoot, e));
+      const at = planned.destIndex[i]!;
+      if (at >= 0) dstByRel.set(e.rel, { rel: e.rel, type: e.type, stat: scannedStat(planned.destStats, at) });
+    }
+    if (done) opts.onProgress?.(done, total);
+  } else {
+    src = sourceOf(srcRoot, listed && whole ? undefined : filter, listed);
+    tracePhase('apply: source listing');
+    // Leftover temp files of an interrupted run are always removed.
+    const dstAll = (opts.destWalk && whole ? opts.destWalk.result() : walkTree(dstRoot, { include: (rel, isDir) => isTmp(rel) || (opts.include ? opts.include(rel, isDir) : true) })).entries;
+    tracePhase('apply: destination walk');
+    const srcByRel = new Map<string, Source>();
+    for (const e of src) srcByRel.set(e.rel, e);
+
+    // Removals first: entries absent from the source, or of another type.
+    let removedPrefix: string | undefined;
+    for (const d of dstAll) {
+      if (removedPrefix && d.rel.startsWith(removedPrefix)) continue;
+      const s = srcByRel.get(d.rel);
+      if (!s || s.type !== d.type || isTmp(d.rel)) {
+        fs.rmSync(path.join(dstRoot, d.rel), { recursive: true, force: true });
+        res.removed++;
+        if (d.type === 'dir') removedPrefix = d.rel + '/';
+        continue;
+      }
+      dstByRel.set(d.rel, d);
+    }
+    total = src.reduce((n, e) => n + (e.type === 'file' ? (e.listed?.size ?? Number(e.stat.size)) : 0), 0);
   }
 
   tracePhase('apply: removals');
   if (engine.cloneTree && dstByRel.size === 0 && src.length > 0) return cloneIntoEmpty(srcRoot, dstRoot, engine.cloneTree.bind(engine), filter, res, opts);
 
-  const total = src.reduce((n, e) => n + (e.type === 'file' ? (e.listed?.size ?? Number(e.stat.size)) : 0), 0);
-  let done = 0;
   const dirs: Array<{ abs: string; stat: EntryStat }> = [];
   let clonedPrefix: string | undefined;
   const changed = new Set<string>();
   res.statOf = (rel) => (changed.has(rel) ? undefined : dstByRel.get(rel)?.stat);
-  const vouched = (res.vouched = new Map<string, object>());
   for (let i = 0; i < src.length; i++) {
     const s = src[i]!;
     if (clonedPrefix && s.rel.startsWith(clonedPrefix)) continue;

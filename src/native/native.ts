@@ -35,6 +35,20 @@ export interface NativeAddon {
     linkAt: Uint32Array;
   } | null;
   /**
+   * An incremental restore's decisions on the finished scan of the worktree against the
+   * snapshot's manifest chunks and the worktree state's (see native/jvs_tree.c).
+   * Null when the chunks cannot be parsed. Absent in older builds.
+   */
+  restorePlan?(scan: object, target: Buffer, state: Buffer | null, probeNs: bigint): {
+    /** Per manifest entry: the state record index vouching that the worktree file already holds it, or -1. */
+    vouched: Int32Array;
+    /** Per manifest entry: the scanned entry that stays at its path, or -1. */
+    destIndex: Int32Array;
+    destStats: BigInt64Array;
+    removeRels: string[];
+    removeTypes: Uint8Array;
+  } | null;
+  /**
    * SHA-256 of `count` files on up to `threads` threads (native/jvs_hash.c): mode 0 hashes
    * "a\0b\0…"; modes 1 (FICLONE), 2 (FICLONE, else copy) and 3 (copy) take "src\0dst\0…"
    * and `pre` (9 per job: ctime ns, mtime ns, size, ino, mode | 1<<20 to also set atime ns,

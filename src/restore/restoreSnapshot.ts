@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import { JvsError, fromSystemError } from '../errors.js';
 import { applyTree, type ApplyResult } from '../engines/applyTree.js';
 import { fsClockNs } from '../index/changeDetect.js';
-import { IndexDb } from '../index/indexDb.js';
+import { IndexDb, snapshotOwner, worktreeOwner } from '../index/indexDb.js';
 import { restoreKnowledge, stateAfterApply } from '../index/incremental.js';
 import { byRel, ensureSnapshotManifest, putWorktreeState, type ManifestMap } from '../index/manifests.js';
 import { chooseEngine } from '../engines/detect.js';
@@ -127,7 +127,10 @@ export function applyRestore(layout: Layout, worktree: string, snapshotId: strin
     let targetMap: ManifestMap | undefined;
     const targetOf = target ? (rel: string) => (targetMap ??= byRel(target)).get(rel) : undefined;
     tracePhase('restore: index read');
-    const { sameContent, stateMap } = restoreKnowledge(idx, worktree, root, targetOf);
+    const { state, sameContent, stateMap } = restoreKnowledge(idx, worktree, root, targetOf);
+    // The same lists as stored, for the addon's restorePlan.
+    const targetRaw = target ? idx?.getListRaw(snapshotOwner(snapshotId)) : undefined;
+    const stateRaw = state ? idx?.getListRaw(worktreeOwner(worktree)) : undefined;
     tracePhase('restore: worktree state read');
     const r = applyTree(layout.snapshotDir(snapshotId), root, engine, {
       skipNames: SKIP_READY,
@@ -136,6 +139,7 @@ export function applyRestore(layout: Layout, worktree: string, snapshotId: strin
       // The manifest lists the snapshot: no walk of the snapshot folder.
       ...(target ? { sourceEntries: target } : {}),
       ...(destWalk ? { destWalk } : {}),
+      ...(targetRaw ? { raw: { target: targetRaw.data, state: stateRaw?.data ?? null, probeNs: stateRaw?.probeNs ?? 0n, stateEntries: () => state?.entries ?? [] } } : {}),
       onProgress: reporter ? (d, t) => reporter.progress('restore', d, t) : undefined,
     });
     tracePhase('restore: apply');

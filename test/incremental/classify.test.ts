@@ -5,7 +5,8 @@ import { describe, expect } from 'vitest';
 import { native } from '../../src/native/native.js';
 import { itWith } from '../helpers/prereq.js';
 import { writeFiles } from '../helpers/tmp.js';
-import { COPY, newRepo, restore, snap, verifyAll } from './helpers.js';
+import { jvsOk } from '../helpers/cli.js';
+import { COPY, newRepo, snap, verifyAll } from './helpers.js';
 
 /**
  * The addon's classify (native/jvs_tree.c) decides, for an incremental snapshot on the
@@ -46,11 +47,46 @@ function sharedWithParent(snaps: string, id: string, parent: string | undefined)
   return out.sort();
 }
 
-/** Plays one history; returns what each snapshot after the first looked like. */
-function play(env: Record<string, string>): Outcome[] {
+interface Restored {
+  written: number;
+  removed: number;
+  unchanged: number;
+  /** Whether the addon's restorePlan took the decisions (JVS_TRACE names its phase). */
+  planned: boolean;
+  /** The worktree afterwards: path → type and content (special files as "other"). */
+  tree: Record<string, string>;
+}
+
+function treeOf(root: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (rel: string) => {
+    for (const e of fs.readdirSync(path.join(root, rel), { withFileTypes: true })) {
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      const p = path.join(root, r);
+      if (e.isDirectory()) {
+        out[r] = `dir ${(fs.lstatSync(p).mode & 0o7777).toString(8)}`;
+        walk(r);
+      } else if (e.isSymbolicLink()) out[r] = `symlink ${fs.readlinkSync(p)}`;
+      else if (e.isFile()) out[r] = `file ${(fs.lstatSync(p).mode & 0o7777).toString(8)} ${fs.readFileSync(p, 'utf8')}`;
+      else out[r] = 'other';
+    }
+  };
+  walk('');
+  return out;
+}
+
+/** Plays one history; returns what each snapshot after the first and each restore looked like. */
+function play(env: Record<string, string>): { snapshots: Outcome[]; restores: Restored[] } {
   const { main, snaps } = newRepo();
   const e = { ...COPY, ...env };
   const outcomes: Outcome[] = [];
+  const restores: Restored[] = [];
+  const restore = (ref: string) => {
+    sleep(30);
+    const r = jvsOk(['restore', ref, '--json'], { cwd: main, env: { ...e, JVS_TRACE: '1' } });
+    const j = r.json();
+    restores.push({ written: j.files_written, removed: j.entries_removed, unchanged: j.entries_unchanged, planned: r.stderr.includes('apply: plan'), tree: treeOf(main) });
+  };
   let parent: string | undefined;
   const take = (note: string) => {
     sleep(30); // past the filesystem clock tick of the last write: nothing racy by accident
@@ -60,6 +96,15 @@ function play(env: Record<string, string>): Outcome[] {
     parent = r.snapshot_id;
     sleep(30);
   };
+  /** New content of the same size with the old mtime put back: only ctime tells. */
+  const ctimeOnly = (rel: string, content: string) => {
+    const p = path.join(main, rel);
+    fs.copyFileSync(p, `${p}.ref`);
+    execFileSync('touch', ['-r', p, `${p}.ref`]);
+    fs.writeFileSync(p, content);
+    execFileSync('touch', ['-r', `${p}.ref`, p]);
+    fs.rmSync(`${p}.ref`);
+  };
   const files: Record<string, string> = {};
   for (let i = 0; i < 300; i++) files[`d${i % 7}/f${i}.txt`] = `file ${i}\n`.repeat(1 + (i % 5));
   Object.assign(files, { 'ctime-only.txt': 'old!', 'keep.txt': 'k', 'chmod.txt': 'c', 'touch.txt': 't', 'same-content.txt': 'same', 'gone.txt': 'g', 'dir2file/x': 'x', 'grp/a': 'linked' });
@@ -68,6 +113,7 @@ function play(env: Record<string, string>): Outcome[] {
   fs.symlinkSync('keep.txt', path.join(main, 'sym'));
   execFileSync('mkfifo', [path.join(main, 'fifo')]);
   take('one');
+  jvsOk(['snapshot', 'tagged', '--tag', 'first-tag'], { cwd: main, env: e });
 
   fs.writeFileSync(path.join(main, 'd0/f0.txt'), 'FILE 0\n'); // another size
   fs.writeFileSync(path.join(main, 'd1/f1.txt'), 'file 1\n'.replace('1', '9').repeat(2)); // same size, new content
@@ -78,12 +124,7 @@ function play(env: Record<string, string>): Outcome[] {
   fs.writeFileSync(path.join(main, 'same-content.tmp'), 'same');
   execFileSync('touch', ['-r', path.join(main, 'same-content.txt'), path.join(main, 'same-content.tmp')]); // to the nanosecond
   fs.renameSync(path.join(main, 'same-content.tmp'), path.join(main, 'same-content.txt'));
-  // New content of the same size with the old mtime put back: only ctime tells.
-  fs.copyFileSync(path.join(main, 'ctime-only.txt'), path.join(main, 'times.ref'));
-  execFileSync('touch', ['-r', path.join(main, 'ctime-only.txt'), path.join(main, 'times.ref')]);
-  fs.writeFileSync(path.join(main, 'ctime-only.txt'), 'new!');
-  execFileSync('touch', ['-r', path.join(main, 'times.ref'), path.join(main, 'ctime-only.txt')]);
-  fs.rmSync(path.join(main, 'times.ref'));
+  ctimeOnly('ctime-only.txt', 'new!');
   fs.rmSync(path.join(main, 'gone.txt'));
   fs.rmSync(path.join(main, 'dir2file'), { recursive: true });
   fs.writeFileSync(path.join(main, 'dir2file'), 'now a file');
@@ -92,18 +133,36 @@ function play(env: Record<string, string>): Outcome[] {
 
   // A restore rewrites files: the worktree state then differs from the parent's manifest.
   for (const rel of ['d2/f2.txt', 'd3/f3.txt', 'keep.txt']) fs.writeFileSync(path.join(main, rel), 'scribbled');
-  restore(main, 'HEAD', e);
+  fs.chmodSync(path.join(main, 'd5/f5.txt'), 0o640); // metadata only
+  ctimeOnly('d1/f1.txt', 'FILE 9\nFILE 9\n');
+  writeFiles(main, { 'extra.txt': 'not in the snapshot', 'extra-dir/a/b.txt': 'nor this', 'd6/.f6.txt.jvs-tmp-0a1b2c3d': 'left by a crash' });
+  fs.rmSync(path.join(main, 'new'), { recursive: true });
+  fs.writeFileSync(path.join(main, 'new'), 'a file where a folder was');
+  restore('HEAD');
   take('three');
   fs.writeFileSync(path.join(main, 'd4/f4.txt'), 'after restore');
   take('four');
+  // Back to the first snapshot and forward again: most files move both ways.
+  restore('first-tag');
+  restore('HEAD');
   expect(verifyAll(main).severity ?? 'ok').toBe('ok');
-  return outcomes;
+  return { snapshots: outcomes, restores };
 }
 
 describe('native classify agrees with the JavaScript rule', () => {
-  itWith('native addon', classifyMissing, 'every snapshot of a varied history is the same either way, and the addon did the deciding', () => {
-    const js = play({ JVS_NO_CLASSIFY: '1' });
-    const nat = play({});
+  itWith('native addon', classifyMissing, 'every snapshot and restore of a varied history is the same either way, and the addon did the deciding', () => {
+    const { snapshots: js, restores: jsRestores } = play({ JVS_NO_CLASSIFY: '1' });
+    const { snapshots: nat, restores: natRestores } = play({});
+    expect(jsRestores.map((r) => r.planned)).toEqual([false, false, false]);
+    expect(natRestores.map((r) => r.planned)).toEqual([true, true, true]);
+    const unplanned = (r: Restored) => ({ ...r, planned: undefined });
+    expect(natRestores.map(unplanned)).toEqual(jsRestores.map(unplanned));
+    const back = natRestores[0]!;
+    expect(back.removed).toBeGreaterThanOrEqual(4); // extra.txt, extra-dir, the temp file, the file at new
+    expect(back.tree['fifo']).toBe('other'); // special files are left alone
+    expect(back.tree['extra.txt']).toBeUndefined();
+    expect(back.tree['d6/.f6.txt.jvs-tmp-0a1b2c3d']).toBeUndefined();
+    expect(back.tree['new/n.txt']).toBe('file 644 new');
     expect(js.map((o) => o.vouchedNatively)).toEqual([0, 0, 0, 0]);
     // The first snapshot has no state; later ones are decided by the addon.
     expect(nat[0]!.vouchedNatively).toBe(0);
