@@ -104,7 +104,10 @@ export function pruneGone(idx: IndexDb, layout: Layout): void {
 export function restoreKnowledge(idx: IndexDb | undefined, worktree: string, root: string, targetOf: ((rel: string) => IndexedEntry | undefined) | undefined) {
   const state = getWorktreeState(idx, worktree);
   if (!state || !targetOf) return { state, sameContent: undefined, stateMap: undefined };
-  const stateMap = byRel(state.entries);
+  // By path on first use: with the addon's restorePlan only the few files it did not
+  // vouch for are looked up.
+  let map: ManifestMap | undefined;
+  const stateMap = { get: (rel: string) => (map ??= byRel(state.entries)).get(rel) };
   return {
     state,
     stateMap,
@@ -132,7 +135,7 @@ export function restoreKnowledge(idx: IndexDb | undefined, worktree: string, roo
  * have moved (others are lstat'ed); an entry of `previous` (the old state) that already
  * says the same is kept as is, so unchanged index chunks are recognised by identity.
  */
-export function stateAfterApply(root: string, target: readonly IndexedEntry[], statOf: (rel: string) => EntryStat | undefined, previous?: ManifestMap, vouched?: ReadonlyMap<string, object>): IndexedEntry[] {
+export function stateAfterApply(root: string, target: readonly IndexedEntry[], statOf: (rel: string) => EntryStat | undefined, previous?: { get(rel: string): IndexedEntry | undefined }, vouched?: ReadonlyMap<string, object>): IndexedEntry[] {
   const out: IndexedEntry[] = [];
   for (const t of target) {
     // Left untouched on the word of its old record (restoreKnowledge): that record still says all of it.
