@@ -15,6 +15,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <node_api.h>
 #include <stdio.h>
@@ -110,6 +111,70 @@ static napi_value do_syncfs(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* syncfsStart(path) -> handle; syncfsWait(handle): the same syncfs(2) on a background
+   thread, so the caller can compute meanwhile (a first snapshot's root hash and index
+   chunks while the tree is flushed). A handle never waited for is joined when collected. */
+struct bg_sync {
+  pthread_t tid;
+  int fd, rc, err, started, joined;
+};
+
+static void *bg_sync_run(void *arg) {
+  struct bg_sync *b = arg;
+  b->rc = syncfs(b->fd);
+  b->err = errno;
+  return NULL;
+}
+
+static void bg_sync_join(struct bg_sync *b) {
+  if (b->joined) return;
+  if (b->started) pthread_join(b->tid, NULL);
+  else bg_sync_run(b); /* no thread could start: sync here */
+  close(b->fd);
+  b->joined = 1;
+}
+
+static void bg_sync_free(napi_env env, void *data, void *hint) {
+  bg_sync_join(data);
+  free(data);
+}
+
+static napi_value syncfs_start(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  char p[4096];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 1) { napi_throw_type_error(env, NULL, "syncfsStart(path)"); return NULL; }
+  if (!get_path(env, argv[0], p, sizeof p)) return NULL;
+  struct bg_sync *b = calloc(1, sizeof *b);
+  if (!b) return throw_errno(env, "syncfsStart", ENOMEM);
+  b->fd = open(p, O_RDONLY | O_CLOEXEC);
+  if (b->fd < 0) {
+    int e = errno;
+    free(b);
+    return throw_errno(env, "open", e);
+  }
+  b->started = pthread_create(&b->tid, NULL, bg_sync_run, b) == 0;
+  napi_value handle;
+  napi_create_external(env, b, bg_sync_free, NULL, &handle);
+  return handle;
+}
+
+static napi_value syncfs_wait(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  void *data = NULL;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 1 || napi_get_value_external(env, argv[0], &data) != napi_ok || !data) {
+    napi_throw_type_error(env, NULL, "syncfsWait(handle)");
+    return NULL;
+  }
+  struct bg_sync *b = data;
+  bg_sync_join(b);
+  if (b->rc != 0) return throw_errno(env, "syncfs", b->err);
+  return NULL;
+}
+
 static int get_ns(napi_env env, napi_value v, struct timespec *ts) {
   int64_t ns;
   bool lossless;
@@ -160,6 +225,8 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"renameExchange", NULL, rename_exchange, NULL, NULL, NULL, napi_default, NULL},
     {"syncfs", NULL, do_syncfs, NULL, NULL, NULL, napi_default, NULL},
+    {"syncfsStart", NULL, syncfs_start, NULL, NULL, NULL, napi_default, NULL},
+    {"syncfsWait", NULL, syncfs_wait, NULL, NULL, NULL, napi_default, NULL},
     {"lutimesNs", NULL, lutimes_ns, NULL, NULL, NULL, napi_default, NULL},
     {"flockExclusive", NULL, flock_exclusive, NULL, NULL, NULL, napi_default, NULL},
   };

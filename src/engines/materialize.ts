@@ -30,6 +30,8 @@ export interface MaterializeResult {
    * true when an entry's hash or size changed while finishing (recompute from them).
    */
   finish?(): boolean;
+  /** Whether finish() has background work to wait for (links still being made). */
+  pending?: boolean;
   /** Things that could not be kept exactly, for the descriptor's audit record. Never silent. */
   degraded: string[];
   bytes: number;
@@ -298,7 +300,7 @@ export function materializeTree(srcRootIn: string, dstRootIn: string, engine: En
     return changed;
   };
   if (!opts.deferFinish) finish();
-  return { entries, degraded, bytes: total, stats, finish };
+  return { entries, degraded, bytes: total, stats, finish, pending: !finished && (!!links?.size || laterLinks.length > 0) };
 }
 
 const LINK_FALLBACK = new Set(['ENOENT', 'EMLINK', 'EXDEV', 'EPERM', 'EACCES']);

@@ -9,10 +9,23 @@ import { fsyncDir } from './atomic.js';
  * file and folder is fsynced.
  */
 export function syncTree(root: string, entries: ReadonlyArray<{ rel: string; type: string }>): void {
+  startSyncTree(root, entries).wait();
+}
+
+/**
+ * syncTree with the flush running in the background when the addon is there: wait()
+ * returns once the tree is durable (and throws what the flush hit). The caller may
+ * compute meanwhile but must not write into the tree.
+ */
+export function startSyncTree(root: string, entries: ReadonlyArray<{ rel: string; type: string }>): { wait(): void } {
   const n = native();
+  if (n?.syncfsStart) {
+    const handle = n.syncfsStart(root);
+    return { wait: () => n.syncfsWait!(handle) };
+  }
   if (n) {
     n.syncfs(root);
-    return;
+    return { wait() {} };
   }
   for (const e of entries) {
     if (e.type === 'symlink') continue;
@@ -28,4 +41,5 @@ export function syncTree(root: string, entries: ReadonlyArray<{ rel: string; typ
     }
   }
   fsyncDir(root);
+  return { wait() {} };
 }

@@ -6,6 +6,9 @@ import { fileURLToPath } from 'node:url';
 export interface NativeAddon {
   renameExchange(a: string, b: string): void;
   syncfs(p: string): void;
+  /** syncfs on a background thread; syncfsWait joins it and throws what it hit. Absent in older builds. */
+  syncfsStart?(p: string): object;
+  syncfsWait?(handle: object): void;
   lutimesNs(p: string, atimeNs: bigint, mtimeNs: bigint): void;
   /** Returns an fd holding an exclusive flock; throws code EAGAIN when another holder has it. */
   flockExclusive(p: string): number;

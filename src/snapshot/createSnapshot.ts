@@ -6,7 +6,7 @@ import { descriptorChecksum, serializeDescriptor, serializeReady, type Descripto
 import { rootHashOf } from '../fsutil/rootHash.js';
 import { newSnapshotId } from '../format/snapshotId.js';
 import { fsyncDir, writeFileDurable } from '../fsutil/atomic.js';
-import { syncTree } from '../fsutil/syncTree.js';
+import { startSyncTree } from '../fsutil/syncTree.js';
 import { chooseEngine } from '../engines/detect.js';
 import { materializeTree, type MaterializeResult, type MaterializeStats } from '../engines/materialize.js';
 import { fsClockNs } from '../index/changeDetect.js';
@@ -118,20 +118,36 @@ export async function createSnapshot(layout: Layout, opts: SnapshotOptions): Pro
         ...(walk ? { walk } : {}),
         onProgress: opts.reporter ? (d, t) => opts.reporter!.progress('snapshot', d, t) : undefined,
       });
-      // While the unchanged files are being hard-linked in the background: the payload
-      // root hash (step 4, from the entries) and the index's encoding of the manifest.
-      let rootHash = rootHashOf(m.entries);
-      tracePhase('snapshot: root hash');
-      idx?.prepareList(m.entries);
-      tracePhase('snapshot: index chunks');
-      if (m.finish?.()) {
+      // The payload root hash (step 4, from the entries) and the index's encoding of the
+      // manifest are worked out while something else runs: the hard links still being
+      // made in the background, or else the flush of the finished tree (step 3).
+      let rootHash: string;
+      let flush: { wait(): void };
+      if (m.pending) {
         rootHash = rootHashOf(m.entries);
+        tracePhase('snapshot: root hash');
         idx?.prepareList(m.entries);
+        tracePhase('snapshot: index chunks');
+        if (m.finish?.()) {
+          rootHash = rootHashOf(m.entries);
+          idx?.prepareList(m.entries);
+        }
+        faultPoint('snapshot.2-materialize');
+        tracePhase('snapshot: materialize');
+        // 3. fsync the tree
+        flush = startSyncTree(tmpDir, m.entries);
+      } else {
+        m.finish?.();
+        faultPoint('snapshot.2-materialize');
+        tracePhase('snapshot: materialize');
+        // 3. fsync the tree (in the background while the hash is computed)
+        flush = startSyncTree(tmpDir, m.entries);
+        rootHash = rootHashOf(m.entries);
+        tracePhase('snapshot: root hash');
+        idx?.prepareList(m.entries);
+        tracePhase('snapshot: index chunks');
       }
-      faultPoint('snapshot.2-materialize');
-      tracePhase('snapshot: materialize');
-      // 3. fsync the tree
-      syncTree(tmpDir, m.entries);
+      flush.wait();
       faultPoint('snapshot.3-fsync');
       tracePhase('snapshot: fsync tree');
       // 4. payload root hash: computed above
