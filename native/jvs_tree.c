@@ -633,8 +633,8 @@ static napi_value link_wait(napi_env env, napi_callback_info info) {
  * is hard-linked from parentDir on background threads (a linkStart batch).
  * Returns { rels, types (0 dir, 1 file, 2 symlink, 3 other), vouched (state record
  * index, or -1), stats (SCAN_FIELDS per entry), links (handle for linkWait, or null),
- * linkAt (entry index of each link) }, or null when the chunks cannot be parsed (the
- * caller then takes the JavaScript path).
+ * linkAt (entry index of each link), records (how many state records were read) }, or
+ * null when the chunks cannot be parsed (the caller then takes the JavaScript path).
  */
 struct rec {
   const char *rel, *link_of;
@@ -1029,6 +1029,9 @@ static napi_value classify(napi_env env, napi_callback_info info) {
   napi_set_named_property(env, result, "stats", stats);
   napi_set_named_property(env, result, "links", links);
   napi_set_named_property(env, result, "linkAt", link_at);
+  napi_value records;
+  napi_create_double(env, (double)sn, &records);
+  napi_set_named_property(env, result, "records", records);
   goto done;
 oom:
   result = throw_code(env, "classify", ENOMEM);

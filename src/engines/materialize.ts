@@ -9,6 +9,7 @@ import { applyCopyMetadata, applyMetadata } from './metadata.js';
 import { copyHashed, copyKnown, runParallel, worthParallel, type ParallelJob } from './parallelCopy.js';
 import { materializeByClone } from './materializeClone.js';
 import { native } from '../native/native.js';
+import { JvsError } from '../errors.js';
 import { tracePhase } from '../trace.js';
 
 /** One entry of a materialised tree: what the payload hash and the manifest need. */
@@ -133,11 +134,10 @@ export function materializeTree(srcRootIn: string, dstRootIn: string, engine: En
     for (const e of walk.entries) if (e.type === 'file') (total += Number(e.stat.size)), fileCount++;
   } else {
     const c = classified!;
-    const recorded = k!.native!.stateEntries();
     for (let i = 0; i < c.types.length; i++) {
       if (c.types[i] !== 1) continue;
       fileCount++;
-      total += c.vouched[i]! >= 0 ? recorded[c.vouched[i]!]!.size : Number(c.stats[i * SCAN_FIELDS + 4]);
+      total += Number(c.stats[i * SCAN_FIELDS + 4]);
     }
   }
 
@@ -155,6 +155,16 @@ export function materializeTree(srcRootIn: string, dstRootIn: string, engine: En
   // while this loop goes on (a link costs ~10 µs of kernel time on ext4, the bulk of an
   // incremental snapshot). Without the addon each is linked on the way.
   const links = native() ? linkBatcher(engine, stats, opts.known?.parentDir ?? '', srcRoot, dstRoot, entries) : undefined;
+  // Where each classified entry lands in `entries` (special files are left out), and the
+  // addon's running links, joined by links.wait() from here on, failure or not.
+  const at = classified ? new Int32Array(classified.types.length) : undefined;
+  if (classified?.links) {
+    const c = classified;
+    links!.adopt(c.links!, c.linkAt.length, (j) => {
+      const i = c.linkAt[j]!;
+      return { rel: c.rels[i]!, e: { rel: c.rels[i]!, type: 'file', stat: scannedStat(c.stats, i) }, m: entries[at![i]!]!, at: at![i]! };
+    });
+  }
   // The usual file of an incremental snapshot: unchanged, alone on its inode, equal to
   // the parent's. Its recorded entry is reused as is and its link queued, with no
   // per-entry strings or objects. (The addon's classify applies the same rule.)
@@ -171,74 +181,71 @@ export function materializeTree(srcRootIn: string, dstRootIn: string, engine: En
 
   /** One entry into the new tree (`dirMade`: its folder exists already). */
   const place = (e: TreeEntry, dirMade: boolean): void => {
-      if (e.type === 'file' && linkAsRecorded) {
-        const r = linkAsRecorded(e);
-        if (r) {
-          links!.push({ rel: e.rel, e, m: r, at: entries.length });
-          entries.push(r);
-          return;
-        }
+    if (e.type === 'file' && linkAsRecorded) {
+      const r = linkAsRecorded(e);
+      if (r) {
+        links!.push({ rel: e.rel, e, m: r, at: entries.length });
+        entries.push(r);
+        return;
       }
-      const src = under(srcRoot, e.rel);
-      const dst = under(dstRoot, e.rel);
-      const m: ManifestEntry = statRecord(e);
-      switch (e.type) {
-        case 'dir':
-          if (!dirMade) fs.mkdirSync(dst, { mode: 0o700 });
-          dirs.push({ abs: dst, stat: e.stat });
-          break;
-        case 'symlink':
-          m.target = fs.readlinkSync(src);
-          fs.symlinkSync(m.target, dst);
-          applyMetadata(dst, e.stat, true);
-          break;
-        case 'file': {
-          const key = e.stat.nlink > 1n ? `${e.stat.dev}:${e.stat.ino}` : '';
-          const first = key ? firstOfInode.get(key) : undefined;
-          if (first !== undefined && queuedRel.has(first.rel)) {
-            m.linkOf = first.rel;
-            laterLinks.push({ first, dst, m });
-            break;
-          }
-          if (first !== undefined) {
-            fs.linkSync(under(dstRoot, first.rel), dst);
-            m.linkOf = first.rel;
-            m.contentHash = first.contentHash;
-            m.size = first.size;
-            break;
-          }
-          if (key) firstOfInode.set(key, m);
-          if (placeFile(src, dst, e, m, engine, opts, stats, queue, links, knownQueue)) {
-            queuedRel.add(e.rel);
-            break;
-          }
-          done += m.size;
-          opts.onProgress?.(done, total);
+    }
+    const src = under(srcRoot, e.rel);
+    const dst = under(dstRoot, e.rel);
+    const m: ManifestEntry = statRecord(e);
+    switch (e.type) {
+      case 'dir':
+        if (!dirMade) fs.mkdirSync(dst, { mode: 0o700 });
+        dirs.push({ abs: dst, stat: e.stat });
+        break;
+      case 'symlink':
+        m.target = fs.readlinkSync(src);
+        fs.symlinkSync(m.target, dst);
+        applyMetadata(dst, e.stat, true);
+        break;
+      case 'file': {
+        const key = e.stat.nlink > 1n ? `${e.stat.dev}:${e.stat.ino}` : '';
+        const first = key ? firstOfInode.get(key) : undefined;
+        if (first !== undefined && queuedRel.has(first.rel)) {
+          m.linkOf = first.rel;
+          laterLinks.push({ first, dst, m });
           break;
         }
+        if (first !== undefined) {
+          fs.linkSync(under(dstRoot, first.rel), dst);
+          m.linkOf = first.rel;
+          m.contentHash = first.contentHash;
+          m.size = first.size;
+          break;
+        }
+        if (key) firstOfInode.set(key, m);
+        if (placeFile(src, dst, e, m, engine, opts, stats, queue, links, knownQueue)) {
+          queuedRel.add(e.rel);
+          break;
+        }
+        done += m.size;
+        opts.onProgress?.(done, total);
+        break;
       }
-      entries.push(m);
+    }
+    entries.push(m);
   };
 
   try {
     if (walk) for (const e of walk.entries) place(e, false);
     else {
       const c = classified!;
+      stats.vouchedNatively = c.linkAt.length;
       const recorded = k!.native!.stateEntries();
-      // Where each classified entry lands in `entries` (special files are left out).
-      const at = new Int32Array(c.types.length);
+      if (recorded.length !== c.records) {
+        throw new JvsError('E_INTERNAL', `the index's worktree state decoded to ${recorded.length} entries where the addon read ${c.records}`, {
+          hint: 'run `jvs doctor --strict` (it rebuilds the index), then take the snapshot again',
+        });
+      }
       for (let i = 0; i < c.types.length; i++) {
         const v = c.vouched[i]!;
-        at[i] = entries.length;
+        at![i] = entries.length;
         if (v >= 0) entries.push(recorded[v]!);
         else if (c.types[i] !== 3) place({ rel: c.rels[i]!, type: TYPE_NAMES[c.types[i]!]!, stat: scannedStat(c.stats, i) }, true);
-      }
-      stats.vouchedNatively = c.linkAt.length;
-      if (c.links) {
-        links!.adopt(c.links, c.linkAt.length, (j) => {
-          const i = c.linkAt[j]!;
-          return { rel: c.rels[i]!, e: { rel: c.rels[i]!, type: 'file', stat: scannedStat(c.stats, i) }, m: entries[at[i]!]!, at: at[i]! };
-        });
       }
     }
     if (queue?.length) {

@@ -36,6 +36,8 @@ export interface NativeAddon {
     links: object | null;
     /** The entry index of each link of `links`. */
     linkAt: Uint32Array;
+    /** How many records the state's chunks hold (the decoded list must have as many). */
+    records: number;
   } | null;
   /**
    * An incremental restore's decisions on the finished scan of the worktree against the
