@@ -8,7 +8,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { fmt, jvs, median, sh, timeMs } from './_util.mjs';
+import { fmt, jvs, median, sh, timeCmd, timeJvs, timeSh } from './_util.mjs';
 
 const FILES = 10_000;
 const DIRS = 100;
@@ -77,15 +77,15 @@ export async function run({ work, bin }) {
   for (let i = 0; i < RUNS; i++) {
     if (repo) sh(`mv ${repo}/main ${data} && rm -rf ${repo} && sync`);
     const dst = path.join(work, `cp-${i}`);
-    cp.push(timeMs(() => sh(`cp -a ${data} ${dst}`)));
+    cp.push(timeCmd(['cp', '-a', data, dst]));
     sh(`rm -rf ${dst}; sync`);
-    cpSync.push(timeMs(() => sh(`cp -a ${data} ${dst} && sync`)));
+    cpSync.push(timeSh(`cp -a ${data} ${dst} && sync`));
     sh(`rm -rf ${dst}; sync`);
     repo = path.join(work, `repo-${i}`);
     jvs(bin, ['init', path.basename(repo)], work);
     fs.rmdirSync(path.join(repo, 'main'));
     fs.renameSync(data, path.join(repo, 'main'));
-    full.push(timeMs(() => jvs(bin, ['snapshot', 'full', '--json'], path.join(repo, 'main'), COPY)));
+    full.push(timeJvs(bin, ['snapshot', 'full', '--json'], path.join(repo, 'main'), COPY));
   }
   const main = path.join(repo, 'main');
   const fs0 = sh(`findmnt -no FSTYPE -T ${work}`).trim();
@@ -98,7 +98,7 @@ export async function run({ work, bin }) {
   const duBefore = duBytes(path.join(repo, '.jvs'));
   for (let i = 0; i < INCR_RUNS; i++) {
     changedTotal += changeFiles(main, CHANGED, i + 1);
-    incr.push(timeMs(() => jvs(bin, ['snapshot', `incr ${i}`], main, COPY)));
+    incr.push(timeJvs(bin, ['snapshot', `incr ${i}`], main, COPY));
   }
   const growth = duBytes(path.join(repo, '.jvs')) - duBefore;
   rows.push(ratioRow(`incremental snapshot (${CHANGED} files changed)`, median(incr), median(cp), { text: '≥ 20× faster than cp -a', ok: (r) => r >= 20 }, 'cp -a'));
@@ -107,7 +107,7 @@ export async function run({ work, bin }) {
   const al = [];
   for (let i = 0; i < RUNS; i++) {
     const dst = path.join(work, `al-${i}`);
-    al.push(timeMs(() => sh(`cp -al ${main} ${dst}`)));
+    al.push(timeCmd(['cp', '-al', main, dst]));
     sh(`rm -rf ${dst}`);
   }
   rows.push(ratioRow('(floor) hard links alone: cp -al of the workspace', median(al), median(cp), { text: 'info', ok: () => undefined }, 'cp -a'));
@@ -117,13 +117,13 @@ export async function run({ work, bin }) {
   const rest = [];
   for (let i = 0; i < INCR_RUNS; i++) {
     changeFiles(main, CHANGED, 100 + i);
-    rest.push(timeMs(() => jvs(bin, ['restore', 'HEAD'], main, COPY)));
+    rest.push(timeJvs(bin, ['restore', 'HEAD'], main, COPY));
   }
   rows.push(ratioRow(`incremental restore (${CHANGED} files differ)`, median(rest), median(cp), { text: '≥ 20× faster than a full copy', ok: (r) => r >= 20 }, 'cp -a'));
 
   // ---- status on the 10k tree (stat walk, nothing hashed)
   const st = [];
-  for (let i = 0; i < RUNS; i++) st.push(timeMs(() => jvs(bin, ['status'], main)));
+  for (let i = 0; i < RUNS; i++) st.push(timeJvs(bin, ['status'], main));
   rows.push(row('status, 10,000-file worktree', `${fmt(median(st), 0)} ms`, 'info (stat walk)', undefined));
 
   // ---- verify throughput vs sha256sum (warm cache)
@@ -133,8 +133,8 @@ export async function run({ work, bin }) {
   const ver = [];
   const sha = [];
   for (let i = 0; i < RUNS; i++) {
-    ver.push(timeMs(() => jvs(bin, ['verify', firstId], main)));
-    sha.push(timeMs(() => sh(`cd ${snapDir} && find . -type f -print0 | xargs -0 sha256sum > /dev/null`)));
+    ver.push(timeJvs(bin, ['verify', firstId], main));
+    sha.push(timeSh(`cd ${snapDir} && find . -type f -print0 | xargs -0 sha256sum > /dev/null`));
   }
   const gbs = (ms) => TOTAL / 1e9 / (ms / 1000);
   rows.push(row('verify throughput (1 GiB, cached)', `${fmt(gbs(median(ver)), 2)} GB/s vs sha256sum ${fmt(gbs(median(sha)), 2)} GB/s (${fmt(median(sha) / median(ver), 1)}×)`, '≥ 2.5× sha256sum', median(sha) / median(ver) >= 2.5));
@@ -199,13 +199,13 @@ function xfsRows(work, bin, repo) {
     const cp = [];
     const incr = [];
     for (let i = 0; i < RUNS; i++) {
-      cp.push(timeMs(() => sh(`cp -a --reflink=always ${x}/main ${mnt}/cp-${i}`)));
+      cp.push(timeCmd(['cp', '-a', '--reflink=always', `${x}/main`, `${mnt}/cp-${i}`]));
       sh(`rm -rf ${mnt}/cp-${i}`);
       // A first snapshot each time: drop the index so nothing is known.
       fs.rmSync(path.join(x, '.jvs/index.sqlite'), { force: true });
-      snap.push(timeMs(() => jvs(bin, ['snapshot', `full ${i}`], path.join(x, 'main'), env)));
+      snap.push(timeJvs(bin, ['snapshot', `full ${i}`], path.join(x, 'main'), env));
       changeFiles(path.join(x, 'main'), CHANGED, 300 + i);
-      incr.push(timeMs(() => jvs(bin, ['snapshot', `incr ${i}`], path.join(x, 'main'), env)));
+      incr.push(timeJvs(bin, ['snapshot', `incr ${i}`], path.join(x, 'main'), env));
     }
     return [
       ratioRow('full snapshot, reflink-copy (XFS loop)', median(snap), median(cp), { text: '≤ 1.5× cp -a --reflink', ok: (r) => 1 / r <= 1.5 }, 'cp -a --reflink'),
@@ -233,7 +233,7 @@ async function readOnlyRows(load, work, bin) {
   const makeMs = Date.now() - t0;
   const time = (args, cwd = main) => {
     const xs = [];
-    for (let i = 0; i < 5; i++) xs.push(timeMs(() => jvs(bin, args, cwd)));
+    for (let i = 0; i < 5; i++) xs.push(timeJvs(bin, args, cwd));
     return median(xs);
   };
   const rows = [];
@@ -244,7 +244,7 @@ async function readOnlyRows(load, work, bin) {
   const v = time(['--version'], work);
   rows.push(row('jvs --version', `${fmt(v, 0)} ms`, '≤ 150 ms', v <= 150));
   const bare = [];
-  for (let i = 0; i < 5; i++) bare.push(timeMs(() => sh(`env -u NODE_EXTRA_CA_CERTS ${process.execPath} -e 0`)));
+  for (let i = 0; i < 5; i++) bare.push(timeCmd(['env', '-u', 'NODE_EXTRA_CA_CERTS', process.execPath, '-e', '0']));
   rows.push(row('(floor) node -e 0: Node.js start alone, in every command', `${fmt(median(bare), 0)} ms`, 'info', undefined));
   rows.push(row(`(setup: ${HISTORY_SNAPSHOTS} snapshots of a 20-file workspace in process)`, `${fmt(makeMs / HISTORY_SNAPSHOTS, 1)} ms/snapshot`, 'info', undefined));
   return rows;
