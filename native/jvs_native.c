@@ -95,15 +95,25 @@ static napi_value rename_exchange(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-static napi_value do_syncfs(napi_env env, napi_callback_info info) {
+/* The one path argument, opened read-only: an fd, or -1 with a JavaScript exception pending. */
+static int path_arg_fd(napi_env env, napi_callback_info info, const char *usage) {
   size_t argc = 1;
   napi_value argv[1];
   char p[4096];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 1) { napi_throw_type_error(env, NULL, "syncfs(path)"); return NULL; }
-  if (!get_path(env, argv[0], p, sizeof p)) return NULL;
+  if (argc < 1) {
+    napi_throw_type_error(env, NULL, usage);
+    return -1;
+  }
+  if (!get_path(env, argv[0], p, sizeof p)) return -1;
   int fd = open(p, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return throw_errno(env, "open", errno);
+  if (fd < 0) throw_errno(env, "open", errno);
+  return fd;
+}
+
+static napi_value do_syncfs(napi_env env, napi_callback_info info) {
+  int fd = path_arg_fd(env, info, "syncfs(path)");
+  if (fd < 0) return NULL;
   int rc = syncfs(fd);
   int e = errno;
   close(fd);
@@ -140,20 +150,14 @@ static void bg_sync_free(napi_env env, void *data, void *hint) {
 }
 
 static napi_value syncfs_start(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  char p[4096];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 1) { napi_throw_type_error(env, NULL, "syncfsStart(path)"); return NULL; }
-  if (!get_path(env, argv[0], p, sizeof p)) return NULL;
+  int fd = path_arg_fd(env, info, "syncfsStart(path)");
+  if (fd < 0) return NULL;
   struct bg_sync *b = calloc(1, sizeof *b);
-  if (!b) return throw_errno(env, "syncfsStart", ENOMEM);
-  b->fd = open(p, O_RDONLY | O_CLOEXEC);
-  if (b->fd < 0) {
-    int e = errno;
-    free(b);
-    return throw_errno(env, "open", e);
+  if (!b) {
+    close(fd);
+    return throw_errno(env, "syncfsStart", ENOMEM);
   }
+  b->fd = fd;
   b->started = pthread_create(&b->tid, NULL, bg_sync_run, b) == 0;
   napi_value handle;
   napi_create_external(env, b, bg_sync_free, NULL, &handle);
