@@ -89,6 +89,18 @@ static void scan_free(struct scan_result *r) {
   free(r->order);
 }
 
+/* Grows *buf (capacity *cap, starting at `first` bytes, doubling) to hold `need` bytes: 0, or ENOMEM. */
+static int reserve_bytes(char **buf, size_t *cap, size_t need, size_t first) {
+  if (need <= *cap) return 0;
+  size_t c = *cap ? *cap * 2 : first;
+  while (c < need) c *= 2;
+  char *b = realloc(*buf, c);
+  if (!b) return ENOMEM;
+  *buf = b;
+  *cap = c;
+  return 0;
+}
+
 static int scan_push(struct scan_result *r, const char *name, const struct stat *st) {
   size_t len = strlen(name) + 1;
   if (r->n == r->cap) {
@@ -101,14 +113,7 @@ static int scan_push(struct scan_result *r, const char *name, const struct stat 
     r->offsets = o;
     r->cap = cap;
   }
-  if (r->names_len + len > r->names_cap) {
-    size_t cap = r->names_cap ? r->names_cap * 2 : 4096;
-    while (cap < r->names_len + len) cap *= 2;
-    char *b = realloc(r->names, cap);
-    if (!b) return ENOMEM;
-    r->names = b;
-    r->names_cap = cap;
-  }
+  if (reserve_bytes(&r->names, &r->names_cap, r->names_len + len, 4096)) return ENOMEM;
   memcpy(r->names + r->names_len, name, len);
   r->offsets[r->n] = r->names_len;
   r->names_len += len;
@@ -789,14 +794,7 @@ static int out_push(struct classify_out *c, size_t dir_at, const char *name, con
     if (!a || !t || !v || !s) return ENOMEM;
     c->cap = cap;
   }
-  if (c->rels_len + need > c->rels_cap) {
-    size_t cap = c->rels_cap ? c->rels_cap * 2 : 65536;
-    while (cap < c->rels_len + need) cap *= 2;
-    char *r = realloc(c->rels, cap);
-    if (!r) return ENOMEM;
-    c->rels = r;
-    c->rels_cap = cap;
-  }
+  if (reserve_bytes(&c->rels, &c->rels_cap, c->rels_len + need, 65536)) return ENOMEM;
   char *p = c->rels + c->rels_len;
   if (dlen) {
     memcpy(p, c->rels + dir_at, dlen); /* after any realloc above */
