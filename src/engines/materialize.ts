@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { HashedEntry } from '../format/payloadHash.js';
 import { hashFile } from '../fsutil/fileHash.js';
-import { permBits, SCAN_FIELDS, scannedStat, statRecord, under, walkTree, type EntryStat, type EntryType, type PendingWalk, type TreeEntry, type WalkFilter } from '../fsutil/walk.js';
+import { permBits, scannedSize, scannedStat, statRecord, under, walkTree, type EntryStat, type EntryType, type PendingWalk, type TreeEntry, type WalkFilter } from '../fsutil/walk.js';
 import type { Engine } from './engine.js';
 import { applyCopyMetadata, applyMetadata } from './metadata.js';
 import { copyHashed, copyKnown, runParallel, worthParallel, type ParallelJob } from './parallelCopy.js';
@@ -137,7 +137,7 @@ export function materializeTree(srcRootIn: string, dstRootIn: string, engine: En
     for (let i = 0; i < c.types.length; i++) {
       if (c.types[i] !== 1) continue;
       fileCount++;
-      total += Number(c.stats[i * SCAN_FIELDS + 4]);
+      total += scannedSize(c.stats, i);
     }
   }
 

@@ -38,6 +38,11 @@ const S_IFDIR = 0o040000n;
 const S_IFREG = 0o100000n;
 const S_IFLNK = 0o120000n;
 
+/** Values per entry in the addon's packed scans (native/jvs_tree.c). */
+const SCAN_FIELDS = 10;
+/** Where the size sits among an entry's values (JVS_STAT_SIZE). */
+const SCAN_SIZE = 4;
+
 /** An EntryStat read from the addon's packed scan values (field order of native/jvs_tree.c). */
 class ScannedStat implements EntryStat {
   mode: bigint;
@@ -50,7 +55,7 @@ class ScannedStat implements EntryStat {
   constructor(private readonly a: BigInt64Array, private readonly o: number) {
     this.mode = a[o]!;
     this.nlink = a[o + 1]!;
-    this.size = a[o + 4]!;
+    this.size = a[o + SCAN_SIZE]!;
     this.mtimeNs = a[o + 6]!;
     this.ctimeNs = a[o + 7]!;
     this.ino = a[o + 8]!;
@@ -76,12 +81,14 @@ class ScannedStat implements EntryStat {
     return (this.mode & S_IFMT) === S_IFLNK;
   }
 }
-/** Values per entry in the addon's packed scans (native/jvs_tree.c); the size is at offset 4. */
-export const SCAN_FIELDS = 10;
-
 /** The stat of entry `i` of a packed scan. */
 export function scannedStat(stats: BigInt64Array, i: number): EntryStat {
   return new ScannedStat(stats, i * SCAN_FIELDS);
+}
+
+/** The size of entry `i` of a packed scan, without making its stat. */
+export function scannedSize(stats: BigInt64Array, i: number): number {
+  return Number(stats[i * SCAN_FIELDS + SCAN_SIZE]);
 }
 
 /** One folder's entries with their lstat, sorted by name (the walk without the addon); entries that vanish meanwhile are left out. */
