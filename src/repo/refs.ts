@@ -39,36 +39,18 @@ export function snapshotsWithTag(all: Descriptor[], tag: string): Descriptor[] {
 export function resolveRef(layout: Layout, ref: string, worktree?: WorktreeConfig, all?: Descriptor[]): ResolvedRef {
   const notFound = (what: string) =>
     new JvsError('E_NOT_FOUND', what, { hint: 'run `jvs history --all` to list snapshots, ids, tags and notes' });
-  // HEAD and full ids name one descriptor: read that one, not all of them (an agent
-  // loop restores HEAD after every run, in a repository of thousands of snapshots).
-  if (!all && (ref === 'HEAD' || isSnapshotId(ref))) {
+  // HEAD and full ids name one descriptor: without a list at hand, read that one, not
+  // all of them (an agent loop restores HEAD after every run, in a repository of
+  // thousands of snapshots).
+  if (ref === 'HEAD' || isSnapshotId(ref)) {
     const id = ref === 'HEAD' ? worktree?.latest_snapshot_id : ref;
     if (!id) throw notFound(`worktree '${worktree?.name ?? '?'}' has no snapshots yet, so HEAD names nothing`);
-    let d: Descriptor;
-    try {
-      d = readDescriptor(layout, id);
-    } catch (e) {
-      if (!(e instanceof JvsError) || e.code !== 'E_NOT_FOUND') throw e;
-      if (ref === 'HEAD') throw new JvsError('E_LINEAGE_BROKEN', `HEAD of worktree '${worktree!.name}' names snapshot ${id}, which does not exist`, { hint: 'run `jvs doctor --strict`' });
-      throw notFound(`snapshot ${ref} does not exist`);
-    }
+    const d = all ? all.find((x) => x.snapshot_id === id) : readIfPresent(layout, id);
+    if (!d && ref === 'HEAD') throw new JvsError('E_LINEAGE_BROKEN', `HEAD of worktree '${worktree!.name}' names snapshot ${id}, which does not exist`, { hint: 'run `jvs doctor --strict`' });
+    if (!d) throw notFound(`snapshot ${ref} does not exist`);
     return { descriptor: d, kind: ref === 'HEAD' ? 'head' : 'id' };
   }
   const descriptors = all ?? loadDescriptors(layout).descriptors;
-  const byId = new Map(descriptors.map((d) => [d.snapshot_id, d]));
-
-  if (ref === 'HEAD') {
-    const id = worktree?.latest_snapshot_id;
-    if (!id) throw notFound(`worktree '${worktree?.name ?? '?'}' has no snapshots yet, so HEAD names nothing`);
-    const d = byId.get(id);
-    if (!d) throw new JvsError('E_LINEAGE_BROKEN', `HEAD of worktree '${worktree!.name}' names snapshot ${id}, which does not exist`, { hint: 'run `jvs doctor --strict`' });
-    return { descriptor: d, kind: 'head' };
-  }
-  if (isSnapshotId(ref)) {
-    const d = byId.get(ref);
-    if (!d) throw notFound(`snapshot ${ref} does not exist`);
-    return { descriptor: d, kind: 'id' };
-  }
   const tagged = snapshotsWithTag(descriptors, ref);
   if (tagged.length) return { descriptor: tagged[0]!, kind: 'tag' };
   if (/^[0-9][0-9a-f-]*$/.test(ref)) {
@@ -82,6 +64,16 @@ export function resolveRef(layout: Layout, ref: string, worktree?: WorktreeConfi
     if (m.length > 1) throw ambiguous(ref, 'note prefix', newestFirst(m));
   }
   throw notFound(`no snapshot matches ${JSON.stringify(ref)} (tried HEAD, id, tag, id prefix and note prefix)`);
+}
+
+/** The descriptor of snapshot `id`, or undefined when there is none (other failures throw). */
+function readIfPresent(layout: Layout, id: string): Descriptor | undefined {
+  try {
+    return readDescriptor(layout, id);
+  } catch (e) {
+    if (e instanceof JvsError && e.code === 'E_NOT_FOUND') return undefined;
+    throw e;
+  }
 }
 
 /** The newest snapshot carrying `tag`. */
