@@ -191,23 +191,17 @@ export class IndexDb {
     return this.guard(() => {
       const row = this.st.getList.get(owner) as { chunks: Buffer; probe_ns: string; basis: string | null } | undefined;
       if (!row) return undefined;
-      const missing: Buffer[] = [];
-      for (let o = 0; o < row.chunks.length; o += 32) {
-        const key = row.chunks.toString('latin1', o, o + 32);
-        if (!this.decoded.has(key) && !recentChunks.has(key) && !this.fetched.has(key)) missing.push(row.chunks.subarray(o, o + 32));
-      }
-      this.fetchChunks(missing);
+      const keys = this.loadChunks(row.chunks);
       const entries: IndexedEntry[] = [];
-      for (let o = 0; o < row.chunks.length; o += 32) {
-        const key = row.chunks.toString('latin1', o, o + 32);
+      for (let i = 0; i < keys.length; i++) {
+        const key = keys[i]!;
         let part = this.decoded.get(key);
         if (!part) {
           part = recentChunks.get(key);
           if (!part) {
-            const hash = Buffer.from(row.chunks.subarray(o, o + 32));
             const data = this.fetched.get(key);
             if (!data) return undefined; // inconsistent: treat as missing
-            part = { hash, data, entries: decodeEntries(data) };
+            part = { hash: Buffer.from(row.chunks.subarray(32 * i, 32 * i + 32)), data, entries: decodeEntries(data) };
             remember(key, part);
           }
           this.decoded.set(key, part);
@@ -228,22 +222,27 @@ export class IndexDb {
     return this.guard(() => {
       const row = this.st.getList.get(owner) as { chunks: Buffer; probe_ns: string } | undefined;
       if (!row) return undefined;
-      const keys: string[] = [];
-      const missing: Buffer[] = [];
-      for (let o = 0; o < row.chunks.length; o += 32) {
-        const key = row.chunks.toString('latin1', o, o + 32);
-        keys.push(key);
-        if (!(this.decoded.get(key) ?? recentChunks.get(key))?.data && !this.fetched.has(key)) missing.push(row.chunks.subarray(o, o + 32));
-      }
-      this.fetchChunks(missing);
       const parts: Buffer[] = [];
-      for (const key of keys) {
+      for (const key of this.loadChunks(row.chunks)) {
         const data = (this.decoded.get(key) ?? recentChunks.get(key))?.data ?? this.fetched.get(key);
         if (!data) return undefined; // inconsistent: treat as missing
         parts.push(data);
       }
       return { chunks: row.chunks, data: Buffer.concat(parts), probeNs: BigInt(row.probe_ns) };
     }, undefined);
+  }
+
+  /** The keys of a list's chunks (its 32-byte hashes, in order), every chunk's bytes now at hand: decoded, recent or fetched. */
+  private loadChunks(chunks: Buffer): string[] {
+    const keys: string[] = [];
+    const missing: Buffer[] = [];
+    for (let o = 0; o < chunks.length; o += 32) {
+      const key = chunks.toString('latin1', o, o + 32);
+      keys.push(key);
+      if (!this.decoded.has(key) && !recentChunks.has(key) && !this.fetched.has(key)) missing.push(chunks.subarray(o, o + 32));
+    }
+    this.fetchChunks(missing);
+    return keys;
   }
 
   /** Statements reading n chunks at once, by n (one query instead of one per chunk). */
