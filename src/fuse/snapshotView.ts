@@ -8,11 +8,11 @@ import { resolveRef } from '../repo/refs.js';
 import { loadDescriptors } from '../repo/snapshots.js';
 import { readWorktreeConfig } from '../repo/worktreeConfig.js';
 import { attrOf, virtualAttr, virtualIno, type Attr } from './attrs.js';
+import { fsErr } from './errno.js';
 
 // Required, not imported: the bundled CLI (scripts/bundle.mjs) keeps lru-cache outside
 // and must not load it for commands other than `mount`.
 const { LRUCache } = createRequire(import.meta.url)('lru-cache') as typeof import('lru-cache');
-import { fsErr } from './errno.js';
 
 /** A name under `.jvs/snapshots/`: a snapshot folder, or a link (tag, HEAD) to one. */
 export type SnapshotName = { kind: 'dir'; id: string } | { kind: 'link'; id: string };
@@ -31,7 +31,6 @@ export class SnapshotView {
   private stamp = '';
   private readonly attrs = new LRUCache<string, Attr | 'ENOENT'>({ max: 200_000 });
   private readonly dirents = new LRUCache<string, string[]>({ max: 20_000 });
-
 
   constructor(private readonly layout: Layout, private readonly worktree: string) {}
 
