@@ -82,7 +82,7 @@ export function diff(layout: Layout, opts: DiffOptions): DiffResult {
   const ignore = to ? undefined : loadIgnore(layout.payload(wt.name));
   const include = selection({ ignored: ignore ? [ignore] : [], partial });
   const a = readSide(layout.snapshotDir(from.snapshot_id), include);
-  const b = readSide(to ? layout.snapshotDir(to.snapshot_id) : layout.payload(wt.name), include);
+  const b = readSide(to ? layout.snapshotDir(to.snapshot_id) : layout.worktreeRoot(wt.name), include);
   const added: string[] = [];
   const removed: string[] = [];
   const modified: string[] = [];

@@ -2,7 +2,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { hashFile } from '../fsutil/fileHash.js';
 import { statRecord, walkTree } from '../fsutil/walk.js';
+import { JvsError, type ErrorClass } from '../errors.js';
+import type { Descriptor } from '../format/descriptor.js';
+import { rootHashOf } from '../fsutil/rootHash.js';
 import { READY_FILE, type Layout } from '../repo/layout.js';
+import { relProblem } from '../repo/names.js';
 import { IndexDb, snapshotOwner, worktreeOwner, type StoredList } from './indexDb.js';
 import type { IndexedEntry } from './manifestCodec.js';
 
@@ -59,6 +63,62 @@ export function ensureSnapshotManifest(idx: IndexDb | undefined, layout: Layout,
   const have = getSnapshotManifest(idx, id);
   if (have) return have;
   const entries = manifestFromPayload(layout.snapshotDir(id));
+  idx?.putList(snapshotOwner(id), { entries, probeNs: 0n });
+  return entries;
+}
+
+/**
+ * Why a stored manifest cannot be taken as snapshot `d`'s (undefined: it can): a path
+ * that is not clean and relative (`..`, absolute, empty components, NUL), or entries
+ * whose payload root hash is not the descriptor's. The root hash covers every path,
+ * type, mode, size, content hash and link target, and the descriptor is checksummed:
+ * a manifest that passes describes exactly what was published.
+ */
+export function manifestProblem(entries: readonly IndexedEntry[], d: Pick<Descriptor, 'payload_root_hash'>): { why: string; errorClass: ErrorClass } | undefined {
+  // Earlier entries by path, made only once a hard-link group's member shows up.
+  let earlier: Map<string, IndexedEntry> | undefined;
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i]!;
+    const p = relProblem(e.rel);
+    if (p) return { why: p, errorClass: 'E_PATH_ESCAPE' };
+    if (e.linkOf !== undefined) {
+      // A member is restored as a link to its group's first path: that must be an
+      // earlier file of the same content (the root hash does not cover linkOf).
+      if (!earlier) earlier = byRel(entries.slice(0, i));
+      const first = earlier.get(e.linkOf);
+      if (!first || first.type !== 'file' || first.contentHash !== e.contentHash || first.size !== e.size) {
+        return { errorClass: 'E_PAYLOAD_HASH_MISMATCH', why: `${JSON.stringify(e.rel)} names ${JSON.stringify(e.linkOf)} as its hard-link group's first file, which is not an earlier file of the same content` };
+      }
+    }
+    earlier?.set(e.rel, e);
+  }
+  let hash: string;
+  try {
+    hash = rootHashOf(entries);
+  } catch (e) {
+    return { errorClass: 'E_PAYLOAD_HASH_MISMATCH', why: `it cannot be hashed (${(e as Error).message})` };
+  }
+  return hash === d.payload_root_hash ? undefined : { errorClass: 'E_PAYLOAD_HASH_MISMATCH', why: 'its root hash is not the descriptor\'s' };
+}
+
+/**
+ * The manifest of snapshot `d`, checked against its descriptor before anything acts on
+ * it (restore). The index is a cache: a stored manifest that fails manifestProblem is
+ * dropped and rebuilt from the payload; a payload that does not match its descriptor
+ * either is E_PAYLOAD_HASH_MISMATCH.
+ */
+export function checkedSnapshotManifest(idx: IndexDb | undefined, layout: Layout, d: Descriptor): IndexedEntry[] {
+  const id = d.snapshot_id;
+  const have = getSnapshotManifest(idx, id);
+  if (have && !manifestProblem(have, d)) return have;
+  if (have) idx?.deleteList(snapshotOwner(id));
+  const entries = manifestFromPayload(layout.snapshotDir(id));
+  const p = manifestProblem(entries, d);
+  if (p) {
+    throw new JvsError('E_PAYLOAD_HASH_MISMATCH', `snapshot ${id}: its payload does not match its descriptor (${p.why})`, {
+      hint: '`jvs verify --all` lists the damaged snapshots; restore another snapshot',
+    });
+  }
   idx?.putList(snapshotOwner(id), { entries, probeNs: 0n });
   return entries;
 }

@@ -1,4 +1,6 @@
+import fs from 'node:fs';
 import path from 'node:path';
+import { JvsError } from '../errors.js';
 
 /**
  * The only module that knows where things live inside a repository. Everything
@@ -51,6 +53,34 @@ export class Layout {
   worktreeMetaDir(name: string): string { return path.join(this.worktreesMeta, name); }
   payload(name: string): string {
     return name === MAIN_WORKTREE ? path.join(this.root, MAIN_WORKTREE) : path.join(this.otherWorktreePayloads, name);
+  }
+  /**
+   * The payload folder of worktree `name`, for commands that read or write inside it
+   * (restore, snapshot, fork, status, diff). Worktree roots are resolved here and only
+   * here: the name must be one path component, and every folder from the repository
+   * root down to the payload must be a real folder, not a symlink (the last may be
+   * missing: restore makes it). Anything else is E_PATH_ESCAPE before a file is touched.
+   */
+  worktreeRoot(name: string): string {
+    const escape = (why: string) => new JvsError('E_PATH_ESCAPE', `worktree '${name}': ${why}; JVS never works through it`, {
+      hint: 'move the link or folder out of the repository and make the worktree folder a plain folder again (e.g. `mkdir` it, then `jvs restore HEAD`)',
+    });
+    if (!name || name === '.' || name === '..' || name.includes('/') || name.includes('\0')) throw escape('the name is not a single path component');
+    const target = this.payload(name);
+    const steps = name === MAIN_WORKTREE ? [target] : [this.otherWorktreePayloads, target];
+    for (const p of steps) {
+      let st: fs.Stats;
+      try {
+        st = fs.lstatSync(p);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT' && p === target) return target;
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        throw e;
+      }
+      if (st.isSymbolicLink()) throw escape(`${p} is a symbolic link`);
+      if (!st.isDirectory()) throw escape(`${p} is not a folder`);
+    }
+    return target;
   }
   snapshotDir(id: string): string { return path.join(this.snapshots, id); }
   snapshotTmpDir(id: string): string { return path.join(this.snapshots, `${id}.tmp`); }

@@ -59,3 +59,16 @@ export function resolveInside(root: string, rel: string): string {
   }
   return target;
 }
+
+/** `..`/`.` components, empty components, a leading or trailing `/`, or a NUL. */
+const UNCLEAN_REL = /(?:^|\/)\.\.?(?:\/|$)|\/\/|^\/|\/$|\0/;
+
+/**
+ * Why `rel`, a path read from the control plane (an index row, a manifest), is not a
+ * clean relative path inside a tree; undefined when it is. Such a path is never used.
+ */
+export function relProblem(rel: unknown): string | undefined {
+  if (typeof rel !== 'string' || rel === '') return 'an empty path';
+  if (UNCLEAN_REL.test(rel)) return `the path ${JSON.stringify(rel)} is not a clean relative path`;
+  return undefined;
+}

@@ -5,7 +5,7 @@ import { applyTree, type ApplyResult } from '../engines/applyTree.js';
 import { fsClockNs } from '../index/changeDetect.js';
 import { IndexDb, snapshotOwner, worktreeOwner } from '../index/indexDb.js';
 import { restoreKnowledge, stateAfterApply } from '../index/incremental.js';
-import { byRel, ensureSnapshotManifest, putWorktreeState, type ManifestMap } from '../index/manifests.js';
+import { byRel, checkedSnapshotManifest, putWorktreeState, type ManifestMap } from '../index/manifests.js';
 import { chooseEngine } from '../engines/detect.js';
 import type { Engine } from '../engines/engine.js';
 import { appendAudit } from '../repo/audit.js';
@@ -63,6 +63,7 @@ export async function restoreSnapshot(layout: Layout, opts: RestoreOptions): Pro
   const config = await readRepoConfig(layout);
   return withRepoLock(layout, { waitMs: opts.lockWaitMs, command: 'restore' }, () => {
     const wt = readWorktreeConfig(layout, opts.worktree);
+    layout.worktreeRoot(wt.name); // a symlinked or misplaced root: refused before the intent
     const resolved = opts.latestTag
       ? resolveLatestTag(layout, opts.latestTag)
       : opts.ref
@@ -115,14 +116,16 @@ export function applyRestore(layout: Layout, worktree: string, snapshotId: strin
   // Before anything is written: files this restore writes get ctimes at or after it,
   // so the state never vouches for them until a snapshot has read them.
   const probeNs = fsClockNs(layout.tmp);
-  const root = layout.payload(worktree);
-  const sel = include ?? restoreSelection(layout, worktree, readDescriptor(layout, snapshotId));
+  const root = layout.worktreeRoot(worktree);
+  const descriptor = readDescriptor(layout, snapshotId);
+  const sel = include ?? restoreSelection(layout, worktree, descriptor);
   // Nothing to leave out: the worktree is scanned on every core while the index is opened and read.
   const destWalk = !engine.cloneTree && sel === takesEverything && fs.existsSync(root) ? startWalk(root) : undefined;
   const idx = IndexDb.open(layout);
   tracePhase('restore: index open');
   try {
-    const target = idx ? ensureSnapshotManifest(idx, layout, snapshotId) : undefined;
+    // Checked against the descriptor: paths clean, root hash the published one (item 2 of issue 14).
+    const target = idx ? checkedSnapshotManifest(idx, layout, descriptor) : undefined;
     // By path only if asked (applyTree's source listing carries the manifest's hashes).
     let targetMap: ManifestMap | undefined;
     const targetOf = target ? (rel: string) => (targetMap ??= byRel(target)).get(rel) : undefined;

@@ -70,7 +70,7 @@ export async function createSnapshot(layout: Layout, opts: SnapshotOptions): Pro
   const config = await readRepoConfig(layout);
   const note = validateNote(opts.note);
   const tags = validateTags([...(config.default_tags ?? []), ...(opts.tags ?? [])]);
-  const payloadRoot = layout.payload(opts.worktree);
+  const payloadRoot = layout.worktreeRoot(opts.worktree);
   const partial = opts.paths?.length ? normalizePartialPaths(payloadRoot, opts.paths, opts.cwd ?? payloadRoot) : [];
   if (!opts.noHook) runPreSnapshotHook(layout, opts.worktree, note);
   const ignored = loadIgnore(payloadRoot);
@@ -83,7 +83,7 @@ export async function createSnapshot(layout: Layout, opts: SnapshotOptions): Pro
         hint: 'run `jvs restore HEAD` to return to the latest snapshot, or `jvs worktree fork <name>` to continue from this one in a new worktree',
       });
     }
-    const payload = layout.payload(wt.name);
+    const payload = layout.worktreeRoot(wt.name);
     if (!fs.existsSync(payload)) {
       throw new JvsError('E_NOT_FOUND', `payload folder of worktree '${wt.name}' is missing: ${payload}`, { hint: 'run `jvs doctor --strict`' });
     }

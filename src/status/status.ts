@@ -41,7 +41,7 @@ const shown = (e: { rel: string; type: string }) => (e.type === 'dir' ? `${e.rel
  */
 export function status(layout: Layout, worktree: string): StatusResult {
   const wt = readWorktreeConfig(layout, worktree);
-  const root = layout.payload(wt.name);
+  const root = layout.worktreeRoot(wt.name);
   const head = wt.head_snapshot_id;
   const idx = IndexDb.open(layout);
   try {

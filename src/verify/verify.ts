@@ -8,6 +8,39 @@ import { loadDescriptors } from '../repo/snapshots.js';
 import { listWorktreeNames, readWorktreeConfig } from '../repo/worktreeConfig.js';
 import type { Reporter } from '../progress.js';
 import { hashPayloadTree } from './hashPayload.js';
+import { IndexDb } from '../index/indexDb.js';
+import { getSnapshotManifest, manifestProblem } from '../index/manifests.js';
+
+/**
+ * The index's manifests that cannot be taken as their snapshots' (unclean paths, a
+ * root hash other than the descriptor's), by snapshot id. Restore would drop and
+ * rebuild such a manifest; verify and `doctor --strict` report it as tampering.
+ */
+export function indexManifestProblems(layout: Layout, descriptors: readonly Descriptor[]): Map<string, { why: string; errorClass: ErrorClass }> {
+  const out = new Map<string, { why: string; errorClass: ErrorClass }>();
+  const idx = IndexDb.open(layout);
+  if (!idx) return out;
+  try {
+    for (const d of descriptors) {
+      const m = getSnapshotManifest(idx, d.snapshot_id);
+      const p = m && manifestProblem(m, d);
+      if (p) out.set(d.snapshot_id, p);
+    }
+  } finally {
+    idx.close();
+  }
+  return out;
+}
+
+/** Adds an index manifest problem to a snapshot's verification. */
+export function withIndexProblem(v: SnapshotVerification, p: { why: string; errorClass: ErrorClass } | undefined): SnapshotVerification {
+  if (!p) return v;
+  v.problems.push(`the index's manifest of this snapshot is damaged: ${p.why} (restore rebuilds it from the payload; so does \`jvs doctor --repair-runtime\` when the index is unreadable)`);
+  v.error_class ??= p.errorClass;
+  v.tamper_detected = true;
+  v.severity = 'critical';
+  return v;
+}
 
 export type Severity = 'ok' | 'error' | 'critical';
 
@@ -132,7 +165,8 @@ export function verify(layout: Layout, opts: VerifyOptions): VerifyReport {
       targets = [resolveRef(layout, ref, wt, descriptors).descriptor];
     }
   }
-  for (const d of targets) results.push(verifyDescriptor(layout, d, known, opts.reporter));
+  const indexProblems = indexManifestProblems(layout, targets);
+  for (const d of targets) results.push(withIndexProblem(verifyDescriptor(layout, d, known, opts.reporter), indexProblems.get(d.snapshot_id)));
   const report: VerifyReport = { results, tamper_detected: results.some((r) => r.tamper_detected), severity: 'ok', checked: results.length };
   if (opts.all) {
     let text = '';

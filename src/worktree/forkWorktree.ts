@@ -68,7 +68,7 @@ export async function forkWorktree(layout: Layout, opts: ForkOptions): Promise<F
     const { engine } = chooseEngine(layout.tmp, config.default_engine);
     const opId = `fork-${Date.now()}-${randomBytes(4).toString('hex')}`;
     const stage = layout.tmpPath(opId);
-    const dest = layout.payload(name);
+    const dest = layout.worktreeRoot(name);
     writeIntent(layout, { id: opId, operation: 'fork', worktree_name: name, ...(snapshotId ? { snapshot_id: snapshotId } : {}), details: { stage } });
     faultPoint('fork.1-intent');
     try {
