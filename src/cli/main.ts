@@ -11,6 +11,7 @@ import { registerIntegrityCommands } from './commands/registerIntegrity.js';
 import { registerStatusCommands } from './commands/registerStatus.js';
 import { applyHelpExamples } from './helpExamples.js';
 import { tracePhase } from '../trace.js';
+import { outputPreferences } from '../config/configOps.js';
 
 /** Each command group registers itself; add a group by adding its registrar here. */
 const REGISTRARS: Registrar[] = [registerCoreCommands, registerWorktreeCommands, registerCompletionCommands, registerMountCommands, registerIntegrityCommands, registerStatusCommands];
@@ -18,8 +19,14 @@ const REGISTRARS: Registrar[] = [registerCoreCommands, registerWorktreeCommands,
 const require = createRequire(import.meta.url);
 const VERSION = (require('../../package.json') as { version: string }).version;
 
-function globalsOf(program: Command, argv: string[]): GlobalOptions {
+/**
+ * The global options in force: flags first, then `output_format` / `progress_enabled`
+ * from the repository's config.yaml, then the built-in defaults (text, bars on a TTY).
+ */
+async function globalsOf(program: Command, argv: string[]): Promise<GlobalOptions> {
   const o = program.opts<{ json?: boolean; color?: boolean; progress?: boolean; debug?: boolean; quiet?: boolean; wait?: string | boolean; worktree?: string }>();
+  const jsonFlag = argv.includes('--no-json') ? false : o.json || argv.includes('--json') ? true : undefined;
+  const prefs = jsonFlag === undefined || o.progress === undefined ? await outputPreferences(process.cwd()) : {};
   let waitMs = 0;
   if (o.wait === true) waitMs = 24 * 3600 * 1000;
   else if (typeof o.wait === 'string') {
@@ -28,9 +35,9 @@ function globalsOf(program: Command, argv: string[]): GlobalOptions {
     waitMs = s * 1000;
   }
   return {
-    json: !!o.json || argv.includes('--json'),
+    json: jsonFlag ?? prefs.json ?? false,
     color: o.color !== false && !process.env.NO_COLOR && !!process.stdout.isTTY,
-    progress: o.progress !== false,
+    progress: o.progress ?? prefs.progress ?? true,
     debug: !!o.debug,
     quiet: !!o.quiet,
     waitMs,
@@ -62,18 +69,21 @@ export async function main(argv: string[]): Promise<number> {
   dropOutputToClosedPipes();
   const program = new Command('jvs');
   let exitCode = 0;
+  let globals: GlobalOptions | undefined;
   const run =
     <A extends unknown[]>(fn: (g: GlobalOptions, ...args: A) => Promise<CommandOutput>) =>
     async (...args: A) => {
       tracePhase('cli: parsed');
-      const g = globalsOf(program, argv);
+      const g = (globals = await globalsOf(program, argv));
       exitCode = printResult(await fn(g, ...args), g);
     };
   program
     .description('JVS — Juicy Versioned Workspaces: snapshot, restore and fork whole workspaces')
     .version(VERSION, '-V, --version', 'print the version')
     .option('--json', 'print exactly one JSON document on stdout')
+    .option('--no-json', 'human-readable output even where config.yaml sets output_format: json')
     .option('--no-color', 'no colours (also NO_COLOR)')
+    .option('--progress', 'progress bars on a terminal even where config.yaml sets progress_enabled: false')
     .option('--no-progress', 'no progress bars')
     .option('-q, --quiet', 'print nothing on success')
     .option('--debug', 'print stack traces with errors')
@@ -110,6 +120,6 @@ export async function main(argv: string[]): Promise<number> {
       if (json) return printError(new JvsError('E_USAGE', msg, { hint: 'run `jvs --help` for usage' }), earlyGlobals(argv));
       return 2;
     }
-    return printError(e, earlyGlobals(argv));
+    return printError(e, globals ?? earlyGlobals(argv));
   }
 }

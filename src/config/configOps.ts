@@ -3,7 +3,8 @@ import { JvsError } from '../errors.js';
 import { writeFileAtomic } from '../fsutil/atomic.js';
 import { appendAudit } from '../repo/audit.js';
 import { CONFIG_SETTINGS, getPath, loadYaml, parseRepoConfig, readRepoConfigText, type RepoConfig } from '../repo/config.js';
-import type { Layout } from '../repo/layout.js';
+import { Layout } from '../repo/layout.js';
+import { findRepoRoot } from '../repo/openRepo.js';
 import { withRepoLock } from '../repo/lock.js';
 
 /** What each setting means when `.jvs/config.yaml` leaves it out. */
@@ -74,8 +75,10 @@ export async function setConfig(layout: Layout, key: string, raw: string, lockWa
   }
   return withRepoLock(layout, { waitMs: lockWaitMs, command: 'config set' }, () => {
     const text = readRepoConfigText(layout) ?? '';
-    parseRepoConfig(yaml, text, layout.configYaml); // refuse to edit a file we cannot read
     const doc = yaml.parseDocument(text);
+    // Refuse to edit a file we cannot parse; a setting out of range is what `set` repairs
+    // (the result is checked as a whole below, so another bad setting is still named).
+    if (doc.errors.length) parseRepoConfig(yaml, text, layout.configYaml);
     if (doc.contents === null) (doc as { contents: unknown }).contents = doc.createNode({});
     doc.setIn(key.split('.'), value);
     const out = String(doc);
@@ -85,4 +88,32 @@ export async function setConfig(layout: Layout, key: string, raw: string, lockWa
     appendAudit(layout, { event_type: 'config_set', details: { key, value: JSON.stringify(value) } });
     return { key, value, file: layout.configYaml };
   });
+}
+
+export interface OutputPreferences {
+  json?: boolean;
+  progress?: boolean;
+}
+
+/**
+ * `output_format` and `progress_enabled` of the repository around `cwd`, for the CLI's
+ * defaults (a flag on the command line wins). Read on every command, so it stays cheap:
+ * YAML is parsed only when the file names one of the two keys. A config that cannot be
+ * read gives no preferences here: the command itself reports it where it reads the
+ * config, and `jvs config set` must still be able to repair it.
+ */
+export async function outputPreferences(cwd: string): Promise<OutputPreferences> {
+  const root = findRepoRoot(cwd);
+  if (!root) return {};
+  const text = readRepoConfigText(new Layout(root));
+  if (!text || !/\b(output_format|progress_enabled)\b/.test(text)) return {};
+  try {
+    const c = parseRepoConfig(await loadYaml(), text, 'config.yaml');
+    return {
+      ...(c.output_format ? { json: c.output_format === 'json' } : {}),
+      ...(c.progress_enabled !== undefined ? { progress: c.progress_enabled } : {}),
+    };
+  } catch {
+    return {};
+  }
 }
