@@ -14,6 +14,18 @@
  *             proved it unchanged): a clone is not read at all when the source's lstat
  *             after cloning still equals `pre`, and steady[i] = 1 says so (hash left
  *             zero); otherwise the clone is hashed. Copies without a clone hash as usual.
+ *   hashMany(paths, count, mode, pre, threads, roots, expected)  (restore: mode | VERIFY)
+ *     roots   [srcRoot, dstRoot]: every src/dst is a path relative to these folders,
+ *             opened through a directory fd of the root with openat2(RESOLVE_BENEATH |
+ *             RESOLVE_NO_SYMLINKS) (or, on kernels without openat2, a walk of O_NOFOLLOW
+ *             opens): a symlink anywhere on the way, or `..`, fails with ELOOP/EXDEV
+ *     expected  Buffer of 32 bytes per job, the manifest's content hashes; with VERIFY
+ *             (16) each copy is checked against it before hashMany returns: a clone of a
+ *             source whose fstat shows the manifest's size and mtime (pre[2], pre[1]) and
+ *             did not change while cloning is trusted unread (steady[i] = 1); any other
+ *             copy is hashed while copied (a clone: its own bytes) and a different hash,
+ *             or a source that is not a regular file, fails with EBADMSG. The owner and
+ *             atime come from the source's fstat (pre[5], pre[7], pre[8] are ignored).
  *   returns { hashes: "<64 hex chars per job>", sizes: Float64Array, cloneRefused: bool,
  *             byOtherThreads: jobs done by threads other than the caller, steady: Uint8Array }
  *
@@ -40,6 +52,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <linux/openat2.h>
 #include <node_api.h>
 #include <openssl/evp.h>
 #include <pthread.h>
@@ -49,6 +62,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "jvs_native.h"
@@ -109,6 +123,7 @@ void jvs_sha256_free(void *ctx) {
 
 enum { MODE_HASH = 0, MODE_REFLINK = 1, MODE_COPY = 2, MODE_COPY_NOCLONE = 3 };
 #define KNOWN 8 /* with a copy mode: the caller knows the hashes; see hashMany's comment */
+#define VERIFY 16 /* with a copy mode and `expected`: check each copy; see hashMany's comment */
 enum { PRE = 9 };            /* values per job in `pre` */
 #define META (1LL << 20)       /* in pre[4]: also set owner and times */
 #define BUF_SIZE (256 << 10) /* stays in L2 while SHA-256 reads it back */
@@ -130,6 +145,9 @@ typedef struct {
   int err, err_index;
   const char *err_syscall, *err_path;
   int known;            /* KNOWN was given */
+  int verify;           /* VERIFY was given */
+  int src_root, dst_root; /* roots given: fds of the folders src/dst are relative to; else -1 */
+  const unsigned char *expected; /* VERIFY: 32 bytes per job */
   /* outputs */
   unsigned char *steady; /* KNOWN: 1 = cloned from a source still as walked, no hash taken */
   unsigned char *hashes; /* 32 bytes per job */
@@ -220,6 +238,69 @@ static int open_read(const char *path, int flags) {
   return fd;
 }
 
+/*
+ * Opens `rel` below the folder `root` without following any symlink and without
+ * leaving it: openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS); where the kernel lacks
+ * openat2 (before 5.6), one O_NOFOLLOW open per component. A symlink on the way fails
+ * with ELOOP, `..` or an absolute path with EXDEV.
+ */
+static int open_beneath(int root, const char *rel, int flags, mode_t mode) {
+  struct open_how how;
+  memset(&how, 0, sizeof how);
+  how.flags = (uint64_t)(flags | O_NOFOLLOW | O_CLOEXEC);
+  how.mode = (flags & O_CREAT) ? mode : 0;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  long fd = syscall(SYS_openat2, root, rel, &how, sizeof how);
+  if (fd >= 0 || errno != ENOSYS) return (int)fd;
+  if (rel[0] == '/' || rel[0] == 0) {
+    errno = EXDEV;
+    return -1;
+  }
+  char part[4096];
+  int dir = root;
+  const char *p = rel;
+  for (;;) {
+    const char *slash = strchr(p, '/');
+    size_t len = slash ? (size_t)(slash - p) : strlen(p);
+    if (len == 0 || len >= sizeof part || (len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.')) {
+      if (dir != root) close(dir);
+      errno = len >= sizeof part ? ENAMETOOLONG : EXDEV;
+      return -1;
+    }
+    memcpy(part, p, len);
+    part[len] = 0;
+    int next = slash ? openat(dir, part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                     : openat(dir, part, flags | O_NOFOLLOW | O_CLOEXEC, mode);
+    int e = errno;
+    if (dir != root) close(dir);
+    if (next < 0) {
+      errno = e == ENOTDIR && slash ? ELOOP : e; /* a symlinked folder on the way */
+      return -1;
+    }
+    if (!slash) return next;
+    dir = next;
+    p = slash + 1;
+  }
+}
+
+/* The job's source (read) or destination (create), by absolute path or below its root. */
+static int open_src(Run *r, size_t i) {
+  if (r->src_root < 0) return open_read(r->src[i], O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  int fd = open_beneath(r->src_root, r->src[i], O_RDONLY | O_NONBLOCK | O_NOATIME, 0);
+  if (fd < 0 && errno == EPERM) fd = open_beneath(r->src_root, r->src[i], O_RDONLY | O_NONBLOCK, 0);
+  return fd;
+}
+
+static int open_dst(Run *r, size_t i, mode_t mode) {
+  int flags = (r->verify ? O_RDWR : O_WRONLY) | O_CREAT | O_EXCL | O_CLOEXEC;
+  if (r->dst_root < 0) return open(r->dst[i], flags, mode);
+  return open_beneath(r->dst_root, r->dst[i], flags, mode);
+}
+
+static int64_t ns_of(struct timespec t) {
+  return (int64_t)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
 static void do_hash(Run *r, size_t i, unsigned char *buf) {
   int fd = open_read(r->src[i], O_RDONLY | O_CLOEXEC);
   if (fd < 0) return fail(r, i, "open", r->src[i], errno);
@@ -270,13 +351,33 @@ static int as_walked(const char *path, const int64_t *pre, int64_t n) {
 
 static void do_copy(Run *r, size_t i, unsigned char *buf) {
   const char *src = r->src[i], *dst = r->dst[i];
-  const int64_t *pre = r->pre + PRE * i;
+  int64_t pre[PRE];
+  memcpy(pre, r->pre + PRE * i, sizeof pre);
   mode_t mode = (mode_t)(pre[4] & 07777);
   unsigned char *digest = r->hashes + 32 * i;
+  const unsigned char *want = r->verify ? r->expected + 32 * i : NULL;
   const char *syscall;
-  int in = open_read(src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  int in = open_src(r, i);
   if (in < 0) return fail(r, i, "open", src, errno);
-  int out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode & 0777);
+  struct stat st0;
+  int trusted = 0; /* VERIFY: the source's stat is the manifest's */
+  if (want) {
+    if (fstat(in, &st0) != 0) {
+      int e = errno;
+      close(in);
+      return fail(r, i, "fstat", src, e);
+    }
+    if (!S_ISREG(st0.st_mode)) {
+      close(in);
+      return fail(r, i, "verify", src, EBADMSG);
+    }
+    trusted = st0.st_size == pre[2] && ns_of(st0.st_mtim) == pre[1];
+    /* The payload's own owner and access time go to the copy (as the walk would give them). */
+    pre[5] = ns_of(st0.st_atim);
+    pre[7] = st0.st_uid;
+    pre[8] = st0.st_gid;
+  }
+  int out = open_dst(r, i, mode & 0777);
   if (out < 0) {
     int e = errno;
     close(in);
@@ -290,9 +391,29 @@ static void do_copy(Run *r, size_t i, unsigned char *buf) {
       close(out);
       return fail(r, i, syscall, dst, e);
     }
-    close(out);
     int64_t n;
     int e;
+    if (want) {
+      /* Trusted unread only when the source did not change while it was cloned. */
+      struct stat st1;
+      int steady = trusted && fstat(in, &st1) == 0 && ns_of(st1.st_ctim) == ns_of(st0.st_ctim) && st1.st_size == st0.st_size &&
+                   ns_of(st1.st_mtim) == ns_of(st0.st_mtim);
+      close(in);
+      if (steady) {
+        close(out);
+        r->steady[i] = 1;
+        r->sizes[i] = (double)pre[2];
+        return;
+      }
+      n = hash_fd(out, buf, digest);
+      e = errno;
+      close(out);
+      if (n < 0) return fail(r, i, "read", dst, e);
+      if (memcmp(digest, want, 32) != 0) return fail(r, i, "verify", src, EBADMSG);
+      r->sizes[i] = (double)n;
+      return;
+    }
+    close(out);
     if (r->known) {
       /* The caller's hash holds if the source is still as walked after the clone. */
       close(in);
@@ -338,6 +459,10 @@ static void do_copy(Run *r, size_t i, unsigned char *buf) {
   if (n < 0) {
     close(out);
     return fail(r, i, syscall, syscall[0] == 'w' ? dst : src, e);
+  }
+  if (want && memcmp(digest, want, 32) != 0) {
+    close(out);
+    return fail(r, i, "verify", src, EBADMSG);
   }
   if ((syscall = finish_dst(r, out, pre)) != NULL) {
     e = errno;
@@ -400,8 +525,8 @@ static mode_t current_umask(void) {
 }
 
 static napi_value hash_many(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5];
+  size_t argc = 7;
+  napi_value argv[7];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   if (argc < 5) {
     napi_throw_type_error(env, NULL, "hashMany(paths, count, mode, pre, threads)");
@@ -409,7 +534,8 @@ static napi_value hash_many(napi_env env, napi_callback_info info) {
   }
   uint32_t count, mode, threads;
   if (napi_get_value_uint32(env, argv[1], &count) != napi_ok || napi_get_value_uint32(env, argv[2], &mode) != napi_ok ||
-      napi_get_value_uint32(env, argv[4], &threads) != napi_ok || (mode & ~KNOWN) > MODE_COPY_NOCLONE || mode == KNOWN) {
+      napi_get_value_uint32(env, argv[4], &threads) != napi_ok || (mode & ~(KNOWN | VERIFY)) > MODE_COPY_NOCLONE ||
+      (mode != MODE_HASH && (mode & ~(KNOWN | VERIFY)) == MODE_HASH)) {
     napi_throw_type_error(env, NULL, "hashMany: count, mode and threads must be small unsigned integers");
     return NULL;
   }
@@ -425,6 +551,37 @@ static napi_value hash_many(napi_env env, napi_callback_info info) {
       return NULL;
     }
     pre = data;
+  }
+  /* Optional roots [srcRoot, dstRoot] and, with VERIFY, the expected hashes. */
+  char root_path[2][4096];
+  int have_roots = 0;
+  const unsigned char *expected = NULL;
+  if (argc >= 6) {
+    napi_valuetype t;
+    napi_typeof(env, argv[5], &t);
+    if (t == napi_object && mode != MODE_HASH) {
+      for (uint32_t k = 0; k < 2; k++) {
+        napi_value v;
+        size_t got = 0;
+        if (napi_get_element(env, argv[5], k, &v) != napi_ok ||
+            napi_get_value_string_utf8(env, v, root_path[k], sizeof root_path[k], &got) != napi_ok || got >= sizeof root_path[k] - 1) {
+          napi_throw_type_error(env, NULL, "hashMany: roots must be [srcRoot, dstRoot]");
+          return NULL;
+        }
+      }
+      have_roots = 1;
+    }
+  }
+  if (mode & VERIFY) {
+    void *data = NULL;
+    size_t len = 0;
+    bool is_buffer = false;
+    if (argc < 7 || napi_is_buffer(env, argv[6], &is_buffer) != napi_ok || !is_buffer ||
+        napi_get_buffer_info(env, argv[6], &data, &len) != napi_ok || len != 32 * (size_t)count) {
+      napi_throw_type_error(env, NULL, "hashMany: VERIFY needs a Buffer of 32 bytes per job");
+      return NULL;
+    }
+    expected = data;
   }
   size_t bytes;
   if (napi_get_value_string_utf8(env, argv[0], NULL, 0, &bytes) != napi_ok) {
@@ -464,9 +621,35 @@ static napi_value hash_many(napi_env env, napi_callback_info info) {
   }
   r.pre = pre;
   r.count = count;
-  r.mode = (int)(mode & ~KNOWN);
   r.known = (mode & KNOWN) != 0;
-  mode &= ~KNOWN;
+  r.verify = (mode & VERIFY) != 0;
+  r.expected = expected;
+  r.mode = (int)(mode & ~(KNOWN | VERIFY));
+  mode &= ~(KNOWN | VERIFY);
+  r.src_root = r.dst_root = -1;
+  if (have_roots) {
+    for (int k = 0; k < 2; k++) {
+      int fd = open(root_path[k], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (fd < 0) {
+        int e = errno;
+        if (r.src_root >= 0) close(r.src_root);
+        free(text), free(r.src), free(r.dst), free(r.hashes);
+        char msg[4200];
+        snprintf(msg, sizeof msg, "%s: %s, open '%s'", jvs_errno_name(e), strerror(e), root_path[k]);
+        napi_value code, m, err;
+        napi_create_string_utf8(env, jvs_errno_name(e), NAPI_AUTO_LENGTH, &code);
+        napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &m);
+        napi_create_error(env, code, m, &err);
+        napi_set_named_property(env, err, "code", code);
+        napi_create_string_utf8(env, root_path[k], NAPI_AUTO_LENGTH, &m);
+        napi_set_named_property(env, err, "path", m);
+        napi_throw(env, err);
+        return NULL;
+      }
+      if (k == 0) r.src_root = fd;
+      else r.dst_root = fd;
+    }
+  }
   if (mode != MODE_HASH) r.umask = current_umask();
   r.root = geteuid() == 0;
   pthread_mutex_init(&r.mu, NULL);
@@ -491,12 +674,16 @@ static napi_value hash_many(napi_env env, napi_callback_info info) {
   }
   if (started == 0) {
     pthread_mutex_destroy(&r.mu);
+    if (r.src_root >= 0) close(r.src_root);
+    if (r.dst_root >= 0) close(r.dst_root);
     goto oom;
   }
   work(&workers[0]);
   for (unsigned t = 1; t < started; t++) pthread_join(tids[t], NULL);
   for (unsigned t = 0; t < started; t++) free(workers[t].buf);
   pthread_mutex_destroy(&r.mu);
+  if (r.src_root >= 0) close(r.src_root);
+  if (r.dst_root >= 0) close(r.dst_root);
 
   napi_value result = NULL;
   if (r.err) {

@@ -59,6 +59,7 @@ const char *jvs_errno_name(int e) {
     case EBADF: return "EBADF";
     case ENOSYS: return "ENOSYS";
     case EMLINK: return "EMLINK";
+    case EBADMSG: return "EBADMSG";
     default: return "EIO";
   }
 }

@@ -8,7 +8,7 @@ import type { Layout } from '../repo/layout.js';
 import { withRepoLock } from '../repo/lock.js';
 import { loadDescriptors } from '../repo/snapshots.js';
 import { listWorktreeNames } from '../repo/worktreeConfig.js';
-import { checkLineage, indexManifestProblems, verifyDescriptor, withIndexProblem } from '../verify/verify.js';
+import { changedPayloadFiles, checkLineage, indexManifestProblems, verifyDescriptor, withIndexProblem } from '../verify/verify.js';
 import type { Reporter } from '../progress.js';
 import { REPAIRS, type Finding, type PendingRepair, type RepairName } from './findings.js';
 import { analyzeIntent } from './intentRepairs.js';
@@ -103,12 +103,19 @@ export async function doctor(layout: Layout, opts: DoctorOptions = {}): Promise<
       findings.push({ check: 'descriptor', severity: 'critical', error_class: b.error.code, message: b.error.message, path: layout.descriptor(b.id) });
     }
     const known = new Set([...descriptors.map((d) => d.snapshot_id), ...broken.map((b) => b.id)]);
-    const indexProblems = opts.strict ? indexManifestProblems(layout, descriptors) : new Map();
+    // The index's manifests (never opened while the index file itself is damaged: opening would replace it).
+    const indexReadable = indexFindings(layout).length === 0;
+    const indexProblems = opts.strict && indexReadable ? indexManifestProblems(layout, descriptors) : new Map();
     for (const d of descriptors) {
       const v = withIndexProblem(verifyDescriptor(layout, d, known, opts.reporter, !!opts.strict), indexProblems.get(d.snapshot_id));
       if (v.severity !== 'ok') {
         findings.push({ check: 'snapshot', severity: v.severity === 'critical' ? 'critical' : 'error', error_class: v.error_class ?? 'E_PAYLOAD_HASH_MISMATCH', message: `snapshot ${d.snapshot_id}: ${v.problems.join('; ')}`, path: layout.snapshotDir(d.snapshot_id) });
       }
+    }
+
+    // Payload files written to since publish (stat against the manifest; --strict re-hashes them all anyway).
+    for (const c of indexReadable ? changedPayloadFiles(layout, descriptors) : []) {
+      findings.push({ check: 'snapshot', severity: 'critical', error_class: 'E_PAYLOAD_HASH_MISMATCH', message: `snapshot ${c.snapshot_id}: payload files changed since publish (size or mtime differ from the manifest): ${c.rels.map((r) => JSON.stringify(r)).join(', ')}${c.more ? ` and ${c.more} more` : ''}; \`jvs verify ${c.snapshot_id}\` re-hashes it, and restore refuses damaged files`, path: layout.snapshotDir(c.snapshot_id) });
     }
 
     // 4. Worktrees and lineage.

@@ -2,11 +2,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { permBits, scannedStat, under, walkTree, type EntryStat, type PendingWalk, type TreeEntry, type WalkFilter } from '../fsutil/walk.js';
+import { fromSystemError, JvsError } from '../errors.js';
 import { native } from '../native/native.js';
 import type { Engine } from './engine.js';
 import type { MaterializeResult } from './materialize.js';
 import { materializeByClone } from './materializeClone.js';
 import { applyMetadata } from './metadata.js';
+import { copyVerified, type VerifiedJob } from './parallelCopy.js';
 import { tracePhase } from '../trace.js';
 import { takesEverything } from '../select/selection.js';
 
@@ -70,7 +72,17 @@ class ListedStat implements EntryStat {
   // Made on first use: most listed files are only compared, through their manifest entry.
   constructor(private readonly root: string, private readonly e: SourceEntry) {}
   private lstat(): fs.BigIntStats {
-    return (this.st ??= fs.lstatSync(under(this.root, this.e.rel), { bigint: true }));
+    if (this.st) return this.st;
+    const st = fs.lstatSync(under(this.root, this.e.rel), { bigint: true });
+    const type = st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : st.isFile() ? 'file' : 'other';
+    if (type !== this.e.type) {
+      // The snapshot's entry was swapped (e.g. a folder for a link to elsewhere): never followed.
+      const what = `snapshot entry ${JSON.stringify(this.e.rel)} is a ${type} where the manifest lists a ${this.e.type}`;
+      throw new JvsError(type === 'symlink' ? 'E_PATH_ESCAPE' : 'E_PAYLOAD_HASH_MISMATCH', `${what}; restore never follows or copies it, and nothing in the worktree was changed`, {
+        hint: '`jvs verify --all` lists the damaged snapshots; restore another snapshot',
+      });
+    }
+    return (this.st = st);
   }
   get mode(): bigint {
     return this.e.type === 'file' ? TYPE_BITS.file | BigInt(this.e.mode) : this.lstat().mode;
@@ -155,9 +167,22 @@ export interface ApplyResult {
 }
 
 const TMP_MARK = '.jvs-tmp-';
+/** applyTree's decisions per plain file (0: not a plain file, decided in the loop). */
+const WRITE = 1;
+const SAME = 2;
+const UNCHANGED = 3;
 const baseName = (rel: string) => rel.slice(rel.lastIndexOf('/') + 1);
 const isTmp = (rel: string) => rel.includes(TMP_MARK) && baseName(rel).includes(TMP_MARK);
 const tmpName = (p: string) => path.join(path.dirname(p), `.${path.basename(p)}${TMP_MARK}${randomBytes(4).toString('hex')}`);
+
+/**
+ * An error raised before applyTree changed the destination, marked so (details:
+ * destination_unchanged) for callers that can then drop their intent.
+ */
+function beforeChanges(e: unknown): JvsError {
+  const j = fromSystemError(e, 'preparing the restored files');
+  return new JvsError(j.code, j.message, { hint: j.hint, cause: j.cause, details: { ...j.details, destination_unchanged: true } });
+}
 
 /** Replace whatever is at `dst` with `make(tmp)`'s result, atomically per entry. */
 function replaceWith(dst: string, make: (tmp: string) => void): void {
@@ -234,6 +259,7 @@ export function applyTree(srcRootIn: string, dstRootIn: string, engine: Engine, 
   let src: Source[];
   let total = 0;
   let done = 0;
+  const removals: string[] = [];
   fs.mkdirSync(dstRoot, { recursive: true });
   // The usual restore (whole tree listed by its manifest, worktree scanned, an index):
   // the addon decides which files stay as they are and what goes; only the rest is
@@ -241,10 +267,7 @@ export function applyTree(srcRootIn: string, dstRootIn: string, engine: Engine, 
   const planned = listed && whole && opts.destWalk?.scan && opts.raw && process.env.JVS_NO_CLASSIFY !== '1' ? native()?.restorePlan?.(opts.destWalk.scan, opts.raw.target, opts.raw.state, opts.raw.probeNs) ?? undefined : undefined;
   if (planned && listed) {
     tracePhase('apply: plan');
-    for (let j = 0; j < planned.removeRels.length; j++) {
-      fs.rmSync(under(dstRoot, planned.removeRels[j]!), { recursive: true, force: true });
-      res.removed++;
-    }
+    for (let j = 0; j < planned.removeRels.length; j++) removals.push(under(dstRoot, planned.removeRels[j]!));
     const recorded = opts.raw!.stateEntries();
     src = [];
     for (let i = 0; i < listed.length; i++) {
@@ -271,14 +294,13 @@ export function applyTree(srcRootIn: string, dstRootIn: string, engine: Engine, 
     const srcByRel = new Map<string, Source>();
     for (const e of src) srcByRel.set(e.rel, e);
 
-    // Removals first: entries absent from the source, or of another type.
+    // Removals (made first, once the copies are staged): entries absent from the source, or of another type.
     let removedPrefix: string | undefined;
     for (const d of dstAll) {
       if (removedPrefix && d.rel.startsWith(removedPrefix)) continue;
       const s = srcByRel.get(d.rel);
       if (!s || s.type !== d.type || isTmp(d.rel)) {
-        fs.rmSync(path.join(dstRoot, d.rel), { recursive: true, force: true });
-        res.removed++;
+        removals.push(under(dstRoot, d.rel));
         if (d.type === 'dir') removedPrefix = d.rel + '/';
         continue;
       }
@@ -287,6 +309,73 @@ export function applyTree(srcRootIn: string, dstRootIn: string, engine: Engine, 
     total = src.reduce((n, e) => n + (e.type === 'file' ? (e.listed?.size ?? Number(e.stat.size)) : 0), 0);
   }
 
+  // What happens to each plain file, decided before anything changes: UNCHANGED (as
+  // it is), SAME (content kept, metadata set) or WRITE; with `sameAs` the record that
+  // vouched for it. Listed folders and symlinks are checked against the snapshot now.
+  const act = new Uint8Array(src.length);
+  const sameAs: Array<object | undefined> = [];
+  // Listed sources (a manifest): every file to write is copied into a private stage in
+  // the destination and checked against the manifest first (copyVerified), so a
+  // damaged or swapped snapshot file stops the apply before the destination changes.
+  let stage: string | undefined;
+  const staged = new Map<number, string>();
+  try {
+    for (let i = 0; i < src.length; i++) {
+      const s = src[i]!;
+      if (s.type !== 'file') {
+        if (s.listed) void s.stat.mode; // ListedStat: lstat now, refusing a swapped entry
+        continue;
+      }
+      if (s.linkOf !== undefined) continue;
+      const d = dstByRel.get(s.rel);
+      if (!d) {
+        act[i] = WRITE;
+        continue;
+      }
+      // The common case first, with nothing built for it: a file the worktree already
+      // holds with the snapshot's content, mode and mtime (compared with the manifest's
+      // numbers when the source is listed).
+      const l = s.listed;
+      const size = l ? l.size : Number(s.stat.size);
+      const same = Number(d.stat.size) === size && d.stat.nlink === 1n ? opts.sameContent?.(s.rel, l ?? NO_HASH, d) : undefined;
+      if (typeof same === 'object') sameAs[i] = same;
+      act[i] = !same ? WRITE : permBits(d.stat) === (l ? l.mode : permBits(s.stat)) && d.stat.mtimeNs === (l ? l.mtimeNs : s.stat.mtimeNs) ? UNCHANGED : SAME;
+      if (act[i] === SAME && l) void s.stat.uid; // its metadata is copied later: the entry is checked now
+    }
+    tracePhase('apply: decisions');
+    if (listed && !engine.cloneTree) {
+      const jobs: VerifiedJob[] = [];
+      for (let i = 0; i < src.length; i++) {
+        if (act[i] !== WRITE) continue;
+        const l = src[i]!.listed!;
+        if (!l.contentHash) continue; // a manifest without hashes (none are written so): copied as before
+        jobs.push({ rel: l.rel, dst: String(i), mode: l.mode, size: l.size, mtimeNs: l.mtimeNs, hash: l.contentHash });
+        staged.set(i, '');
+      }
+      if (jobs.length) {
+        stage = `${dstRoot}/${TMP_MARK}${randomBytes(4).toString('hex')}`;
+        fs.mkdirSync(stage, { mode: 0o700 });
+        try {
+          copyVerified(jobs, engine, srcRoot, stage, (bytes) => {
+            done += bytes;
+            opts.onProgress?.(done, total);
+          });
+        } catch (e) {
+          fs.rmSync(stage, { recursive: true, force: true });
+          throw e;
+        }
+        for (const i of staged.keys()) staged.set(i, `${stage}/${i}`);
+        tracePhase('apply: staged');
+      }
+    }
+  } catch (e) {
+    throw beforeChanges(e);
+  }
+
+  for (const r of removals) {
+    fs.rmSync(r, { recursive: true, force: true });
+    res.removed++;
+  }
   tracePhase('apply: removals');
   if (engine.cloneTree && dstByRel.size === 0 && src.length > 0) return cloneIntoEmpty(srcRoot, dstRoot, engine.cloneTree.bind(engine), filter, res, opts);
 
@@ -298,24 +387,15 @@ export function applyTree(srcRootIn: string, dstRootIn: string, engine: Engine, 
     const s = src[i]!;
     if (clonedPrefix && s.rel.startsWith(clonedPrefix)) continue;
     const d = dstByRel.get(s.rel);
-    let knownSame: boolean | undefined;
-    if (s.type === 'file' && s.linkOf === undefined && d) {
-      // The common case first, with nothing built for it: a file the worktree already
-      // holds with the snapshot's content, mode and mtime (compared with the manifest's
-      // numbers when the source is listed).
-      const l = s.listed;
-      const size = l ? l.size : Number(s.stat.size);
-      const same = Number(d.stat.size) === size && d.stat.nlink === 1n ? opts.sameContent?.(s.rel, l ?? NO_HASH, d) : undefined;
-      knownSame = !!same;
-      if (knownSame && permBits(d.stat) === (l ? l.mode : permBits(s.stat)) && d.stat.mtimeNs === (l ? l.mtimeNs : s.stat.mtimeNs)) {
-        res.unchanged++;
-        if (typeof same === 'object') vouched.set(s.rel, same);
-        if (opts.onProgress) {
-          done += size;
-          opts.onProgress(done, total);
-        }
-        continue;
+    if (act[i] === UNCHANGED) {
+      res.unchanged++;
+      const same = sameAs[i];
+      if (same) vouched.set(s.rel, same);
+      if (opts.onProgress) {
+        done += s.listed ? s.listed.size : Number(s.stat.size);
+        opts.onProgress(done, total);
       }
+      continue;
     }
     const from = under(srcRoot, s.rel);
     const to = under(dstRoot, s.rel);
@@ -362,8 +442,7 @@ export function applyTree(srcRootIn: string, dstRootIn: string, engine: Engine, 
           changed.add(s.rel); // a link's ctime moves with its group's
           break;
         }
-        const same = knownSame ?? (d && d.stat.size === s.stat.size && d.stat.nlink === 1n && !!opts.sameContent?.(s.rel, s.listed ?? NO_HASH, d));
-        if (same && d) {
+        if (act[i] === SAME && d) {
           res.unchanged++;
           if (permBits(d.stat) !== permBits(s.stat) || d.stat.mtimeNs !== s.stat.mtimeNs) {
             applyMetadata(to, s.stat, false);
@@ -371,12 +450,17 @@ export function applyTree(srcRootIn: string, dstRootIn: string, engine: Engine, 
           }
         } else {
           changed.add(s.rel);
-          replaceWith(to, (tmp) => {
-            engine.copyFile(from, tmp, permBits(s.stat), false);
-            applyMetadata(tmp, s.stat, false);
-          });
+          const ready = staged.get(i);
+          if (ready) fs.renameSync(ready, to); // checked, with its metadata: in place at once
+          else {
+            replaceWith(to, (tmp) => {
+              engine.copyFile(from, tmp, permBits(s.stat), false);
+              applyMetadata(tmp, s.stat, false);
+            });
+          }
           res.written++;
           res.bytesWritten += Number(s.stat.size);
+          if (ready) break; // its bytes were counted while staged
         }
         done += Number(s.stat.size);
         opts.onProgress?.(done, total);
@@ -384,6 +468,7 @@ export function applyTree(srcRootIn: string, dstRootIn: string, engine: Engine, 
       }
     }
   }
+  if (stage) fs.rmSync(stage, { recursive: true, force: true });
   for (let i = dirs.length - 1; i >= 0; i--) applyMetadata(dirs[i]!.abs, dirs[i]!.stat, false);
   return res;
 }

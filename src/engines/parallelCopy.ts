@@ -4,6 +4,7 @@ import { MessageChannel, receiveMessageOnPort, Worker } from 'node:worker_thread
 import { copyAndHash, hashFile, HashMode, hashThreads, nativeHashMany, PRE_PER_JOB, type HashModeValue } from '../fsutil/fileHash.js';
 import type { CopyEngine } from './copyEngine.js';
 import type { Engine } from './engine.js';
+import { JvsError } from '../errors.js';
 import { cloneFailure } from './reflinkEngine.js';
 import { applyCopyMetadata } from './metadata.js';
 
@@ -309,4 +310,116 @@ function runWithWorker(jobs: ParallelJob[], engine: string, runHere: (job: Paral
   if (failure !== undefined) throw failure;
   for (let i = 0; i < n; i++) if (out[i] === undefined) throw new Error(`parallel copy: job ${i} (${jobs[i]!.src}) was not done`);
   return Object.assign(out, { byWorker: fromWorker.reduce((k, v) => k + (v === 1 ? 1 : 0), 0) });
+}
+
+/** hashMany mode flag: check each copy against `expected` (see copyVerified). */
+const VERIFY = 16;
+
+/** A file a restore takes out of a snapshot: where, and what its manifest says it holds. */
+export interface VerifiedJob {
+  /** Path below the snapshot root. */
+  rel: string;
+  /** Path of the new file below the stage root (must not exist). */
+  dst: string;
+  /** Manifest: permission bits, size, mtime and content hash. */
+  mode: number;
+  size: number;
+  mtimeNs: bigint;
+  hash: string;
+}
+
+/** The error a refused copy of a restore turns into (hashMany's or the fallback's). */
+function verifiedFailure(e: unknown, job: VerifiedJob | undefined, srcRoot: string, engineName: string): unknown {
+  const err = e as NodeJS.ErrnoException & { index?: number };
+  const rel = job ? JSON.stringify(job.rel) : 'a file';
+  if (err.code === 'EBADMSG') {
+    return new JvsError('E_PAYLOAD_HASH_MISMATCH', `snapshot file ${rel} does not hold what the snapshot recorded (its bytes differ from the manifest's hash); nothing in the worktree was changed`, {
+      hint: '`jvs verify --all` lists the damaged snapshots; restore another snapshot',
+    });
+  }
+  if (err.code === 'ELOOP' || err.code === 'EXDEV') {
+    return new JvsError('E_PATH_ESCAPE', `snapshot file ${rel} is reached through a symbolic link inside ${srcRoot}; restore never follows one; nothing in the worktree was changed`, {
+      hint: '`jvs verify --all` lists the damaged snapshots; restore another snapshot',
+    });
+  }
+  if (engineName === 'reflink-copy' && err.syscall === 'ioctl_ficlone' && job) return cloneFailure(`${srcRoot}/${job.rel}`, e);
+  return e;
+}
+
+/** Fallback check of the addon's open_beneath: no component of `rel` below `root` is a symlink, and it names a regular file. */
+function plainFileBelow(root: string, rel: string): fs.BigIntStats {
+  let at = root;
+  const parts = rel.split('/');
+  for (let i = 0; i < parts.length; i++) {
+    at = `${at}/${parts[i]}`;
+    const st = fs.lstatSync(at, { bigint: true });
+    if (st.isSymbolicLink()) throw Object.assign(new Error(`ELOOP: ${at}`), { code: 'ELOOP' });
+    if (i < parts.length - 1 ? !st.isDirectory() : !st.isFile()) throw Object.assign(new Error(`EBADMSG: ${at}`), { code: 'EBADMSG' });
+    if (i === parts.length - 1) return st;
+  }
+  throw Object.assign(new Error(`EXDEV: ${rel}`), { code: 'EXDEV' });
+}
+
+/**
+ * A restore's copies out of snapshot `srcRoot` into `stageRoot` (a private folder of
+ * the destination), each checked against the manifest before any is used: opened below
+ * the roots' fds without following a symlink (native/jvs_hash.c open_beneath); a clone
+ * of a file whose stat still shows the manifest's size and mtime is trusted unread,
+ * anything else is hashed while copied and must give the manifest's hash. Mode, mtime
+ * (the manifest's), owner and atime (the snapshot file's) are set on each copy.
+ * Throws E_PAYLOAD_HASH_MISMATCH or E_PATH_ESCAPE (the stage is the caller's to remove).
+ * Returns how many copies had to be read.
+ */
+export function copyVerified(jobs: readonly VerifiedJob[], engine: Engine, srcRoot: string, stageRoot: string, onBytes?: (bytes: number) => void): number {
+  const mode = nativeCopyMode(engine.name, engine);
+  let read = 0;
+  if (mode !== undefined) {
+    const many = nativeHashMany()!;
+    const threads = hashThreads();
+    for (let start = 0; start < jobs.length; ) {
+      let end = start;
+      let bytes = 0;
+      while (end < jobs.length && end - start < BATCH_JOBS && bytes < BATCH_BYTES) bytes += jobs[end++]!.size;
+      const n = end - start;
+      const parts: string[] = [];
+      const pre = new BigInt64Array(PRE_PER_JOB * n);
+      const expected = Buffer.allocUnsafe(32 * n);
+      for (let k = 0; k < n; k++) {
+        const j = jobs[start + k]!;
+        parts.push(j.rel, j.dst);
+        const at = PRE_PER_JOB * k;
+        pre[at + 1] = j.mtimeNs;
+        pre[at + 2] = BigInt(j.size);
+        pre[at + 4] = BigInt(j.mode & 0o7777) | META;
+        pre[at + 6] = j.mtimeNs;
+        if (expected.write(j.hash, 32 * k, 'hex') !== 32) throw new JvsError('E_PAYLOAD_HASH_MISMATCH', `snapshot file ${JSON.stringify(j.rel)} has no valid hash in its manifest`, { hint: 'run `jvs verify --all`' });
+      }
+      parts.push('');
+      let r;
+      try {
+        r = many(parts.join('\0'), n, mode | VERIFY, pre, threads, [srcRoot, stageRoot], expected);
+      } catch (e) {
+        throw verifiedFailure(e, jobs[start + ((e as { index?: number }).index ?? 0)], srcRoot, engine.name);
+      }
+      if (mode === HashMode.copy) (engine as CopyEngine).noteClone(!r.cloneRefused);
+      for (let k = 0; k < n; k++) if (!r.steady[k]) read++;
+      onBytes?.(bytes);
+      start = end;
+    }
+    return read;
+  }
+  for (const j of jobs) {
+    const src = `${srcRoot}/${j.rel}`;
+    const dst = `${stageRoot}/${j.dst}`;
+    try {
+      const st = plainFileBelow(srcRoot, j.rel);
+      if (engine.copyFile(src, dst, j.mode, true) !== j.hash) throw Object.assign(new Error(`EBADMSG: ${src}`), { code: 'EBADMSG' });
+      applyCopyMetadata(dst, j.mode, { uid: st.uid, gid: st.gid, atimeNs: st.atimeNs, mtimeNs: j.mtimeNs });
+    } catch (e) {
+      throw verifiedFailure(e, j, srcRoot, engine.name);
+    }
+    read++;
+    onBytes?.(j.size);
+  }
+  return read;
 }

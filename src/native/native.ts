@@ -58,9 +58,11 @@ export interface NativeAddon {
    * "a\0b\0…"; modes 1 (FICLONE), 2 (FICLONE, else copy) and 3 (copy) take "src\0dst\0…"
    * and `pre` (9 per job: ctime ns, mtime ns, size, ino, mode | 1<<20 to also set atime ns,
    * mtime ns, uid, gid). Mode | 8: hashes are known, a steady clone is not read (steady[i] = 1).
+   * `roots` [src, dst]: paths are relative to them, opened without following symlinks;
+   * mode | 16 (restore): every copy checked against `expected` (32 bytes per job), EBADMSG if not.
    * Throws with code/syscall/path/index.
    */
-  hashMany(paths: string, count: number, mode: number, pre: BigInt64Array | null, threads: number): { hashes: string; sizes: Float64Array; cloneRefused: boolean; byOtherThreads: number; steady: Uint8Array };
+  hashMany(paths: string, count: number, mode: number, pre: BigInt64Array | null, threads: number, roots?: [string, string] | null, expected?: Buffer | null): { hashes: string; sizes: Float64Array; cloneRefused: boolean; byOtherThreads: number; steady: Uint8Array };
   /**
    * The payload root hash (native/jvs_roothash.c) of entries given as `fields` (per entry
    * its rel, then a file's content hash or a symlink's target, joined by "\0"), types

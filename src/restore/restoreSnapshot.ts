@@ -99,6 +99,11 @@ export async function restoreSnapshot(layout: Layout, opts: RestoreOptions): Pro
         duration_ms: Date.now() - started,
       };
     } catch (e) {
+      if (e instanceof JvsError && e.details?.destination_unchanged) {
+        // Refused before the worktree changed (a damaged snapshot, a full disk while staging): nothing to finish.
+        completeIntent(layout, opId);
+        throw e;
+      }
       // The intent stays: the worktree may be partly restored, and doctor finishes it.
       throw fromSystemError(e, `restore of ${id} was interrupted (run \`jvs doctor --repair-runtime\` to finish it)`);
     }

@@ -32,6 +32,44 @@ export function indexManifestProblems(layout: Layout, descriptors: readonly Desc
   return out;
 }
 
+/**
+ * Payload files whose stat is not what their snapshot's manifest recorded at publish
+ * (not a regular file, another size or mtime): written to since, e.g. by one `>>`
+ * into a file that every snapshot sharing it (hard links) now holds damaged. One lstat
+ * per file, no reads: cheap enough for plain `jvs doctor`. Snapshots without a manifest
+ * in the index are skipped (`verify` hashes them). At most `limit` per snapshot.
+ */
+export function changedPayloadFiles(layout: Layout, descriptors: readonly Descriptor[], limit = 20): Array<{ snapshot_id: string; rels: string[]; more: number }> {
+  const out: Array<{ snapshot_id: string; rels: string[]; more: number }> = [];
+  const idx = IndexDb.open(layout);
+  if (!idx) return out;
+  try {
+    for (const d of descriptors) {
+      const m = getSnapshotManifest(idx, d.snapshot_id);
+      if (!m || manifestProblem(m, d)) continue; // a damaged manifest is --strict's finding
+      const root = layout.snapshotDir(d.snapshot_id);
+      const rels: string[] = [];
+      let more = 0;
+      for (const e of m) {
+        if (e.type !== 'file') continue;
+        let st: fs.BigIntStats | undefined;
+        try {
+          st = fs.lstatSync(`${root}/${e.rel}`, { bigint: true });
+        } catch {
+          st = undefined;
+        }
+        if (st && st.isFile() && st.size === BigInt(e.size) && st.mtimeNs === e.mtimeNs) continue;
+        if (rels.length < limit) rels.push(e.rel);
+        else more++;
+      }
+      if (rels.length) out.push({ snapshot_id: d.snapshot_id, rels, more });
+    }
+  } finally {
+    idx.close();
+  }
+  return out;
+}
+
 /** Adds an index manifest problem to a snapshot's verification. */
 export function withIndexProblem(v: SnapshotVerification, p: { why: string; errorClass: ErrorClass } | undefined): SnapshotVerification {
   if (!p) return v;

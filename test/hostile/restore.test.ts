@@ -97,4 +97,79 @@ describe('issue 14: restore never acts outside the repository', () => {
     expect(v.state()).toEqual(before);
     expect(fs.readdirSync(path.join(repo.ctl, 'intents'))).toEqual([]);
   });
+
+  for (const [how, env] of [['the addon', {}], ['the JavaScript fallback', { JVS_DISABLE_NATIVE: '1', JVS_NO_CLASSIFY: '1' }]] as const) {
+    it(`item 3: a published folder or file swapped for a symlink to outside is refused (E_PATH_ESCAPE), neither read nor chmod-ed, worktree untouched (${how})`, () => {
+      const repo = newRepo();
+      const v = victim(repo);
+      fs.chmodSync(path.join(v.dir, 'sub'), 0o700);
+      writeFiles(repo.main, { 'd/x.txt': 'x in snapshot\n', 'd/y.txt': 'y\n', 'a.txt': 'A\n' });
+      const s1 = snapshot(repo, 'one');
+      writeFiles(repo.main, { 'd/x.txt': 'x changed\n', 'a.txt': 'A changed\n' });
+      const worktreeBefore = treeState(repo.main);
+      const before = v.state();
+      const snap = path.join(repo.ctl, 'snapshots', s1);
+      // The folder d swapped for a link to the victim's folder (made to look alike).
+      fs.renameSync(path.join(snap, 'd'), path.join(repo.ctl, 'tmp', 'd.saved'));
+      fs.symlinkSync(path.join(v.dir, 'sub'), path.join(snap, 'd'));
+      expectError(run(['restore', s1, '--json'], repo.main, env), 'E_PATH_ESCAPE');
+      expect(v.state()).toEqual(before);
+      expect(treeState(repo.main)).toEqual(worktreeBefore);
+      expect(fs.readdirSync(path.join(repo.ctl, 'intents'))).toEqual([]);
+      // A single file swapped for a link to a file outside.
+      fs.rmSync(path.join(snap, 'd'));
+      fs.renameSync(path.join(repo.ctl, 'tmp', 'd.saved'), path.join(snap, 'd'));
+      fs.rmSync(path.join(snap, 'a.txt'));
+      fs.symlinkSync(path.join(v.dir, 'precious.txt'), path.join(snap, 'a.txt'));
+      expectError(run(['restore', s1, '--json'], repo.main, env), 'E_PATH_ESCAPE');
+      expect(v.state()).toEqual(before);
+      expect(treeState(repo.main)).toEqual(worktreeBefore);
+      expect(fs.readFileSync(path.join(repo.main, 'a.txt'), 'utf8')).toBe('A changed\n');
+    });
+  }
+
+  for (const [how, env] of [['the addon', {}], ['the JavaScript fallback', { JVS_DISABLE_NATIVE: '1', JVS_NO_CLASSIFY: '1' }]] as const) {
+    it(`item 5: a flipped payload byte or a \`>>\` into a shared payload file stops restore before the worktree changes (E_PAYLOAD_HASH_MISMATCH); plain doctor reports it (${how})`, () => {
+      const repo = newRepo();
+      const v = victim(repo);
+      const before = v.state();
+      writeFiles(repo.main, { 'a.txt': 'alpha content\n', 'shared.txt': 'shared by both snapshots\n', 'b.txt': 'B1\n' });
+      const s1 = snapshot(repo, 'one');
+      writeFiles(repo.main, { 'b.txt': 'B2\n' });
+      const s2 = snapshot(repo, 'two');
+      const p1 = path.join(repo.ctl, 'snapshots', s1);
+      const p2 = path.join(repo.ctl, 'snapshots', s2);
+      // Unchanged files are hard links between snapshots: one inode for both.
+      expect(fs.statSync(path.join(p1, 'shared.txt')).ino).toBe(fs.statSync(path.join(p2, 'shared.txt')).ino);
+      ok(run(['doctor', '--json'], repo.main));
+
+      // A flipped byte, same size (the mtime moves, as any write moves it).
+      const a = path.join(p1, 'a.txt');
+      fs.chmodSync(a, 0o644);
+      const buf = fs.readFileSync(a);
+      buf[0] ^= 1;
+      fs.writeFileSync(a, buf);
+      writeFiles(repo.main, { 'a.txt': 'worktree edit\n' });
+      const worktreeBefore = treeState(repo.main);
+      expectError(run(['restore', s1, '--json'], repo.main, env), 'E_PAYLOAD_HASH_MISMATCH');
+      expect(treeState(repo.main)).toEqual(worktreeBefore);
+      expect(fs.readdirSync(path.join(repo.ctl, 'intents'))).toEqual([]);
+      const doc = run(['doctor', '--json'], repo.main);
+      expect(doc.code).not.toBe(0);
+      expect(doc.stdout).toMatch(/E_PAYLOAD_HASH_MISMATCH/);
+      expect(doc.stdout).toContain('a.txt');
+
+      // One `>>` into the shared file damages both snapshots: both restores refuse.
+      fs.chmodSync(path.join(p2, 'shared.txt'), 0o644);
+      fs.appendFileSync(path.join(p2, 'shared.txt'), 'appended\n');
+      fs.rmSync(path.join(repo.main, 'shared.txt'));
+      const worktreeBefore2 = treeState(repo.main);
+      expectError(run(['restore', s2, '--json'], repo.main, env), 'E_PAYLOAD_HASH_MISMATCH');
+      expectError(run(['restore', s1, '--json'], repo.main, env), 'E_PAYLOAD_HASH_MISMATCH');
+      expect(treeState(repo.main)).toEqual(worktreeBefore2);
+      const doc2 = run(['doctor', '--json'], repo.main);
+      expect(doc2.stdout).toContain('shared.txt');
+      expect(v.state()).toEqual(before);
+    });
+  }
 });

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -125,13 +126,19 @@ describe('doctor', () => {
     expect(fs.existsSync(f)).toBe(false);
   });
 
-  it('--strict re-hashes payloads; the quick check does not', () => {
+  it('--strict re-hashes payloads; the quick check compares stats only', () => {
     const repo = newRepo();
     writeFiles(repo.main, { 'a.txt': 'AAAA' });
     const s1 = snapshot(repo, 'one');
     const f = path.join(repo.ctl, 'snapshots', s1, 'a.txt');
+    const mtimeNs = fs.statSync(f, { bigint: true }).mtimeNs;
     fs.chmodSync(f, 0o644);
     fs.writeFileSync(f, 'AAAB');
+    // A write moves the mtime: the quick check sees it (issue 14, item 5).
+    expectError(doctorJson(repo.main), 'E_PAYLOAD_HASH_MISMATCH');
+    // Size and mtime put back: only re-hashing finds it.
+    execFileSync('touch', ['-m', '-d', `@${mtimeNs / 1_000_000_000n}.${String(mtimeNs % 1_000_000_000n).padStart(9, '0')}`, f]);
+    expect(fs.statSync(f, { bigint: true }).mtimeNs).toBe(mtimeNs);
     expect(doctorJson(repo.main).code).toBe(0);
     const strict = doctorJson(repo.main, ['--strict', '--repair-runtime']);
     expectError(strict, 'E_PAYLOAD_HASH_MISMATCH');
