@@ -8,6 +8,8 @@
  *                                   returns the fd (close it to release). The kernel drops
  *                                   the lock when the holder dies; JuiceFS carries it
  *                                   between clients.
+ *   flockShared(path)               the same with flock(LOCK_SH|LOCK_NB): many holders at
+ *                                   once, refused while an exclusive holder has it.
  * More functions come from jvs_tree.c (tree scans and bulk links) and jvs_hash.c
  * (threaded file hashing); each registers itself through its *_init hook below.
  * Every function throws an Error with `code` set to the errno name on failure.
@@ -205,22 +207,30 @@ static napi_value lutimes_ns(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-static napi_value flock_exclusive(napi_env env, napi_callback_info info) {
+static napi_value flock_mode(napi_env env, napi_callback_info info, int mode, const char *usage) {
   size_t argc = 1;
   napi_value argv[1], out;
   char p[4096];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 1) { napi_throw_type_error(env, NULL, "flockExclusive(path)"); return NULL; }
+  if (argc < 1) { napi_throw_type_error(env, NULL, usage); return NULL; }
   if (!get_path(env, argv[0], p, sizeof p)) return NULL;
   int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) return throw_errno(env, "open", errno);
-  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+  if (flock(fd, mode | LOCK_NB) != 0) {
     int e = errno;
     close(fd);
     return throw_errno(env, "flock", e);
   }
   napi_create_int32(env, fd, &out);
   return out;
+}
+
+static napi_value flock_exclusive(napi_env env, napi_callback_info info) {
+  return flock_mode(env, info, LOCK_EX, "flockExclusive(path)");
+}
+
+static napi_value flock_shared(napi_env env, napi_callback_info info) {
+  return flock_mode(env, info, LOCK_SH, "flockShared(path)");
 }
 
 napi_value jvs_tree_init(napi_env env, napi_value exports);
@@ -234,6 +244,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"syncfsWait", NULL, syncfs_wait, NULL, NULL, NULL, napi_default, NULL},
     {"lutimesNs", NULL, lutimes_ns, NULL, NULL, NULL, napi_default, NULL},
     {"flockExclusive", NULL, flock_exclusive, NULL, NULL, NULL, napi_default, NULL},
+    {"flockShared", NULL, flock_shared, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   jvs_tree_init(env, exports);

@@ -4,6 +4,8 @@
  */
 export interface Reporter {
   progress(task: string, done: number, total: number): void;
+  /** A lock has been busy for a while: what the command is waiting for (said once per lock). */
+  waiting?(message: string): void;
 }
 
 export const silentReporter: Reporter = { progress() {} };

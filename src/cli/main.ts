@@ -27,8 +27,9 @@ async function globalsOf(program: Command, argv: string[]): Promise<GlobalOption
   const o = program.opts<{ json?: boolean; color?: boolean; progress?: boolean; debug?: boolean; quiet?: boolean; wait?: string | boolean; worktree?: string }>();
   const jsonFlag = argv.includes('--no-json') ? false : o.json || argv.includes('--json') ? true : undefined;
   const prefs = jsonFlag === undefined || o.progress === undefined ? await outputPreferences(process.cwd()) : {};
-  let waitMs = 0;
-  if (o.wait === true) waitMs = 24 * 3600 * 1000;
+  // Lock waits are the default (DESIGN section 5); `--wait <s>` bounds them, `--no-wait` fails at once.
+  let waitMs = Infinity;
+  if (o.wait === false) waitMs = 0;
   else if (typeof o.wait === 'string') {
     const s = Number(o.wait);
     if (!Number.isFinite(s) || s < 0) throw new JvsError('E_USAGE', `--wait takes seconds, got ${JSON.stringify(o.wait)}`, { hint: 'e.g. `--wait 30`, or `--wait` alone to wait as long as it takes' });
@@ -87,7 +88,8 @@ export async function main(argv: string[]): Promise<number> {
     .option('--no-progress', 'no progress bars')
     .option('-q, --quiet', 'print nothing on success')
     .option('--debug', 'print stack traces with errors')
-    .option('--wait [seconds]', 'wait for the repository lock instead of failing with E_LOCKED')
+    .option('--wait [seconds]', 'wait at most this long for a busy lock (the default is to wait as long as it takes)')
+    .option('--no-wait', 'fail at once with E_LOCKED when a lock is busy')
     .option('-w, --worktree <name>', 'act on this worktree (default: the one the current folder is in, else main)')
     .showHelpAfterError('(run `jvs --help` or `jvs <command> --help` for usage)')
     .exitOverride();

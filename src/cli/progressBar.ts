@@ -26,5 +26,8 @@ export function cliReporter(g: GlobalOptions): Reporter | undefined {
         bar = undefined;
       }
     },
+    waiting(message) {
+      process.stderr.write(`${message}\n`);
+    },
   };
 }

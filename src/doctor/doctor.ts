@@ -5,7 +5,7 @@ import { parsePin } from '../gc/pins.js';
 import { readRepoConfig, type RepoConfig } from '../repo/config.js';
 import { listIntents } from '../repo/intents.js';
 import type { Layout } from '../repo/layout.js';
-import { withRepoLock } from '../repo/lock.js';
+import { withExclusiveRepo } from '../repo/lock.js';
 import { loadDescriptors } from '../repo/snapshots.js';
 import { listWorktreeNames } from '../repo/worktreeConfig.js';
 import { changedPayloadFiles, checkLineage, indexManifestProblems, verifyDescriptor, withIndexProblem } from '../verify/verify.js';
@@ -39,7 +39,8 @@ export function repairList(): Array<{ name: RepairName; description: string }> {
 
 /**
  * Check a repository and, with `repairRuntime`, repair what interrupted operations
- * left behind. Runs under the repository lock, so every intent it sees belongs to a
+ * left behind. Runs with no other operation running (the operations lock taken
+ * exclusively, then the repository lock), so every intent it sees belongs to a
  * process that is gone. Order matters: intents first (finishing an operation may
  * consume its stage), then leftovers no remaining intent owns, then snapshots,
  * lineage, the audit log and the index cache. Damage to published data is reported,
@@ -54,7 +55,7 @@ export async function doctor(layout: Layout, opts: DoctorOptions = {}): Promise<
     if (!(e instanceof JvsError)) throw e;
     configFindings.push({ check: 'config', severity: 'error', error_class: e.code, message: e.message, path: layout.configYaml });
   }
-  return withRepoLock(layout, { waitMs: opts.lockWaitMs, command: 'doctor' }, () => {
+  return withExclusiveRepo(layout, { waitMs: opts.lockWaitMs, command: 'doctor', reporter: opts.reporter }, () => {
     const findings: Finding[] = [...configFindings];
     const applied: DoctorReport['repairs_applied'] = [];
     const handle = (items: PendingRepair[]) => {

@@ -12,6 +12,8 @@ export interface NativeAddon {
   lutimesNs(p: string, atimeNs: bigint, mtimeNs: bigint): void;
   /** Returns an fd holding an exclusive flock; throws code EAGAIN when another holder has it. */
   flockExclusive(p: string): number;
+  /** The same with a shared flock (refused with EAGAIN while an exclusive holder has it). Absent in older builds. */
+  flockShared?(p: string): number;
   /** Folders' entries and their lstat (10 values each, see native/jvs_tree.c) on up to `threads` threads; names sorted in UTF-16 code-unit order. */
   scanDirs(paths: string[], threads: number): Array<{ names: string[]; stats: BigInt64Array }>;
   /** Every folder below root scanned by background threads; scanTreeWait joins them (folders in no order). */

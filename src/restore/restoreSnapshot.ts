@@ -13,7 +13,7 @@ import { readRepoConfig } from '../repo/config.js';
 import { faultPoint } from '../repo/faults.js';
 import { completeIntent, writeIntent } from '../repo/intents.js';
 import { READY_FILE, type Layout } from '../repo/layout.js';
-import { withRepoLock } from '../repo/lock.js';
+import { withRepoLock, withWorktreeLock } from '../repo/lock.js';
 import { resolveLatestTag, resolveRef } from '../repo/refs.js';
 import { isDetached, readWorktreeConfig, writeWorktreeConfig } from '../repo/worktreeConfig.js';
 import type { Reporter } from '../progress.js';
@@ -61,20 +61,27 @@ export async function restoreSnapshot(layout: Layout, opts: RestoreOptions): Pro
   const started = Date.now();
   tracePhase('restore: start');
   const config = await readRepoConfig(layout);
-  return withRepoLock(layout, { waitMs: opts.lockWaitMs, command: 'restore' }, () => {
+  // The worktree's own lock for the apply; the repository lock while the ref is resolved
+  // and the intent written (so gc cannot take the snapshot away meanwhile: a live
+  // intent protects it) and again around the publish steps.
+  const lockOpts = { waitMs: opts.lockWaitMs, command: 'restore', reporter: opts.reporter };
+  return withWorktreeLock(layout, [opts.worktree], lockOpts, () => {
     const wt = readWorktreeConfig(layout, opts.worktree);
     layout.worktreeRoot(wt.name); // a symlinked or misplaced root: refused before the intent
-    const resolved = opts.latestTag
-      ? resolveLatestTag(layout, opts.latestTag)
-      : opts.ref
-        ? resolveRef(layout, opts.ref, wt)
-        : undefined;
-    if (!resolved) throw new JvsError('E_USAGE', 'restore needs a snapshot ref', { hint: 'e.g. `jvs restore HEAD` or `jvs restore <id|tag|note-prefix>`' });
-    const id = resolved.descriptor.snapshot_id;
-    const include = restoreSelection(layout, wt.name, resolved.descriptor);
-    const { engine } = chooseEngine(layout.tmp, config.default_engine);
-    const opId = `restore-${Date.now()}-${randomBytes(4).toString('hex')}`;
-    writeIntent(layout, { id: opId, operation: 'restore', worktree_name: wt.name, snapshot_id: id, engine: engine.name });
+    const { resolved, id, engine, opId, include } = withRepoLock(layout, lockOpts, () => {
+      const resolved = opts.latestTag
+        ? resolveLatestTag(layout, opts.latestTag)
+        : opts.ref
+          ? resolveRef(layout, opts.ref, wt)
+          : undefined;
+      if (!resolved) throw new JvsError('E_USAGE', 'restore needs a snapshot ref', { hint: 'e.g. `jvs restore HEAD` or `jvs restore <id|tag|note-prefix>`' });
+      const id = resolved.descriptor.snapshot_id;
+      const include = restoreSelection(layout, wt.name, resolved.descriptor);
+      const { engine } = chooseEngine(layout.tmp, config.default_engine);
+      const opId = `restore-${Date.now()}-${randomBytes(4).toString('hex')}`;
+      writeIntent(layout, { id: opId, operation: 'restore', worktree_name: wt.name, snapshot_id: id, engine: engine.name });
+      return { resolved, id, engine, opId, include };
+    });
     faultPoint('restore.1-intent');
     tracePhase('restore: lock, ref, engine, intent');
     try {
@@ -82,10 +89,12 @@ export async function restoreSnapshot(layout: Layout, opts: RestoreOptions): Pro
       faultPoint('restore.2-applied');
       const next = { ...wt, head_snapshot_id: id };
       if (!next.latest_snapshot_id) next.latest_snapshot_id = id;
-      writeWorktreeConfig(layout, next);
-      faultPoint('restore.3-head');
-      completeIntent(layout, opId);
-      appendAudit(layout, { event_type: 'restore', snapshot_id: id, worktree_name: wt.name, details: { ref_kind: resolved.kind, files_written: r.written, entries_removed: r.removed } });
+      withRepoLock(layout, lockOpts, () => {
+        writeWorktreeConfig(layout, next);
+        faultPoint('restore.3-head');
+        completeIntent(layout, opId);
+        appendAudit(layout, { event_type: 'restore', snapshot_id: id, worktree_name: wt.name, details: { ref_kind: resolved.kind, files_written: r.written, entries_removed: r.removed } });
+      });
       return {
         snapshot_id: id,
         worktree_name: wt.name,

@@ -18,7 +18,7 @@ import { faultPoint } from '../repo/faults.js';
 import { completeIntent, writeIntent } from '../repo/intents.js';
 import type { Layout } from '../repo/layout.js';
 import { READY_FILE } from '../repo/layout.js';
-import { withRepoLock } from '../repo/lock.js';
+import { withRepoLock, withWorktreeLock } from '../repo/lock.js';
 import { isDetached, readWorktreeConfig, writeWorktreeConfig } from '../repo/worktreeConfig.js';
 import type { Reporter } from '../progress.js';
 import { validateNote, validateTags } from './notes.js';
@@ -76,7 +76,9 @@ export async function createSnapshot(layout: Layout, opts: SnapshotOptions): Pro
   const ignored = loadIgnore(payloadRoot);
   const include = selection({ ignored: ignored ? [ignored] : [], partial, exclude: opts.exclude });
 
-  return withRepoLock(layout, { waitMs: opts.lockWaitMs, command: 'snapshot' }, () => {
+  // The worktree's own lock for the long part; the repository lock only around steps 7-10.
+  const lockOpts = { waitMs: opts.lockWaitMs, command: 'snapshot', reporter: opts.reporter };
+  return withWorktreeLock(layout, [opts.worktree], lockOpts, () => {
     const wt = readWorktreeConfig(layout, opts.worktree);
     if (isDetached(wt)) {
       throw new JvsError('E_DETACHED', `worktree '${wt.name}' is detached at snapshot ${wt.head_snapshot_id} (its latest is ${wt.latest_snapshot_id}); snapshots are taken only at the latest`, {
@@ -178,28 +180,31 @@ export async function createSnapshot(layout: Layout, opts: SnapshotOptions): Pro
         descriptor_checksum: d.descriptor_checksum,
       }));
       faultPoint('snapshot.6-ready');
-      // 7. publish the snapshot folder
-      fs.renameSync(tmpDir, layout.snapshotDir(id));
-      fsyncDir(layout.snapshots);
-      published = true;
-      faultPoint('snapshot.7-publish-dir');
-      // 8. publish the descriptor
-      fs.renameSync(layout.descriptorTmp(id), layout.descriptor(id));
-      fsyncDir(layout.descriptors);
-      faultPoint('snapshot.8-publish-descriptor');
-      // 9. worktree head and latest, last
-      writeWorktreeConfig(layout, { ...wt, head_snapshot_id: id, latest_snapshot_id: id });
-      faultPoint('snapshot.9-head');
-      // 10. complete the intent, append audit
       const degraded = [...(engineNote ? [engineNote] : []), ...m.degraded];
-      completeIntent(layout, id);
-      faultPoint('snapshot.10-intent-done');
-      tracePhase('snapshot: publish');
-      appendAudit(layout, {
-        event_type: 'snapshot_create',
-        snapshot_id: id,
-        worktree_name: wt.name,
-        details: { engine: engine.name, payload_root_hash: rootHash, files: m.entries.filter((e) => e.type === 'file').length, ...(degraded.length ? { degraded } : {}) },
+      const files = m.entries.filter((e) => e.type === 'file').length;
+      withRepoLock(layout, lockOpts, () => {
+        // 7. publish the snapshot folder
+        fs.renameSync(tmpDir, layout.snapshotDir(id));
+        fsyncDir(layout.snapshots);
+        published = true;
+        faultPoint('snapshot.7-publish-dir');
+        // 8. publish the descriptor
+        fs.renameSync(layout.descriptorTmp(id), layout.descriptor(id));
+        fsyncDir(layout.descriptors);
+        faultPoint('snapshot.8-publish-descriptor');
+        // 9. worktree head and latest, last
+        writeWorktreeConfig(layout, { ...wt, head_snapshot_id: id, latest_snapshot_id: id });
+        faultPoint('snapshot.9-head');
+        // 10. complete the intent, append audit
+        completeIntent(layout, id);
+        faultPoint('snapshot.10-intent-done');
+        tracePhase('snapshot: publish');
+        appendAudit(layout, {
+          event_type: 'snapshot_create',
+          snapshot_id: id,
+          worktree_name: wt.name,
+          details: { engine: engine.name, payload_root_hash: rootHash, files, ...(degraded.length ? { degraded } : {}) },
+        });
       });
       // (cache, after the protocol) manifest, worktree state and catalog row in the index
       recordSnapshot(idx, layout, id, wt.name, m.entries, probeNs);
@@ -214,7 +219,7 @@ export async function createSnapshot(layout: Layout, opts: SnapshotOptions): Pro
         ...(partial.length ? { partial_paths: partial } : {}),
         engine: engine.name,
         payload_root_hash: rootHash,
-        files: m.entries.filter((e) => e.type === 'file').length,
+        files,
         bytes: m.bytes,
         duration_ms: Date.now() - started,
         degraded,

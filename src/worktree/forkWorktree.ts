@@ -14,7 +14,7 @@ import { readRepoConfig } from '../repo/config.js';
 import { faultPoint } from '../repo/faults.js';
 import { completeIntent, writeIntent } from '../repo/intents.js';
 import { MAIN_WORKTREE, READY_FILE, type Layout } from '../repo/layout.js';
-import { withRepoLock } from '../repo/lock.js';
+import { withRepoLock, withWorktreeLock } from '../repo/lock.js';
 import { validateName } from '../repo/names.js';
 import { resolveRef } from '../repo/refs.js';
 import { readWorktreeConfig, writeWorktreeConfig, type WorktreeConfig } from '../repo/worktreeConfig.js';
@@ -52,24 +52,31 @@ export function assertNewWorktreeName(layout: Layout, raw: string): string {
  */
 export async function forkWorktree(layout: Layout, opts: ForkOptions): Promise<ForkResult> {
   const config = await readRepoConfig(layout);
-  return withRepoLock(layout, { waitMs: opts.lockWaitMs, command: 'worktree fork' }, () => {
-    const name = assertNewWorktreeName(layout, opts.name);
-    let snapshotId: string | undefined;
-    if (!opts.empty) {
-      const src: WorktreeConfig = readWorktreeConfig(layout, opts.fromWorktree);
-      const ref = opts.ref ?? src.head_snapshot_id;
-      if (!ref) {
-        throw new JvsError('E_NOT_FOUND', `worktree '${src.name}' has no snapshot to fork from`, {
-          hint: 'take one first with `jvs snapshot "note"`, or create an empty worktree with `jvs worktree create <name>`',
-        });
+  // The new worktree's lock for the copy (a second fork to the same name waits, then
+  // finds it taken); the repository lock while the source is resolved and the intent
+  // written (a live intent keeps gc off the snapshot), and again around the publish.
+  const lockOpts = { waitMs: opts.lockWaitMs, command: 'worktree fork', reporter: opts.reporter };
+  return withWorktreeLock(layout, [validateName(opts.name, 'worktree')], lockOpts, () => {
+    const { name, snapshotId, engine, opId, stage, dest } = withRepoLock(layout, lockOpts, () => {
+      const name = assertNewWorktreeName(layout, opts.name);
+      let snapshotId: string | undefined;
+      if (!opts.empty) {
+        const src: WorktreeConfig = readWorktreeConfig(layout, opts.fromWorktree);
+        const ref = opts.ref ?? src.head_snapshot_id;
+        if (!ref) {
+          throw new JvsError('E_NOT_FOUND', `worktree '${src.name}' has no snapshot to fork from`, {
+            hint: 'take one first with `jvs snapshot "note"`, or create an empty worktree with `jvs worktree create <name>`',
+          });
+        }
+        snapshotId = resolveRef(layout, ref, src).descriptor.snapshot_id;
       }
-      snapshotId = resolveRef(layout, ref, src).descriptor.snapshot_id;
-    }
-    const { engine } = chooseEngine(layout.tmp, config.default_engine);
-    const opId = `fork-${Date.now()}-${randomBytes(4).toString('hex')}`;
-    const stage = layout.tmpPath(opId);
-    const dest = layout.worktreeRoot(name);
-    writeIntent(layout, { id: opId, operation: 'fork', worktree_name: name, ...(snapshotId ? { snapshot_id: snapshotId } : {}), details: { stage } });
+      const { engine } = chooseEngine(layout.tmp, config.default_engine);
+      const opId = `fork-${Date.now()}-${randomBytes(4).toString('hex')}`;
+      const stage = layout.tmpPath(opId);
+      const dest = layout.worktreeRoot(name);
+      writeIntent(layout, { id: opId, operation: 'fork', worktree_name: name, ...(snapshotId ? { snapshot_id: snapshotId } : {}), details: { stage } });
+      return { name, snapshotId, engine, opId, stage, dest };
+    });
     faultPoint('fork.1-intent');
     try {
       let files = 0;
@@ -99,18 +106,20 @@ export async function forkWorktree(layout: Layout, opts: ForkOptions): Promise<F
         fs.chmodSync(stage, 0o755);
       }
       faultPoint('fork.2-materialize');
-      fs.mkdirSync(layout.otherWorktreePayloads, { recursive: true });
-      fs.renameSync(stage, dest);
-      fsyncDir(layout.otherWorktreePayloads);
-      faultPoint('fork.3-publish');
-      writeWorktreeConfig(layout, {
-        name,
-        created_at: formatTimestamp(new Date()),
-        ...(snapshotId ? { base_snapshot_id: snapshotId, head_snapshot_id: snapshotId, latest_snapshot_id: snapshotId } : {}),
+      withRepoLock(layout, lockOpts, () => {
+        fs.mkdirSync(layout.otherWorktreePayloads, { recursive: true });
+        fs.renameSync(stage, dest);
+        fsyncDir(layout.otherWorktreePayloads);
+        faultPoint('fork.3-publish');
+        writeWorktreeConfig(layout, {
+          name,
+          created_at: formatTimestamp(new Date()),
+          ...(snapshotId ? { base_snapshot_id: snapshotId, head_snapshot_id: snapshotId, latest_snapshot_id: snapshotId } : {}),
+        });
+        faultPoint('fork.4-config');
+        completeIntent(layout, opId);
+        appendAudit(layout, { event_type: 'worktree_create', worktree_name: name, ...(snapshotId ? { snapshot_id: snapshotId } : {}), details: { engine: engine.name } });
       });
-      faultPoint('fork.4-config');
-      completeIntent(layout, opId);
-      appendAudit(layout, { event_type: 'worktree_create', worktree_name: name, ...(snapshotId ? { snapshot_id: snapshotId } : {}), details: { engine: engine.name } });
       return { worktree: name, path: dest, ...(snapshotId ? { snapshot_id: snapshotId } : {}), files };
     } catch (e) {
       fs.rmSync(stage, { recursive: true, force: true });

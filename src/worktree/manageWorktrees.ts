@@ -4,7 +4,7 @@ import { walkTree } from '../fsutil/walk.js';
 import { fsyncDir } from '../fsutil/atomic.js';
 import { appendAudit } from '../repo/audit.js';
 import { MAIN_WORKTREE, READY_FILE, type Layout } from '../repo/layout.js';
-import { withRepoLock } from '../repo/lock.js';
+import { withRepoLock, withWorktreeLock } from '../repo/lock.js';
 import { validateName } from '../repo/names.js';
 import { isDetached, listWorktreeNames, readWorktreeConfig, writeWorktreeConfig } from '../repo/worktreeConfig.js';
 import { assertNewWorktreeName } from './forkWorktree.js';
@@ -35,7 +35,9 @@ export function worktreePath(layout: Layout, raw: string): string {
 }
 
 export function renameWorktree(layout: Layout, rawOld: string, rawNew: string, lockWaitMs?: number): { from: string; to: string; path: string } {
-  return withRepoLock(layout, { waitMs: lockWaitMs, command: 'worktree rename' }, () => {
+  const lockOpts = { waitMs: lockWaitMs, command: 'worktree rename' };
+  // Both names' worktree locks: no operation runs on the worktree while it moves.
+  return withWorktreeLock(layout, [validateName(rawOld, 'worktree'), validateName(rawNew, 'worktree')], lockOpts, () => withRepoLock(layout, lockOpts, () => {
     const from = validateName(rawOld, 'worktree');
     if (from === MAIN_WORKTREE) {
       throw new JvsError('E_NAME_INVALID', "the 'main' worktree cannot be renamed", { hint: 'fork it instead: `jvs worktree fork <new-name>`' });
@@ -50,7 +52,7 @@ export function renameWorktree(layout: Layout, rawOld: string, rawNew: string, l
     fsyncDir(layout.worktreesMeta);
     appendAudit(layout, { event_type: 'worktree_rename', worktree_name: to, details: { from, to } });
     return { from, to, path: layout.payload(to) };
-  });
+  }));
 }
 
 /**
@@ -70,7 +72,8 @@ export function payloadMatchesHead(layout: Layout, name: string, headId: string 
 }
 
 export function removeWorktree(layout: Layout, raw: string, force: boolean, lockWaitMs?: number): { name: string } {
-  return withRepoLock(layout, { waitMs: lockWaitMs, command: 'worktree remove' }, () => {
+  const lockOpts = { waitMs: lockWaitMs, command: 'worktree remove' };
+  return withWorktreeLock(layout, [validateName(raw, 'worktree')], lockOpts, () => withRepoLock(layout, lockOpts, () => {
     const name = validateName(raw, 'worktree');
     if (name === MAIN_WORKTREE) {
       throw new JvsError('E_NAME_INVALID', "the 'main' worktree cannot be removed", { hint: 'remove the whole repository folder if you no longer need it' });
@@ -88,5 +91,5 @@ export function removeWorktree(layout: Layout, raw: string, force: boolean, lock
     fs.rmSync(layout.payload(name), { recursive: true, force: true });
     appendAudit(layout, { event_type: 'worktree_remove', worktree_name: name, details: { head_snapshot_id: c.head_snapshot_id ?? '' } });
     return { name };
-  });
+  }));
 }

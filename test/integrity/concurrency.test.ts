@@ -1,19 +1,32 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { jvsOk } from '../helpers/cli.js';
+import { JVS_BIN, jvsOk } from '../helpers/cli.js';
 import { writeFiles } from '../helpers/tmp.js';
 import { ROOT, descriptorIds, expectError, newRepo, run, runAsync, snapshot, worktreeConfig, type Repo } from './support.js';
 
-/** Hold the repository lock from another process (the real lock module, built). */
-function holdLock(root: string, seconds: number): Promise<{ pid: number; kill(): void; done: Promise<void> }> {
+/** Hold the repository lock, or a worktree's lock, from another process (the real lock module, built). */
+function holdLock(root: string, seconds: number, which = 'repo'): Promise<{ pid: number; kill(): void; done: Promise<void> }> {
   const script = `
     const { Layout } = await import(${JSON.stringify(path.join(ROOT, 'dist/repo/layout.js'))});
-    const { acquireRepoLock } = await import(${JSON.stringify(path.join(ROOT, 'dist/repo/lock.js'))});
-    const lock = acquireRepoLock(new Layout(${JSON.stringify(root)}), { command: 'test-holder' });
-    process.stdout.write('held\\n');
-    setTimeout(() => { lock.release(); process.exit(0); }, ${seconds * 1000});
+    const { acquireRepoLock, withWorktreeLock } = await import(${JSON.stringify(path.join(ROOT, 'dist/repo/lock.js'))});
+    const { default: fs } = await import('node:fs');
+    const layout = new Layout(${JSON.stringify(root)});
+    const which = ${JSON.stringify(which)};
+    if (which === 'repo') {
+      const lock = acquireRepoLock(layout, { command: 'test-holder' });
+      process.stdout.write('held\\n');
+      setTimeout(() => { lock.release(); process.exit(0); }, ${seconds * 1000});
+    } else {
+      // Held for as long as the callback runs: it says so, then sleeps.
+      withWorktreeLock(layout, [which.slice('worktree-'.length)], { command: 'test-holder' }, () => {
+        fs.writeSync(1, 'held\\n');
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ${seconds * 1000});
+      });
+      process.exit(0);
+    }
   `;
   const p = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
   const done = new Promise<void>((r) => p.on('close', () => r()));
@@ -47,46 +60,100 @@ function garbageWorktree(repo: Repo, base: string) {
 }
 
 describe('repository lock', () => {
-  it('a second writer gets E_LOCKED naming holder pid@host, start time and age', async () => {
+  it('--no-wait: a second writer gets E_LOCKED at once, naming holder pid@host, start time and age', async () => {
     const repo = newRepo();
     writeFiles(repo.main, { 'a.txt': 'A' });
     const h = await holdLock(repo.root, 30);
     try {
-      const r = run(['snapshot', 'blocked', '--json'], repo.main);
+      const r = run(['--no-wait', 'snapshot', 'blocked', '--json'], repo.main);
       expectError(r, 'E_LOCKED');
       expect(r.code).toBe(5);
-      expect(r.json().error.message).toMatch(new RegExp(`locked by ${h.pid}@\\S+ since \\d{4}-\\d\\d-\\d\\dT[^ ]+ \\(\\d+ s ago, running \`jvs test-holder\`\\)`));
-      expect(r.json().error.hint).toContain('--wait');
-      expectError(run(['doctor', '--json'], repo.main), 'E_LOCKED');
-      expectError(run(['gc', 'plan', '--json'], repo.main), 'E_LOCKED');
+      expect(r.json().error.message).toMatch(new RegExp(`^repository is locked by ${h.pid}@\\S+ since \\d{4}-\\d\\d-\\d\\dT[^ ]+ \\(\\d+ s ago, running \`jvs test-holder\`\\)`));
+      expect(r.json().error.hint).toContain('--no-wait');
+      expectError(run(['doctor', '--no-wait', '--json'], repo.main), 'E_LOCKED');
+      expectError(run(['gc', 'plan', '--no-wait', '--json'], repo.main), 'E_LOCKED');
       expect(descriptorIds(repo)).toEqual([]);
+      expect(fs.readdirSync(path.join(repo.ctl, 'snapshots'))).toEqual([]);
     } finally {
       h.kill();
       await h.done;
     }
   });
 
-  it('the lock is released the moment its holder is killed', async () => {
+  it('the lock is released the moment its holder is killed, and its stale owner record is never named', async () => {
     const repo = newRepo();
     writeFiles(repo.main, { 'a.txt': 'A' });
     const h = await holdLock(repo.root, 600);
     h.kill();
     await h.done;
-    const r = run(['snapshot', 'after kill', '--json'], repo.main);
+    // kill -9 left the owner record behind; flock went with the process.
+    const record = path.join(repo.ctl, 'locks/repo.owner.json');
+    expect(JSON.parse(fs.readFileSync(record, 'utf8')).pid).toBe(h.pid);
+    const r = run(['--no-wait', 'snapshot', 'after kill', '--json'], repo.main);
     expect(r.code, r.stdout).toBe(0);
+
+    // A live holder whose record still names the dead process: the message does not name it.
+    const live = await holdLock(repo.root, 30);
+    try {
+      fs.writeFileSync(record, JSON.stringify({ pid: h.pid, host: os.hostname(), since: new Date().toISOString(), command: 'dead' }) + '\n');
+      const blocked = run(['--no-wait', 'snapshot', 'blocked', '--json'], repo.main);
+      expectError(blocked, 'E_LOCKED');
+      expect(blocked.json().error.message).not.toContain(String(h.pid));
+    } finally {
+      live.kill();
+      await live.done;
+    }
   });
 
-  it('--wait queues behind the holder and then succeeds; a short --wait gives up with E_LOCKED', async () => {
+  it('waiting is the default: a writer queues behind the holder and succeeds; --wait <s> bounds the wait', async () => {
     const repo = newRepo();
     writeFiles(repo.main, { 'a.txt': 'A' });
     const h = await holdLock(repo.root, 3);
     const short = run(['--wait', '0.5', 'snapshot', 'too impatient', '--json'], repo.main);
     expectError(short, 'E_LOCKED');
     expect(short.json().error.message).toContain('gave up after waiting');
-    const waited = await runAsync(['snapshot', 'patient', '--wait', '60', '--json'], repo.main);
+    const waited = await runAsync(['snapshot', 'patient', '--json'], repo.main);
     expect(waited.code, waited.stdout + waited.stderr).toBe(0);
     expect(waited.json().note).toBe('patient');
+    // Not a terminal: nothing about the wait on stderr.
+    expect(waited.stderr).toBe('');
     await h.done;
+  });
+
+  it('on a terminal, a wait longer than a second is announced on stderr, naming the holder', async () => {
+    const repo = newRepo();
+    writeFiles(repo.main, { 'a.txt': 'A' });
+    const h = await holdLock(repo.root, 3);
+    // script(1) gives the command a pseudo-terminal.
+    const r = spawnSync('script', ['-qec', `${JSON.stringify(process.execPath)} ${JSON.stringify(JVS_BIN)} snapshot on-a-tty`, '/dev/null'], { cwd: repo.main, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`waiting: repository is locked by ${h.pid}@`));
+    expect(r.stdout).toContain('Created snapshot');
+    await h.done;
+  });
+
+  it('a worktree lock is per worktree: --no-wait on a busy worktree says which one, another worktree goes ahead', async () => {
+    const repo = newRepo();
+    writeFiles(repo.main, { 'a.txt': 'A' });
+    const base = snapshot(repo, 'base');
+    jvsOk(['worktree', 'fork', base, 'other'], { cwd: repo.main });
+    const h = await holdLock(repo.root, 30, 'worktree-main');
+    try {
+      const busy = run(['--no-wait', 'snapshot', 'main is busy', '--json'], repo.main);
+      expectError(busy, 'E_LOCKED');
+      expect(busy.json().error.message).toMatch(new RegExp(`^worktree 'main' is locked by ${h.pid}@`));
+      const other = path.join(repo.root, 'worktrees/other');
+      writeFiles(other, { 'b.txt': 'B' });
+      const ok = run(['--no-wait', 'snapshot', 'other goes ahead', '--json'], other);
+      expect(ok.code, ok.stdout).toBe(0);
+      // doctor needs every operation stopped: it names the worktree being worked on.
+      const doc = run(['--no-wait', 'doctor', '--json'], repo.main);
+      expectError(doc, 'E_LOCKED');
+      expect(doc.json().error.message).toContain(`repository is in use by ${h.pid}@`);
+    } finally {
+      h.kill();
+      await h.done;
+    }
   });
 });
 
@@ -102,7 +169,7 @@ describe('8 concurrent writers on one repository', () => {
     ['snapshot', 'w4', '--json'],
   ];
 
-  it('without --wait every operation completes or fails with E_LOCKED, and history stays a chain', async () => {
+  it('with --no-wait every operation completes or fails with E_LOCKED, and history stays a chain', async () => {
     const repo = newRepo();
     writeFiles(repo.main, { 'a.txt': 'A', 'd/b': 'B' });
     const base = snapshot(repo, 'base');
@@ -111,7 +178,7 @@ describe('8 concurrent writers on one repository', () => {
     for (let round = 0; round < 3; round++) {
       writeFiles(repo.main, { 'a.txt': `round ${round}` });
       const planId = jvsOk(['gc', 'plan', '--json'], { cwd: repo.main }).json().plan_id;
-      const results = await Promise.all(OPS(planId).map((args) => runAsync(args, repo.main)));
+      const results = await Promise.all(OPS(planId).map((args) => runAsync(['--no-wait', ...args], repo.main)));
       for (const r of results) {
         expect(r.signal).toBeNull();
         if (r.code === 0) completed++;
@@ -122,13 +189,13 @@ describe('8 concurrent writers on one repository', () => {
     expect(completed).toBeGreaterThanOrEqual(3);
   });
 
-  it('with --wait all 8 operations complete and every snapshot lands in one chain', async () => {
+  it('without flags all 8 operations wait their turn, complete, and every snapshot lands in one chain', async () => {
     const repo = newRepo();
     writeFiles(repo.main, { 'a.txt': 'A' });
     const base = snapshot(repo, 'base');
     garbageWorktree(repo, base);
     const planId = jvsOk(['gc', 'plan', '--json'], { cwd: repo.main }).json().plan_id;
-    const results = await Promise.all(OPS(planId).map((args) => runAsync(['--wait', '120', ...args], repo.main)));
+    const results = await Promise.all(OPS(planId).map((args) => runAsync(args, repo.main)));
     for (const r of results) expect(r.code, r.stdout + r.stderr).toBe(0);
     expectValidChain(repo);
     const hist = jvsOk(['history', '--json'], { cwd: repo.main }).json().snapshots;

@@ -72,7 +72,7 @@ describe('one JuiceFS volume mounted on two hosts (Redis metadata)', () => {
     const fd = n.flockExclusive(path.join(host1.root, '.jvs/locks/repo'));
     fs.writeFileSync(path.join(host1.root, '.jvs/locks/repo.owner.json'), JSON.stringify({ pid: process.pid, host: 'host-1', since: new Date().toISOString(), command: 'snapshot' }) + '\n');
     try {
-      const r = jvs(['snapshot', 'blocked', '--json'], { cwd: host2.main });
+      const r = jvs(['--no-wait', 'snapshot', 'blocked', '--json'], { cwd: host2.main });
       expect(r.code).not.toBe(0);
       const err = JSON.parse(r.stdout).error;
       expect(err.class).toBe('E_LOCKED');
