@@ -31,6 +31,8 @@ export interface DoctorReport {
   /** Repairs applied in this run, in order. */
   repairs_applied: Array<{ repair: RepairName; path?: string; result: string }>;
   checked: { snapshots: number; worktrees: number; intents: number };
+  /** Kept snapshots whose parent gc deleted (from its tombstone): expected after gc with a retention policy, not damage. */
+  pruned_parents: Array<{ snapshot_id: string; parent_id: string; deleted_at: string }>;
 }
 
 export function repairList(): Array<{ name: RepairName; description: string }> {
@@ -107,8 +109,10 @@ export async function doctor(layout: Layout, opts: DoctorOptions = {}): Promise<
     // The index's manifests (never opened while the index file itself is damaged: opening would replace it).
     const indexReadable = indexFindings(layout).length === 0;
     const indexProblems = opts.strict && indexReadable ? indexManifestProblems(layout, descriptors) : new Map();
+    const prunedParents: DoctorReport['pruned_parents'] = [];
     for (const d of descriptors) {
       const v = withIndexProblem(verifyDescriptor(layout, d, known, opts.reporter, !!opts.strict), indexProblems.get(d.snapshot_id));
+      if (v.parent_pruned) prunedParents.push({ snapshot_id: d.snapshot_id, parent_id: v.parent_pruned.snapshot_id, deleted_at: v.parent_pruned.deleted_at });
       if (v.severity !== 'ok') {
         findings.push({ check: 'snapshot', severity: v.severity === 'critical' ? 'critical' : 'error', error_class: v.error_class ?? 'E_PAYLOAD_HASH_MISMATCH', message: `snapshot ${d.snapshot_id}: ${v.problems.join('; ')}`, path: layout.snapshotDir(d.snapshot_id) });
       }
@@ -164,6 +168,7 @@ export async function doctor(layout: Layout, opts: DoctorOptions = {}): Promise<
       findings,
       repairs_applied: applied,
       checked: { snapshots: descriptors.length + broken.length, worktrees: worktrees.length, intents: intents.length },
+      pruned_parents: prunedParents,
     };
   });
 }

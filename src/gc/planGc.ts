@@ -8,6 +8,7 @@ import { writeFileAtomic } from '../fsutil/atomic.js';
 import { appendAudit } from '../repo/audit.js';
 import { readRepoConfig } from '../repo/config.js';
 import type { Layout } from '../repo/layout.js';
+import type { Reporter } from '../progress.js';
 import { withRepoLock } from '../repo/lock.js';
 import { loadDescriptors } from '../repo/snapshots.js';
 import { parseDuration } from '../repo/duration.js';
@@ -31,12 +32,16 @@ export interface GcPlan {
 export interface PlanOptions {
   keep?: number;
   within?: string;
+  /** Collect tagged snapshots too (they are protected by default). */
+  includeTagged?: boolean;
   lockWaitMs?: number;
+  /** Told when the command waits for a busy lock. */
+  reporter?: Reporter;
 }
 
 export interface PlanResult extends GcPlan {
   /** Why each protected snapshot is kept (informational; not stored in the plan file). */
-  protection: { heads: string[]; pins: string[]; intents: string[]; retention: string[]; lineage: string[] };
+  protection: { heads: string[]; tags: string[]; pins: string[]; intents: string[]; retention: string[]; lineage: string[] };
 }
 
 /**
@@ -71,19 +76,19 @@ export function estimateBytes(layout: Layout, ids: string[]): number {
   return bytes;
 }
 
-export async function resolveRetention(layout: Layout, opts: { keep?: number; within?: string }): Promise<RetentionPolicy> {
+export async function resolveRetention(layout: Layout, opts: { keep?: number; within?: string; includeTagged?: boolean }): Promise<RetentionPolicy> {
   const cfg = (await readRepoConfig(layout)).retention ?? {};
   const keep = opts.keep ?? cfg.keep ?? 0;
   const within = opts.within ?? cfg.within ?? '';
   if (!Number.isInteger(keep) || keep < 0) throw new JvsError('E_USAGE', `--keep must be a whole number ≥ 0, got ${keep}`, { hint: 'e.g. `jvs gc plan --keep 10`' });
   if (within) parseDuration(within, '--within');
-  return { keep, within };
+  return { keep, within, ...(opts.includeTagged ? { include_tagged: true } : {}) };
 }
 
 /** Phase one of gc: compute and record what may go; deletes nothing. */
 export async function planGc(layout: Layout, opts: PlanOptions = {}): Promise<PlanResult> {
   const policy = await resolveRetention(layout, opts);
-  return withRepoLock(layout, { waitMs: opts.lockWaitMs, command: 'gc plan' }, () => {
+  return withRepoLock(layout, { waitMs: opts.lockWaitMs, command: 'gc plan', reporter: opts.reporter }, () => {
     const { descriptors } = loadDescriptors(layout);
     const now = Date.now();
     const p = computeProtection(layout, descriptors, policy, now);
@@ -103,7 +108,7 @@ export async function planGc(layout: Layout, opts: PlanOptions = {}): Promise<Pl
     fs.mkdirSync(layout.gc, { recursive: true });
     writeFileAtomic(layout.gcPlan(plan.plan_id), canonicalJson(plan as unknown as JsonValue) + '\n');
     appendAudit(layout, { event_type: 'gc_plan', details: { plan_id: plan.plan_id, candidate_count: plan.candidate_count, deletable_bytes_estimate: plan.deletable_bytes_estimate } });
-    return { ...plan, protection: { heads: p.heads, pins: p.pins, intents: p.intents, retention: p.retention, lineage: p.lineage } };
+    return { ...plan, protection: { heads: p.heads, tags: p.tags, pins: p.pins, intents: p.intents, retention: p.retention, lineage: p.lineage } };
   });
 }
 
@@ -132,6 +137,7 @@ export function readGcPlan(layout: Layout, planId: string): GcPlan {
   const policy: RetentionPolicy = {
     keep: typeof rp?.keep === 'number' ? rp.keep : 0,
     within: typeof rp?.within === 'string' ? rp.within : '',
+    ...(rp?.include_tagged === true ? { include_tagged: true } : {}),
   };
   return { ...(p as unknown as GcPlan), retention_policy: policy };
 }

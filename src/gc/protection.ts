@@ -8,16 +8,24 @@ import { parseDuration } from '../repo/duration.js';
 import { listPins, pinIsLive } from './pins.js';
 
 export interface RetentionPolicy {
-  /** Keep at least this many newest snapshots (0: none kept for this reason). */
+  /** Keep the newest N snapshots of each line (0: none kept for this reason). */
   keep: number;
   /** Keep every snapshot younger than this duration ('' : none). */
   within: string;
+  /** Tagged snapshots are collected like any other (`gc plan --include-tagged`). */
+  include_tagged?: boolean;
+}
+
+/** A retention policy is in force: then older snapshots on a line may go (their children keep a pruned parent). */
+export function hasRetention(policy: RetentionPolicy): boolean {
+  return policy.keep > 0 || !!policy.within;
 }
 
 export interface Protection {
   /** Every protected id, sorted. */
   all: Set<string>;
   heads: string[];
+  tags: string[];
   pins: string[];
   intents: string[];
   retention: string[];
@@ -26,11 +34,17 @@ export interface Protection {
 }
 
 /**
- * What gc must never delete (DESIGN section 3): each worktree's head and latest,
- * unexpired pins, snapshots named by live intents, retention keeps, and the
- * ancestors of all of these. Ancestors of every root (not only of heads) are kept
- * so that no surviving snapshot ever has a missing parent: `verify --all` stays
- * clean after any gc.
+ * What gc must never delete (DESIGN section 3): each worktree's head, latest (and the
+ * snapshot it was forked from), tagged snapshots unless `include_tagged`, unexpired
+ * pins, snapshots named by live intents, and what the retention policy keeps.
+ *
+ * Without a retention policy, the ancestors of all of these are kept too (the
+ * reference's rule), so no surviving snapshot ever loses its parent. With one
+ * (`keep`, `within`), older snapshots on a line are collected: `keep` N keeps the N
+ * newest snapshots of each line, a line being the parent chain back from every
+ * worktree head and latest and every pinned snapshot (a displaced line's tip is
+ * pinned); `within` D keeps every snapshot younger than D. A kept snapshot whose
+ * parent goes then has a pruned parent, told apart from damage by the gc tombstone.
  */
 export function computeProtection(layout: Layout, descriptors: Descriptor[], policy: RetentionPolicy, now: number): Protection {
   const ids = new Set(descriptors.map((d) => d.snapshot_id));
@@ -57,28 +71,36 @@ export function computeProtection(layout: Layout, descriptors: Descriptor[], pol
     }
     if (i.intent.snapshot_id) intents.add(i.intent.snapshot_id);
   }
+  const tags = new Set(policy.include_tagged ? [] : descriptors.filter((d) => d.tags?.length).map((d) => d.snapshot_id));
+  const parentOf = (id: string) => byId.get(id)?.parent_id;
   const retention = new Set<string>();
-  const newest = [...descriptors].sort((a, b) => (a.snapshot_id < b.snapshot_id ? 1 : -1));
-  newest.slice(0, Math.max(0, policy.keep)).forEach((d) => retention.add(d.snapshot_id));
+  if (policy.keep > 0) {
+    for (const tip of [...heads, ...pins]) {
+      let cur: string | undefined = tip;
+      for (let n = 0; cur && byId.has(cur) && n < policy.keep; n++, cur = parentOf(cur)) retention.add(cur);
+    }
+  }
   if (policy.within) {
     const cutoff = now - parseDuration(policy.within, 'retention within');
     for (const d of descriptors) if (Date.parse(d.created_at) >= cutoff) retention.add(d.snapshot_id);
   }
-  const roots = new Set([...heads, ...pins, ...intents, ...retention]);
+  const roots = new Set([...heads, ...tags, ...pins, ...intents, ...retention]);
   const all = new Set(roots);
   const lineage: string[] = [];
-  for (const root of roots) {
-    let cur = byId.get(root)?.parent_id;
-    const seen = new Set<string>();
-    while (cur && !seen.has(cur)) {
-      seen.add(cur);
-      if (!all.has(cur)) {
-        all.add(cur);
-        lineage.push(cur);
+  if (!hasRetention(policy)) {
+    for (const root of roots) {
+      let cur = parentOf(root);
+      const seen = new Set<string>();
+      while (cur && !seen.has(cur)) {
+        seen.add(cur);
+        if (!all.has(cur)) {
+          all.add(cur);
+          lineage.push(cur);
+        }
+        cur = parentOf(cur);
       }
-      cur = byId.get(cur)?.parent_id;
     }
   }
   const sorted = (s: Iterable<string>) => [...s].sort();
-  return { all, heads: sorted(heads), pins: sorted(pins), intents: sorted(intents), retention: sorted(retention), lineage: sorted(lineage) };
+  return { all, heads: sorted(heads), tags: sorted(tags), pins: sorted(pins), intents: sorted(intents), retention: sorted(retention), lineage: sorted(lineage) };
 }

@@ -6,19 +6,14 @@ import { appendAudit } from '../repo/audit.js';
 import { faultPoint } from '../repo/faults.js';
 import { completeIntent, writeIntent } from '../repo/intents.js';
 import type { Layout } from '../repo/layout.js';
+import type { Reporter } from '../progress.js';
 import { withRepoLock } from '../repo/lock.js';
 import { loadDescriptors } from '../repo/snapshots.js';
+import type { Tombstone } from '../repo/tombstones.js';
+
+export type { Tombstone } from '../repo/tombstones.js';
 import { readGcPlan } from './planGc.js';
 import { computeProtection } from './protection.js';
-
-/** `.jvs/gc/tombstones/<id>.json`: a snapshot gc has taken (or is taking) away. */
-export interface Tombstone {
-  snapshot_id: string;
-  deleted_at: string;
-  reclaimable: boolean;
-  gc_state: 'marked' | 'committed';
-  plan_id: string;
-}
 
 export interface GcRunResult {
   plan_id: string;
@@ -50,6 +45,8 @@ function readTombstoneState(layout: Layout, id: string): string | undefined {
 export interface GcRunOptions {
   planId: string;
   lockWaitMs?: number;
+  /** Told when the command waits for a busy lock. */
+  reporter?: Reporter;
 }
 
 /**
@@ -62,7 +59,7 @@ export interface GcRunOptions {
  * every step is idempotent.
  */
 export function runGc(layout: Layout, opts: GcRunOptions): GcRunResult {
-  return withRepoLock(layout, { waitMs: opts.lockWaitMs, command: 'gc run' }, () => executeGc(layout, opts.planId, false));
+  return withRepoLock(layout, { waitMs: opts.lockWaitMs, command: 'gc run', reporter: opts.reporter }, () => executeGc(layout, opts.planId, false));
 }
 
 /** The body of gc run; `resume` (doctor, lock already held) keeps newly protected snapshots instead of failing. */

@@ -2,6 +2,7 @@ import type { Descriptor } from '../format/descriptor.js';
 import { uniquePrefixes } from '../format/snapshotId.js';
 import type { Layout } from '../repo/layout.js';
 import { loadDescriptors } from '../repo/snapshots.js';
+import { readTombstone } from '../repo/tombstones.js';
 import { readWorktreeConfig } from '../repo/worktreeConfig.js';
 
 export interface HistoryOptions {
@@ -17,6 +18,8 @@ export interface HistoryEntry {
   /** Shortest prefix that is unique in this repository (at least 8 characters). */
   display_id: string;
   parent_id?: string;
+  /** The parent was deleted by gc (DESIGN section 3): the lineage shown ends here, and is not broken. */
+  parent_pruned?: boolean;
   worktree_name: string;
   created_at: string;
   note?: string;
@@ -73,6 +76,7 @@ export function history(layout: Layout, opts: HistoryOptions): HistoryResult {
       snapshot_id: d.snapshot_id,
       display_id: shown.get(d.snapshot_id) ?? d.snapshot_id,
       ...(d.parent_id ? { parent_id: d.parent_id } : {}),
+      ...(d.parent_id && !byId.has(d.parent_id) && readTombstone(layout, d.parent_id) ? { parent_pruned: true } : {}),
       worktree_name: d.worktree_name,
       created_at: d.created_at,
       ...(d.note ? { note: d.note } : {}),

@@ -4,6 +4,7 @@ import { checkAuditChain } from '../format/audit.js';
 import { descriptorChecksum, type Descriptor } from '../format/descriptor.js';
 import type { Layout } from '../repo/layout.js';
 import { resolveRef } from '../repo/refs.js';
+import { readTombstone } from '../repo/tombstones.js';
 import { loadDescriptors } from '../repo/snapshots.js';
 import { listWorktreeNames, readWorktreeConfig } from '../repo/worktreeConfig.js';
 import type { Reporter } from '../progress.js';
@@ -88,6 +89,8 @@ export interface SnapshotVerification {
   payload_hash_valid: boolean;
   ready_valid: boolean;
   lineage_valid: boolean;
+  /** The parent was deleted by gc (its tombstone says so): lineage stays valid, the chain simply starts here. */
+  parent_pruned?: { snapshot_id: string; deleted_at: string; plan_id: string };
   tamper_detected: boolean;
   severity: Severity;
   error_class?: ErrorClass;
@@ -152,7 +155,8 @@ export function verifyDescriptor(layout: Layout, d: Descriptor, known: Set<strin
     // A missing marker means the snapshot was never completed; a wrong one is damage.
     errorClass ??= ready ? 'E_DESCRIPTOR_CORRUPT' : 'E_PARTIAL_SNAPSHOT';
   }
-  const lineageValid = !d.parent_id || known.has(d.parent_id);
+  const pruned = d.parent_id && !known.has(d.parent_id) ? readTombstone(layout, d.parent_id) : undefined;
+  const lineageValid = !d.parent_id || known.has(d.parent_id) || !!pruned;
   if (!lineageValid) {
     problems.push(`parent snapshot ${d.parent_id} does not exist`);
     errorClass ??= 'E_LINEAGE_BROKEN';
@@ -164,6 +168,7 @@ export function verifyDescriptor(layout: Layout, d: Descriptor, known: Set<strin
     payload_hash_valid: payloadValid,
     ready_valid: readyValid,
     lineage_valid: lineageValid,
+    ...(pruned ? { parent_pruned: { snapshot_id: pruned.snapshot_id, deleted_at: pruned.deleted_at, plan_id: pruned.plan_id } } : {}),
     tamper_detected: tamper,
     severity: tamper ? 'critical' : lineageValid ? 'ok' : 'error',
     ...(errorClass ? { error_class: errorClass } : {}),

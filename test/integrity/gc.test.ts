@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -20,6 +21,25 @@ function repoWithGarbage(): { repo: Repo; s1: string; s2: string; o1: string; o2
   writeFiles(repo.main, { 'a.txt': 'A2' });
   const s2 = snapshot(repo, 'two');
   return { repo, s1, s2, o1, o2 };
+}
+
+/** Bytes the files below `dir` occupy on disk: each inode once (hard links share), by st_blocks. */
+function usedBytes(dir: string): number {
+  const seen = new Set<string>();
+  let bytes = 0;
+  const walk = (d: string) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      const st = fs.lstatSync(p);
+      if (!seen.has(`${st.dev}:${st.ino}`)) {
+        seen.add(`${st.dev}:${st.ino}`);
+        bytes += st.blocks * 512;
+      }
+      if (e.isDirectory()) walk(p);
+    }
+  };
+  walk(dir);
+  return bytes;
 }
 
 function plan(repo: Repo, args: string[] = []) {
@@ -124,13 +144,18 @@ describe('gc: plan, run, pins, retention', () => {
     expect(fs.existsSync(path.join(repo.ctl, 'pins', `${o1}.json`))).toBe(false);
   });
 
-  it('retention: --keep N keeps the N newest, --within keeps recent ones, config.yaml supplies defaults', () => {
-    const { repo, o1, o2 } = repoWithGarbage();
-    // Newest are s2 and o2 (ids sort by time): keep 2 → o2 kept, and o1 as its parent.
+  it('retention: --keep N keeps the N newest of each line, --within keeps recent ones, config.yaml supplies defaults', () => {
+    const { repo, s1, s2, o1, o2 } = repoWithGarbage();
+    // main's line is s2 → s1; o1 → o2 lie on no worktree's line any more.
     let p = plan(repo, ['--keep', '2']);
-    expect(p.to_delete).toEqual([]);
+    expect(p.to_delete).toEqual([o1, o2]);
     expect(p.retention_policy).toEqual({ keep: 2, within: '' });
     expect(p.protected_by_retention).toBe(2);
+    expect(p.protected_set).toEqual([s1, s2]);
+    // keep 1: s1 is older on main's line, so it goes too (s2 then has a pruned parent).
+    p = plan(repo, ['--keep', '1']);
+    expect(p.to_delete).toEqual([s1, o1, o2].sort());
+    expect(p.protected_by_lineage).toBe(0);
     p = plan(repo, ['--within', '1h']);
     expect(p.to_delete).toEqual([]);
     jvsOk(['config', 'set', 'retention.within', '1d'], { cwd: repo.main });
@@ -139,7 +164,103 @@ describe('gc: plan, run, pins, retention', () => {
     expect(p.to_delete).toEqual([]);
     // Flags win over the file.
     p = plan(repo, ['--within', '0s']);
-    expect(p.to_delete).toEqual([o1, o2]);
+    expect(p.to_delete).toEqual([s1, o1, o2].sort());
+  });
+
+  it('with a retention policy a pin keeps its own line (keep N from the pin), a tag keeps only itself, --include-tagged lifts tags', () => {
+    const { repo, s1, s2, o1, o2 } = repoWithGarbage();
+    jvsOk(['gc', 'pin', o2, '--reason', 'line left by a restore'], { cwd: repo.main });
+    let p = plan(repo, ['--keep', '1']);
+    expect(p.to_delete).toEqual([s1, o1].sort());
+    p = plan(repo, ['--keep', '2']);
+    expect(p.to_delete).toEqual([]);
+    jvsOk(['gc', 'unpin', o2], { cwd: repo.main });
+    // Tagged: protected by default, collected with --include-tagged.
+    const t = path.join(repo.root, 'worktrees/t');
+    jvsOk(['worktree', 'fork', o1, 't'], { cwd: repo.main });
+    writeFiles(t, { 'tagged.txt': 'keep me' });
+    const tagged = jvsOk(['snapshot', 'release', '--tag', 'release', '--json'], { cwd: t }).json().snapshot_id;
+    jvsOk(['worktree', 'remove', 't', '--force'], { cwd: repo.main });
+    p = plan(repo, ['--keep', '1']);
+    expect(p.protected_set).toContain(tagged);
+    expect(p.to_delete).toEqual([s1, o1, o2].sort());
+    p = plan(repo, ['--keep', '1', '--include-tagged']);
+    expect(p.retention_policy).toEqual({ keep: 1, within: '', include_tagged: true });
+    expect(p.to_delete).toEqual([s1, o1, o2, tagged].sort());
+    // Without a policy the reference's rule holds: a tag keeps its ancestors as well.
+    p = plan(repo);
+    expect(p.to_delete).toEqual([o2]);
+    expect(p.protected_set).toEqual([s1, o1, s2, tagged].sort());
+  });
+
+  it('gc frees space: 10 snapshots each adding 1 MiB, `gc plan --keep 2` + `gc run` free at least 5 MiB; verify is clean and the pruned parent shows', () => {
+    const repo = newRepo();
+    jvsOk(['config', 'set', 'default_engine', 'copy'], { cwd: repo.main });
+    // An unchanged file is hard-linked from snapshot to snapshot on the copy engine, so
+    // deleting old snapshots frees nothing of it: the 1 MiB each snapshot adds must be
+    // bytes only that snapshot holds (the file is rewritten), plus a file that never
+    // changes (shared by all, so neither estimated nor freed).
+    writeFiles(repo.main, { 'assets/shared.bin': 'S'.repeat(1 << 20) });
+    const ids: string[] = [];
+    for (let k = 1; k <= 10; k++) {
+      fs.writeFileSync(path.join(repo.main, 'data.bin'), randomBytes(1 << 20));
+      ids.push(snapshot(repo, `day ${k}`));
+    }
+    const before = usedBytes(repo.ctl);
+    const p = plan(repo, ['--keep', '2']);
+    expect(p.to_delete).toEqual(ids.slice(0, 8));
+    expect(p.protected_set).toEqual(ids.slice(8));
+    expect(p.deletable_bytes_estimate).toBeGreaterThanOrEqual(8 << 20);
+    expect(p.deletable_bytes_estimate).toBeLessThan(9 << 20);
+    const human = run(['gc', 'plan', '--keep', '2'], repo.main);
+    expect(human.stdout).toContain('To delete: 8 snapshots');
+    jvsOk(['gc', 'run', '--plan-id', p.plan_id], { cwd: repo.main });
+    const freed = before - usedBytes(repo.ctl);
+    expect(freed).toBeGreaterThanOrEqual(5 << 20);
+    expect(descriptorIds(repo)).toEqual(ids.slice(8));
+
+    // verify: clean, and the kept snapshot's parent is reported as pruned (from the tombstone).
+    const v = run(['verify', '--all', '--json'], repo.main);
+    expect(v.code, v.stdout).toBe(0);
+    const first = v.json().results.find((r: any) => r.snapshot_id === ids[8]);
+    expect(first).toMatchObject({ lineage_valid: true, severity: 'ok', parent_pruned: { snapshot_id: ids[7], plan_id: p.plan_id } });
+    expect(v.stdout).not.toContain('E_LINEAGE_BROKEN');
+    expect(run(['verify', '--all'], repo.main).stdout).toContain(`${ids[8]} (parent ${ids[7]} pruned by gc)`);
+
+    // history: the line ends at the pruned parent, said so.
+    const h = jvsOk(['history', '--json'], { cwd: repo.main }).json().snapshots;
+    expect(h.map((e: any) => e.snapshot_id)).toEqual([ids[9], ids[8]]);
+    expect(h[1]).toMatchObject({ parent_id: ids[7], parent_pruned: true });
+    expect(h[0].parent_pruned).toBeUndefined();
+    expect(jvsOk(['history'], { cwd: repo.main }).stdout).toContain(`parent ${ids[7]} pruned by gc`);
+
+    // doctor: healthy, and names the pruned parent.
+    const d = run(['doctor', '--strict', '--json'], repo.main);
+    expect(d.code, d.stdout).toBe(0);
+    expect(d.json().healthy).toBe(true);
+    expect(d.json().pruned_parents).toEqual([{ snapshot_id: ids[8], parent_id: ids[7], deleted_at: expect.any(String) }]);
+    const dh = run(['doctor', '--strict'], repo.main).stdout;
+    expect(dh).toContain(`snapshot ${ids[8]}: parent ${ids[7]} pruned by gc`);
+    expect(dh).toContain('Repository is healthy.');
+
+    // The repository keeps working: restore the older kept snapshot, snapshot again.
+    jvsOk(['restore', ids[8]], { cwd: repo.main });
+    expect(fs.readFileSync(path.join(repo.main, 'assets/shared.bin'), 'utf8')).toBe('S'.repeat(1 << 20));
+  });
+
+  it('a damaged parent without a tombstone is still broken lineage', () => {
+    const repo = newRepo();
+    writeFiles(repo.main, { 'a.txt': '1' });
+    const a = snapshot(repo, 'a');
+    writeFiles(repo.main, { 'a.txt': '2' });
+    const b = snapshot(repo, 'b');
+    // The parent vanishes by hand, not by gc: no tombstone.
+    fs.rmSync(path.join(repo.ctl, 'descriptors', `${a}.json`));
+    fs.rmSync(path.join(repo.ctl, 'snapshots', a), { recursive: true });
+    const v = run(['verify', '--all', '--json'], repo.main);
+    expect(v.code).not.toBe(0);
+    expect(v.json().results.find((r: any) => r.snapshot_id === b)).toMatchObject({ lineage_valid: false, error_class: 'E_LINEAGE_BROKEN' });
+    expect(jvsOk(['history', '--json'], { cwd: repo.main }).json().snapshots[0].parent_pruned).toBeUndefined();
   });
 
   it('snapshots named by a pending intent are protected', () => {

@@ -23,6 +23,7 @@ export async function runDoctor(g: GlobalOptions, o: { strict?: boolean; repairR
     else if (f.repair) human.push(`  fix: \`jvs doctor --repair-runtime\` (${f.repair})`);
   }
   const error = doctorFailure(r);
+  for (const p of r.pruned_parents) human.push(`${s.dim('info')} [lineage] snapshot ${p.snapshot_id}: parent ${p.parent_id} pruned by gc at ${p.deleted_at}`);
   if (!error) human.push('Repository is healthy.');
   return { data: r, human, ...(error ? { error } : {}) };
 }
@@ -34,13 +35,13 @@ function wholeNumber(v: string | undefined, flag: string): number | undefined {
   return n;
 }
 
-export async function runGcPlan(g: GlobalOptions, o: { keep?: string; within?: string }): Promise<CommandOutput> {
+export async function runGcPlan(g: GlobalOptions, o: { keep?: string; within?: string; includeTagged?: boolean }): Promise<CommandOutput> {
   const ctx = commandContext(g);
   const { planGc } = await import('../../gc/planGc.js');
-  const r = await planGc(ctx.layout, { keep: wholeNumber(o.keep, '--keep'), within: o.within, lockWaitMs: g.waitMs });
+  const r = await planGc(ctx.layout, { keep: wholeNumber(o.keep, '--keep'), within: o.within, includeTagged: o.includeTagged, lockWaitMs: g.waitMs, reporter: cliReporter(g) });
   const human = [
     `GC plan ${r.plan_id}`,
-    `Protected: ${r.protected_set.length} snapshot${r.protected_set.length === 1 ? '' : 's'} (heads ${r.protection.heads.length}, pins ${r.protected_by_pin}, retention ${r.protected_by_retention}, lineage ${r.protected_by_lineage}, intents ${r.protection.intents.length})`,
+    `Protected: ${r.protected_set.length} snapshot${r.protected_set.length === 1 ? '' : 's'} (heads ${r.protection.heads.length}, tagged ${r.protection.tags.length}, pins ${r.protected_by_pin}, retention ${r.protected_by_retention}, lineage ${r.protected_by_lineage}, intents ${r.protection.intents.length})`,
     r.candidate_count
       ? `To delete: ${r.candidate_count} snapshot${r.candidate_count === 1 ? '' : 's'}, about ${r.deletable_bytes_estimate} bytes freed`
       : 'Nothing to delete.',
@@ -54,7 +55,7 @@ export async function runGcRun(g: GlobalOptions, o: { planId?: string }): Promis
   if (!o.planId) throw usage('gc run needs --plan-id', 'run `jvs gc plan` first, then `jvs gc run --plan-id <plan_id>`');
   const ctx = commandContext(g);
   const { runGc } = await import('../../gc/runGc.js');
-  const r = runGc(ctx.layout, { planId: o.planId, lockWaitMs: g.waitMs });
+  const r = runGc(ctx.layout, { planId: o.planId, lockWaitMs: g.waitMs, reporter: cliReporter(g) });
   return {
     data: r,
     human: [

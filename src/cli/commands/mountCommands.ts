@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { JvsError } from '../../errors.js';
+import { ERROR_CLASSES, JvsError, type ErrorClass } from '../../errors.js';
 import { commandContext, usage } from '../context.js';
 import type { CommandOutput, GlobalOptions } from '../output.js';
 
@@ -12,9 +12,22 @@ export async function runMount(g: GlobalOptions, mountpoint: string | undefined,
   const ctx = commandContext(g);
   const mp = path.resolve(mountpoint);
   const m = await import('../../fuse/mount.js');
-  if (o.daemon) return daemonize(ctx.layout.tmpPath(`mount-${process.pid}.log`), mp, ctx.worktreeName, m.mountAt);
+  if (o.daemon) return daemonize(ctx.layout.tmpPath.bind(ctx.layout), mp, ctx.worktreeName, m.mountAt);
 
-  const running = await m.startMount(ctx.layout, ctx.worktreeName, mp, { allowOther: !!o.allowOther, debug: g.debug, jsPassthrough: process.env.JVS_MOUNT_JS_PASSTHROUGH === '1' });
+  // Started by `jvs mount --daemon`: tell the launcher over the IPC channel whether the
+  // mount came up, with the real error class when it did not.
+  const launcher = typeof process.send === 'function' ? process : undefined;
+  let running: Awaited<ReturnType<typeof m.startMount>>;
+  try {
+    running = await m.startMount(ctx.layout, ctx.worktreeName, mp, { allowOther: !!o.allowOther, debug: g.debug, jsPassthrough: process.env.JVS_MOUNT_JS_PASSTHROUGH === '1' });
+  } catch (e) {
+    if (launcher) {
+      const err = e instanceof JvsError ? e : new JvsError('E_IO', (e as Error).message ?? String(e));
+      await tell(launcher, { error: { class: err.code, message: err.message, ...(err.hint ? { hint: err.hint } : {}) } });
+    }
+    throw e;
+  }
+  if (launcher) await tell(launcher, { ready: true });
   if (!g.json && !g.quiet) {
     process.stderr.write(`jvs: serving worktree '${running.worktree}' at ${mp}${running.recoveredStale ? ' (a stale mount was recovered)' : ''}; Ctrl-C or \`jvs umount ${mp}\` to stop\n`);
   }
@@ -27,27 +40,75 @@ export async function runMount(g: GlobalOptions, mountpoint: string | undefined,
   return { data: { mountpoint: mp, worktree: running.worktree, unmounted: true }, human: [`Unmounted ${mp}`] };
 }
 
-/** Start `jvs mount` again without --daemon, detached, and wait until the mount is up. */
-async function daemonize(logFile: string, mp: string, worktree: string, mountAt: (p: string) => { fstype: string } | undefined): Promise<CommandOutput> {
+type DaemonMessage = { ready?: true; error?: { class: string; message: string; hint?: string } };
+
+/** Send one message to the launcher and drop the channel (the daemon outlives it). */
+function tell(launcher: NodeJS.Process, msg: DaemonMessage): Promise<void> {
+  return new Promise((resolve) => {
+    launcher.send!(msg, undefined, undefined, () => {
+      launcher.disconnect?.();
+      resolve();
+    });
+  });
+}
+
+/**
+ * Start `jvs mount` again without --daemon, detached, and wait for it to say the mount
+ * is up (or why not) over an IPC channel. Its log is named after the daemon's pid
+ * (`.jvs/tmp/mount-<pid>.log`), which is how `jvs doctor` tells a live daemon's log from
+ * debris; a daemon that does not come up leaves no log behind, and its error class is
+ * this command's.
+ */
+async function daemonize(tmpPath: (name: string) => string, mp: string, worktree: string, mountAt: (p: string) => { fstype: string } | undefined): Promise<CommandOutput> {
   const args = process.argv.slice(2).filter((a) => a !== '--daemon' && a !== '--json');
-  const log = fs.openSync(logFile, 'a');
+  // Until the daemon's pid is known the log carries ours (alive meanwhile: not debris either).
+  const starting = tmpPath(`mount-${process.pid}-starting.log`);
+  const log = fs.openSync(starting, 'a');
   // Same Node flags as this process (the launcher gives `mount` a large young generation).
-  const child = spawn(process.execPath, [...process.execArgv, process.argv[1]!, ...args], { cwd: process.cwd(), detached: true, stdio: ['ignore', log, log] });
+  const child = spawn(process.execPath, [...process.execArgv, process.argv[1]!, ...args], { cwd: process.cwd(), detached: true, stdio: ['ignore', log, log, 'ipc'] });
   fs.closeSync(log);
-  let exited: number | null | undefined;
-  child.on('exit', (code) => (exited = code));
-  const deadline = Date.now() + DAEMON_READY_MS;
-  while (Date.now() < deadline && exited === undefined && mountAt(mp)?.fstype !== 'fuse.jvs') await new Promise((r) => setTimeout(r, 50));
-  if (mountAt(mp)?.fstype !== 'fuse.jvs') {
-    if (exited === undefined) child.kill('SIGTERM');
-    const tail = safeRead(logFile).trim().split('\n').slice(-5).join('\n');
-    throw new JvsError('E_IO', `the mount daemon did not come up at ${mp}${tail ? `:\n${tail}` : ''}`, { hint: `see ${logFile}; run \`jvs mount ${mp}\` in the foreground to watch it` });
+  let logFile = starting;
+  if (child.pid) {
+    logFile = tmpPath(`mount-${child.pid}.log`);
+    fs.renameSync(starting, logFile);
   }
-  child.unref();
-  return {
-    data: { mountpoint: mp, worktree, pid: child.pid, log: logFile, daemon: true },
-    human: [`Mounted worktree '${worktree}' at ${mp} (daemon pid ${child.pid}, log ${logFile})`, `Stop it with \`jvs umount ${mp}\``],
-  };
+  const outcome = await new Promise<DaemonMessage & { exited?: number | null; timedOut?: boolean }>((resolve) => {
+    const timer = setTimeout(() => resolve({ timedOut: true }), DAEMON_READY_MS);
+    child.on('message', (m: DaemonMessage) => {
+      clearTimeout(timer);
+      resolve(m);
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ exited: code });
+    });
+    child.on('error', () => {
+      clearTimeout(timer);
+      resolve({ exited: null });
+    });
+  });
+  if (outcome.ready && mountAt(mp)?.fstype === 'fuse.jvs') {
+    if (child.connected) child.disconnect();
+    child.unref();
+    return {
+      data: { mountpoint: mp, worktree, pid: child.pid, log: logFile, daemon: true },
+      human: [`Mounted worktree '${worktree}' at ${mp} (daemon pid ${child.pid}, log ${logFile})`, `Stop it with \`jvs umount ${mp}\``],
+    };
+  }
+  // It did not come up: stop it if it still runs, and leave nothing behind.
+  if (child.exitCode === null && child.signalCode === null) {
+    child.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 200));
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
+  const tail = safeRead(logFile).trim().split('\n').slice(-5).join('\n');
+  fs.rmSync(logFile, { force: true });
+  if (outcome.error) {
+    const cls = (ERROR_CLASSES as readonly string[]).includes(outcome.error.class) ? (outcome.error.class as ErrorClass) : 'E_IO';
+    throw new JvsError(cls, outcome.error.message, outcome.error.hint ? { hint: outcome.error.hint } : {});
+  }
+  const why = outcome.timedOut ? `did not come up within ${DAEMON_READY_MS / 1000} s` : `exited (code ${outcome.exited}) before mounting`;
+  throw new JvsError('E_IO', `the mount daemon ${why} at ${mp}${tail ? `:\n${tail}` : ''}`, { hint: `run \`jvs mount ${mp}\` in the foreground to watch it` });
 }
 
 function safeRead(p: string): string {

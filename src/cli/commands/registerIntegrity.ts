@@ -13,7 +13,7 @@ export function registerIntegrityCommands(program: Command, run: Runner): void {
     .action(run(lazy(cmds, 'runDoctor')));
 
   const gc = program.command('gc').description('delete unprotected snapshots in two phases: plan, then run');
-  gc.command('plan').option('--keep <n>', 'also keep the n newest snapshots').option('--within <duration>', 'also keep snapshots younger than this (e.g. 30d)').description('compute what may be deleted (deletes nothing)').action(run(lazy(cmds, 'runGcPlan')));
+  gc.command('plan').option('--keep <n>', 'keep the n newest snapshots of each line; older ones may go').option('--within <duration>', 'keep snapshots younger than this (e.g. 30d); older ones may go').option('--include-tagged', 'tagged snapshots may go too (kept by default)').description('compute what may be deleted (deletes nothing)').action(run(lazy(cmds, 'runGcPlan')));
   gc.command('run').option('--plan-id <id>', 'the plan to run (from `jvs gc plan`)').description('delete the snapshots of a plan, after checking it still holds').action(run(lazy(cmds, 'runGcRun')));
   gc.command('pin').argument('[ref]', 'snapshot to protect').option('--reason <text>', 'why it is kept').option('--expires <when>', 'duration (30d) or time when the pin lapses').description('protect a snapshot from gc').action(run(lazy(cmds, 'runGcPin')));
   gc.command('unpin').argument('[ref]', 'pinned snapshot').description('remove a pin').action(run(lazy(cmds, 'runGcUnpin')));

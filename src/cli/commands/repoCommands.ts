@@ -93,7 +93,7 @@ export async function runHistory(g: GlobalOptions, o: { limit?: string; grep?: s
   const s = styles(g);
   const human = r.snapshots.length
     ? r.snapshots.map((e) => {
-        const marks = [e.is_head ? 'HEAD' : '', e.is_latest && !e.is_head ? 'latest' : '', ...e.tags.map((t) => `tag: ${t}`)].filter(Boolean);
+        const marks = [e.is_head ? 'HEAD' : '', e.is_latest && !e.is_head ? 'latest' : '', ...e.tags.map((t) => `tag: ${t}`), e.parent_pruned ? `parent ${e.parent_id} pruned by gc` : ''].filter(Boolean);
         const note = e.note ? e.note.split('\n')[0] : '';
         return `${s.yellow(e.snapshot_id)}  ${e.created_at}  ${o.all ? `[${e.worktree_name}] ` : ''}${note}${marks.length ? ` ${s.dim(`(${marks.join(', ')})`)}` : ''}`;
       })
@@ -123,7 +123,8 @@ export async function runVerify(g: GlobalOptions, ref: string | undefined, o: { 
   const { verify, verifyFailure } = await import('../../verify/verify.js');
   const r = verify(ctx.layout, { ref, all: o.all, worktree: ctx.worktreeName, reporter: cliReporter(g) });
   const s = styles(g);
-  const human = r.results.map((x) => (x.severity === 'ok' ? `${s.green('OK')}       ${x.snapshot_id}` : `${s.red('DAMAGED')}  ${x.snapshot_id}: ${x.problems.join('; ')}`));
+  const pruned = (x: (typeof r.results)[number]) => (x.parent_pruned ? s.dim(` (parent ${x.parent_pruned.snapshot_id} pruned by gc)`) : '');
+  const human = r.results.map((x) => (x.severity === 'ok' ? `${s.green('OK')}       ${x.snapshot_id}${pruned(x)}` : `${s.red('DAMAGED')}  ${x.snapshot_id}: ${x.problems.join('; ')}`));
   if (r.audit_chain_valid === false) human.push(`${s.red('DAMAGED')}  audit log: ${r.audit_problems!.map((p) => `line ${p.line}: ${p.problem}`).join('; ')}`);
   if (!r.results.length) human.push('No snapshots yet.');
   const error = verifyFailure(r);
