@@ -70,6 +70,27 @@ type covered struct {
 	Tags            []string  `json:"tags,omitempty"`
 	Engine          string    `json:"engine"`
 	PayloadRootHash string    `json:"payload_root_hash"`
+	// The checksum is taken with these two set to "": no omitempty, as in the
+	// reference's descriptor struct, so both keys are part of the hashed JSON.
+	DescriptorChecksum string       `json:"descriptor_checksum"`
+	IntegrityState     string       `json:"integrity_state"`
+	Compression        *compression `json:"compression,omitempty"`
+}
+
+type compression struct {
+	Type  string `json:"type,omitempty"`
+	Level int    `json:"level,omitempty"`
+}
+
+// An audit record as the reference hashes it: record_hash present and empty.
+type auditRecord struct {
+	Timestamp    time.Time      `json:"timestamp"`
+	EventType    string         `json:"event_type"`
+	WorktreeName string         `json:"worktree_name,omitempty"`
+	SnapshotID   string         `json:"snapshot_id,omitempty"`
+	Details      map[string]any `json:"details,omitempty"`
+	PrevHash     string         `json:"prev_hash"`
+	RecordHash   string         `json:"record_hash"`
 }
 
 func sum(s string) string { h := sha256.Sum256([]byte(s)); return hex.EncodeToString(h[:]) }
@@ -104,10 +125,17 @@ func main() {
 	t1, _ := time.Parse(time.RFC3339Nano, "2026-02-28T14:03:12.5Z")
 	t2, _ := time.Parse(time.RFC3339Nano, "2026-02-28T14:03:12Z")
 	t3, _ := time.Parse(time.RFC3339Nano, "2026-02-28T14:03:12.120Z")
-	full := covered{"1708300800000-a3f7c1b2", "1708300700000-00ff00ff", "main", t1, "fix <html> & \"quotes\"\n\u2028 naïve 日本 😀 \x01\t", []string{"v1.0", "release"}, "copy", strings.Repeat("ab", 32)}
+	full := covered{"1708300800000-a3f7c1b2", "1708300700000-00ff00ff", "main", t1, "fix <html> & \"quotes\"\n\u2028 naïve 日本 😀 \x01\t", []string{"v1.0", "release"}, "copy", strings.Repeat("ab", 32), "", "", nil}
 	bare := covered{SnapshotID: "1708300800000-a3f7c1b2", WorktreeName: "main", CreatedAt: t2, Engine: "reflink-copy", PayloadRootHash: strings.Repeat("0", 64)}
 	fmt.Printf("full_canon=%s\nfull_sum=%s\n", canon(full), sum(canon(full)))
 	fmt.Printf("bare_canon=%s\nbare_sum=%s\n", canon(bare), sum(canon(bare)))
+	gz := bare
+	gz.Compression = &compression{"gzip", 9}
+	fmt.Printf("gzip_canon=%s\ngzip_sum=%s\n", canon(gz), sum(canon(gz)))
+	first := auditRecord{Timestamp: t3, EventType: "snapshot_create", WorktreeName: "main", SnapshotID: "1708300800000-a3f7c1b2", Details: map[string]any{"engine": "copy", "note": "a <b>"}}
+	fmt.Printf("audit1_canon=%s\naudit1_sum=%s\n", canon(first), sum(canon(first)))
+	second := auditRecord{Timestamp: t2, EventType: "gc_run", PrevHash: sum(canon(first))}
+	fmt.Printf("audit2_canon=%s\naudit2_sum=%s\n", canon(second), sum(canon(second)))
 	fmt.Printf("t3=%s\n", canon(map[string]any{"t": t3}))
 	fmt.Printf("keys=%s\n", canon(map[string]any{"b": 1, "a": []any{true, nil, 2.5}, "\U0001F600": "x", "\uFB01": "y", "Z": "z"}))
 	if len(os.Args) > 1 {

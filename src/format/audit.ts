@@ -16,14 +16,26 @@ export interface AuditRecord {
   record_hash: string;
 }
 
-/** record_hash = SHA-256 of the canonical JSON of the record without record_hash. */
-export function auditRecordHash(r: Omit<AuditRecord, 'record_hash'> & { record_hash?: string }): string {
+function hashedFields(r: Omit<AuditRecord, 'record_hash'> & { record_hash?: string }): Record<string, JsonValue | undefined> {
   const { record_hash: _ignored, ...rest } = r;
   const clean: Record<string, JsonValue | undefined> = { ...rest };
   if (!clean.snapshot_id) delete clean.snapshot_id;
   if (!clean.worktree_name) delete clean.worktree_name;
   if (!clean.details || Object.keys(clean.details as object).length === 0) delete clean.details;
-  return sha256Hex(canonicalJson(clean));
+  return clean;
+}
+
+/**
+ * record_hash = SHA-256 of the canonical JSON of the record with `"record_hash":""`
+ * present (the reference's struct keeps the key when hashing, as for descriptors).
+ */
+export function auditRecordHash(r: Omit<AuditRecord, 'record_hash'> & { record_hash?: string }): string {
+  return sha256Hex(canonicalJson({ ...hashedFields(r), record_hash: '' }));
+}
+
+/** The rule JVS used before it was corrected: record_hash left out of the hashed JSON. */
+export function legacyAuditRecordHash(r: Omit<AuditRecord, 'record_hash'> & { record_hash?: string }): string {
+  return sha256Hex(canonicalJson(hashedFields(r)));
 }
 
 export function serializeAuditRecord(r: AuditRecord): string {
@@ -35,8 +47,12 @@ export interface ChainProblem {
   problem: string;
 }
 
-/** Check every line's hash and its link to the previous line. */
-export function checkAuditChain(text: string): ChainProblem[] {
+/**
+ * Check every line's hash and its link to the previous line. Lines hashed by the
+ * legacy rule are accepted and their numbers collected in `legacyLines` (when given),
+ * so a caller can warn without calling an old repository tampered.
+ */
+export function checkAuditChain(text: string, legacyLines?: number[]): ChainProblem[] {
   const problems: ChainProblem[] = [];
   let prev = '';
   const lines = text.split('\n');
@@ -51,7 +67,10 @@ export function checkAuditChain(text: string): ChainProblem[] {
       return;
     }
     if (r.prev_hash !== prev) problems.push({ line: i + 1, problem: 'prev_hash does not match the previous record' });
-    if (auditRecordHash(r) !== r.record_hash) problems.push({ line: i + 1, problem: 'record_hash does not match the record' });
+    if (auditRecordHash(r) !== r.record_hash) {
+      if (legacyAuditRecordHash(r) === r.record_hash) legacyLines?.push(i + 1);
+      else problems.push({ line: i + 1, problem: 'record_hash does not match the record' });
+    }
     prev = r.record_hash;
   });
   return problems;

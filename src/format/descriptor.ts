@@ -23,12 +23,6 @@ export interface Descriptor {
   [extra: string]: JsonValue | undefined;
 }
 
-/**
- * Fields that are not covered by the checksum. Everything else is, including fields
- * added later: the covered set is derived, never listed by hand.
- */
-const UNCHECKED_FIELDS = new Set(['descriptor_checksum', 'integrity_state']);
-
 /** Drop empty optional fields so they are absent, as the reference's omitempty does. */
 export function normalizeDescriptor(d: Descriptor): Descriptor {
   const out: Descriptor = { ...d };
@@ -37,12 +31,35 @@ export function normalizeDescriptor(d: Descriptor): Descriptor {
   return out;
 }
 
+/**
+ * `descriptor_checksum` = SHA-256 of the canonical JSON of the descriptor with
+ * `"descriptor_checksum":""` and `"integrity_state":""` present. The reference's struct
+ * has no omitempty on these two, so both keys stay in the hashed text as empty strings.
+ * Every other field is covered, including fields added later (`compression`, or any
+ * field another implementation wrote): the covered set is derived, never listed by hand.
+ */
 export function descriptorChecksum(d: Descriptor): string {
-  const covered: Record<string, JsonValue | undefined> = {};
-  for (const [k, v] of Object.entries(normalizeDescriptor(d))) {
-    if (!UNCHECKED_FIELDS.has(k)) covered[k] = v;
-  }
-  return sha256Hex(canonicalJson(covered));
+  return sha256Hex(canonicalJson({ ...normalizeDescriptor(d), descriptor_checksum: '', integrity_state: '' } as JsonValue));
+}
+
+/**
+ * The rule JVS used before it was corrected (docs/integrity.md, "Legacy checksums"):
+ * both keys dropped from the hashed JSON. Repositories written then still carry such
+ * checksums; verify accepts them with a warning so they are never called corrupt, and
+ * `jvs doctor --strict --repair-runtime` rewrites them by the reference's rule.
+ */
+export function legacyDescriptorChecksum(d: Descriptor): string {
+  const { descriptor_checksum: _c, integrity_state: _i, ...covered } = normalizeDescriptor(d);
+  return sha256Hex(canonicalJson(covered as JsonValue));
+}
+
+export type ChecksumRule = 'v1' | 'legacy';
+
+/** Which rule the stored checksum was computed by, or undefined when it matches neither. */
+export function checksumRule(d: Descriptor): ChecksumRule | undefined {
+  if (descriptorChecksum(d) === d.descriptor_checksum) return 'v1';
+  if (legacyDescriptorChecksum(d) === d.descriptor_checksum) return 'legacy';
+  return undefined;
 }
 
 /** Bytes written to `.jvs/descriptors/<id>.json`: canonical JSON plus a newline. */

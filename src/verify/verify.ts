@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { JvsError, type ErrorClass } from '../errors.js';
 import { checkAuditChain } from '../format/audit.js';
-import { descriptorChecksum, type Descriptor } from '../format/descriptor.js';
+import { checksumRule, type Descriptor } from '../format/descriptor.js';
 import type { Layout } from '../repo/layout.js';
 import { resolveRef } from '../repo/refs.js';
 import { readTombstone } from '../repo/tombstones.js';
@@ -95,7 +95,11 @@ export interface SnapshotVerification {
   severity: Severity;
   error_class?: ErrorClass;
   problems: string[];
+  /** Sound but worth knowing, e.g. a checksum made by the legacy rule (docs/integrity.md). */
+  warnings?: string[];
 }
+
+export const LEGACY_CHECKSUM_WARNING = 'descriptor checksum uses the legacy rule (before format v1 was fixed); accepted, but the reference JVS reports this snapshot as TAMPERED';
 
 export interface LineageProblem {
   snapshot_id?: string;
@@ -111,6 +115,8 @@ export interface VerifyReport {
   lineage_problems?: LineageProblem[];
   audit_chain_valid?: boolean;
   audit_problems?: Array<{ line: number; problem: string }>;
+  /** Audit lines whose record_hash follows the legacy rule (accepted, see docs/integrity.md). */
+  audit_legacy_lines?: number[];
   tamper_detected: boolean;
   severity: Severity;
   checked: number;
@@ -131,8 +137,11 @@ function readReady(layout: Layout, id: string): Record<string, unknown> | undefi
  */
 export function verifyDescriptor(layout: Layout, d: Descriptor, known: Set<string>, reporter?: Reporter, deep = true): SnapshotVerification {
   const problems: string[] = [];
+  const warnings: string[] = [];
   let errorClass: ErrorClass | undefined;
-  const checksumValid = descriptorChecksum(d) === d.descriptor_checksum;
+  const rule = checksumRule(d);
+  const checksumValid = rule !== undefined;
+  if (rule === 'legacy') warnings.push(LEGACY_CHECKSUM_WARNING);
   if (!checksumValid) {
     problems.push('descriptor checksum does not match its fields');
     errorClass = 'E_DESCRIPTOR_CORRUPT';
@@ -173,6 +182,7 @@ export function verifyDescriptor(layout: Layout, d: Descriptor, known: Set<strin
     severity: tamper ? 'critical' : lineageValid ? 'ok' : 'error',
     ...(errorClass ? { error_class: errorClass } : {}),
     problems,
+    ...(warnings.length ? { warnings } : {}),
   };
 }
 
@@ -217,7 +227,9 @@ export function verify(layout: Layout, opts: VerifyOptions): VerifyReport {
       text = fs.readFileSync(layout.auditLog, 'utf8');
     } catch { /* no log yet */ }
     report.lineage_problems = checkLineage(layout, descriptors);
-    report.audit_problems = checkAuditChain(text);
+    const legacyLines: number[] = [];
+    report.audit_problems = checkAuditChain(text, legacyLines);
+    if (legacyLines.length) report.audit_legacy_lines = legacyLines;
     report.audit_chain_valid = report.audit_problems.length === 0;
     if (!report.audit_chain_valid) report.tamper_detected = true;
   }

@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { canonicalJson, formatTimestamp } from '../../src/format/canonicalJson.js';
-import { descriptorChecksum, type Descriptor } from '../../src/format/descriptor.js';
+import { auditRecordHash, checkAuditChain, legacyAuditRecordHash, serializeAuditRecord, type AuditRecord } from '../../src/format/audit.js';
+import { checksumRule, descriptorChecksum, legacyDescriptorChecksum, type Descriptor } from '../../src/format/descriptor.js';
 import { createHash } from 'node:crypto';
 import { payloadRootHash, type HashedEntry } from '../../src/format/payloadHash.js';
 import { packEntries, rootHashOf } from '../../src/fsutil/rootHash.js';
@@ -13,12 +14,19 @@ import { tmpDir } from '../helpers/tmp.js';
 
 // Vectors printed by scripts/golden (Go's encoding/json, as the reference uses it).
 const FULL_NOTE = 'fix <html> & "quotes"\n\u2028 naïve 日本 😀 \u0001\t';
+// The hashed text keeps "descriptor_checksum":"" and "integrity_state":"" (the
+// reference's struct has no omitempty on them), and "record_hash":"" for audit records.
 const FULL_CANON =
-  '{"created_at":"2026-02-28T14:03:12.5Z","engine":"copy","note":"fix \\u003chtml\\u003e \\u0026 \\"quotes\\"\\n\\u2028 naïve 日本 😀 \\u0001\\t","parent_id":"1708300700000-00ff00ff","payload_root_hash":"abababababababababababababababababababababababababababababababab","snapshot_id":"1708300800000-a3f7c1b2","tags":["v1.0","release"],"worktree_name":"main"}';
-const FULL_SUM = 'f9a1d37072d681c8094f1cee28475a7bb3030594d38a15821d279a6c82edcfe8';
+  '{"created_at":"2026-02-28T14:03:12.5Z","descriptor_checksum":"","engine":"copy","integrity_state":"","note":"fix \\u003chtml\\u003e \\u0026 \\"quotes\\"\\n\\u2028 naïve 日本 😀 \\u0001\\t","parent_id":"1708300700000-00ff00ff","payload_root_hash":"abababababababababababababababababababababababababababababababab","snapshot_id":"1708300800000-a3f7c1b2","tags":["v1.0","release"],"worktree_name":"main"}';
+const FULL_SUM = 'f2dd144b18a6fe48befdf1d9e98f8da3acd1ea82f43235278cca2fe89d01e64c';
 const BARE_CANON =
-  '{"created_at":"2026-02-28T14:03:12Z","engine":"reflink-copy","payload_root_hash":"0000000000000000000000000000000000000000000000000000000000000000","snapshot_id":"1708300800000-a3f7c1b2","worktree_name":"main"}';
-const BARE_SUM = 'a03bc723f6f1041dc9d6c1fe97cfa1cd05710573c5f5c4bdf268358ed02376a9';
+  '{"created_at":"2026-02-28T14:03:12Z","descriptor_checksum":"","engine":"reflink-copy","integrity_state":"","payload_root_hash":"0000000000000000000000000000000000000000000000000000000000000000","snapshot_id":"1708300800000-a3f7c1b2","worktree_name":"main"}';
+const BARE_SUM = '39a00a2b4b8a9b8b0e42c7379fc02e5cf611197dd884e775579857f56fc8b397';
+const GZIP_SUM = 'a2cd4c3f990a1842ea3d6fc2df818a24b0afdc5b4376effa18533ab3708d027f';
+const AUDIT1_CANON =
+  '{"details":{"engine":"copy","note":"a \\u003cb\\u003e"},"event_type":"snapshot_create","prev_hash":"","record_hash":"","snapshot_id":"1708300800000-a3f7c1b2","timestamp":"2026-02-28T14:03:12.12Z","worktree_name":"main"}';
+const AUDIT1_SUM = '8238de84b3a69813d2edd52a69c35a7df5df3da6923ea95ac63b8aa74db57c04';
+const AUDIT2_SUM = 'd6d593830f4653212fc2056790a034ce9b348ba96a6e597dfa2c98834f394dac';
 const TREE_HASH = '6546e952a9980151ba454d384747a14e4fb65387332fa8779e4b350d1462551a';
 
 const full: Descriptor = {
@@ -36,12 +44,11 @@ const full: Descriptor = {
 
 describe('canonical JSON (byte-exact with Go encoding/json)', () => {
   it('escapes <>& U+2028 and control characters as Go does and sorts keys', () => {
-    const { descriptor_checksum: _c, integrity_state: _i, ...covered } = full;
-    expect(canonicalJson(covered)).toBe(FULL_CANON);
+    expect(canonicalJson({ ...full, descriptor_checksum: '', integrity_state: '' })).toBe(FULL_CANON);
   });
 
   it('omits empty optional fields instead of writing null', () => {
-    const bare = { snapshot_id: '1708300800000-a3f7c1b2', parent_id: undefined, worktree_name: 'main', created_at: '2026-02-28T14:03:12Z', note: undefined, engine: 'reflink-copy', payload_root_hash: '0'.repeat(64) };
+    const bare = { snapshot_id: '1708300800000-a3f7c1b2', parent_id: undefined, worktree_name: 'main', created_at: '2026-02-28T14:03:12Z', note: undefined, engine: 'reflink-copy', payload_root_hash: '0'.repeat(64), descriptor_checksum: '', integrity_state: '' };
     expect(canonicalJson(bare)).toBe(BARE_CANON);
   });
 
@@ -70,11 +77,45 @@ describe('descriptor checksum', () => {
     expect(descriptorChecksum(bare)).toBe(BARE_SUM);
   });
 
-  it('ignores descriptor_checksum and integrity_state but covers every other field', () => {
+  it('hashes descriptor_checksum and integrity_state as empty strings and covers every other field', () => {
     const a = descriptorChecksum(full);
+    expect(a).toBe(createHash('sha256').update(FULL_CANON).digest('hex'));
     expect(descriptorChecksum({ ...full, integrity_state: 'corrupt', descriptor_checksum: 'zz' })).toBe(a);
     expect(descriptorChecksum({ ...full, note: FULL_NOTE + ' ' })).not.toBe(a);
     expect(descriptorChecksum({ ...full, partial_paths: ['Assets'] })).not.toBe(a);
+  });
+
+  it('covers the compression field the reference writes for --compress snapshots', () => {
+    const bare: Descriptor = { snapshot_id: '1708300800000-a3f7c1b2', worktree_name: 'main', created_at: '2026-02-28T14:03:12Z', engine: 'reflink-copy', payload_root_hash: '0'.repeat(64), descriptor_checksum: '', integrity_state: 'verified', compression: { type: 'gzip', level: 9 } };
+    expect(descriptorChecksum(bare)).toBe(GZIP_SUM);
+  });
+
+  it('recognises a checksum made by the legacy rule (both keys dropped) as legacy, never as v1', () => {
+    const legacy = { ...full, descriptor_checksum: legacyDescriptorChecksum(full) };
+    expect(legacy.descriptor_checksum).not.toBe(descriptorChecksum(full));
+    expect(checksumRule(legacy)).toBe('legacy');
+    expect(checksumRule({ ...full, descriptor_checksum: descriptorChecksum(full) })).toBe('v1');
+    expect(checksumRule({ ...legacy, note: 'edited' })).toBeUndefined();
+  });
+});
+
+describe('audit record hash', () => {
+  const first: AuditRecord = { timestamp: '2026-02-28T14:03:12.12Z', event_type: 'snapshot_create', worktree_name: 'main', snapshot_id: '1708300800000-a3f7c1b2', details: { engine: 'copy', note: 'a <b>' }, prev_hash: '', record_hash: '' };
+  it('matches the golden vectors: canonical JSON with "record_hash":"" present', () => {
+    expect(canonicalJson({ ...first } as never)).toBe(AUDIT1_CANON);
+    expect(auditRecordHash(first)).toBe(AUDIT1_SUM);
+    expect(auditRecordHash({ timestamp: '2026-02-28T14:03:12Z', event_type: 'gc_run', prev_hash: AUDIT1_SUM, record_hash: '' })).toBe(AUDIT2_SUM);
+  });
+
+  it('accepts lines hashed by the legacy rule, names them, and still rejects an edited line', () => {
+    const a = { ...first, record_hash: legacyAuditRecordHash(first) };
+    const b: AuditRecord = { timestamp: '2026-02-28T14:03:12Z', event_type: 'gc_run', prev_hash: a.record_hash, record_hash: '' };
+    b.record_hash = auditRecordHash(b);
+    const legacy: number[] = [];
+    expect(checkAuditChain(serializeAuditRecord(a) + serializeAuditRecord(b), legacy)).toEqual([]);
+    expect(legacy).toEqual([1]);
+    const edited = serializeAuditRecord({ ...a, event_type: 'restore' }) + serializeAuditRecord(b);
+    expect(checkAuditChain(edited).map((p) => p.line)).toEqual([1]);
   });
 });
 

@@ -125,6 +125,8 @@ export async function runVerify(g: GlobalOptions, ref: string | undefined, o: { 
   const s = styles(g);
   const pruned = (x: (typeof r.results)[number]) => (x.parent_pruned ? s.dim(` (parent ${x.parent_pruned.snapshot_id} pruned by gc)`) : '');
   const human = r.results.map((x) => (x.severity === 'ok' ? `${s.green('OK')}       ${x.snapshot_id}${pruned(x)}` : `${s.red('DAMAGED')}  ${x.snapshot_id}: ${x.problems.join('; ')}`));
+  for (const x of r.results) for (const w of x.warnings ?? []) human.push(`${s.yellow('warning')}  ${x.snapshot_id}: ${w}`);
+  if (r.audit_legacy_lines?.length) human.push(`${s.yellow('warning')}  audit log: ${r.audit_legacy_lines.length} line${r.audit_legacy_lines.length === 1 ? '' : 's'} hashed by the legacy rule (accepted; see docs/integrity.md)`);
   if (r.audit_chain_valid === false) human.push(`${s.red('DAMAGED')}  audit log: ${r.audit_problems!.map((p) => `line ${p.line}: ${p.problem}`).join('; ')}`);
   if (!r.results.length) human.push('No snapshots yet.');
   const error = verifyFailure(r);
