@@ -65,6 +65,44 @@ function dropOutputToClosedPipes(): void {
   }
 }
 
+/** Global options that take a value in the next word (`--wait` only when it looks like seconds). */
+const VALUE_OPTIONS = new Set(['-w', '--worktree']);
+
+/**
+ * Commander answers `jvs nosuch --help`, `jvs help nosuch` and `jvs gc nosuch --help`
+ * with the parent's help and exit 0, which tells a script the command exists. Walk the
+ * command words first, as the reference does, and refuse an unknown one with E_USAGE.
+ */
+export function unknownCommand(program: Command, argv: string[]): JvsError | undefined {
+  let cmd = program;
+  let helpWord = false;
+  const names: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') break;
+    if (a.startsWith('-')) {
+      if (VALUE_OPTIONS.has(a)) i++;
+      else if (a === '--wait' && /^\d+(\.\d+)?$/.test(argv[i + 1] ?? '')) i++;
+      continue;
+    }
+    if (!cmd.commands.length) break; // a leaf: the rest are its arguments
+    if (a === 'help' && !helpWord && !cmd.commands.some((c) => c.name() === 'help')) {
+      helpWord = true;
+      continue;
+    }
+    const sub = cmd.commands.find((c) => c.name() === a || c.aliases().includes(a));
+    if (!sub) {
+      const where = names.length ? `jvs ${names.join(' ')}` : 'jvs';
+      return new JvsError('E_USAGE', `unknown command '${[...names, a].join(' ')}'`, {
+        hint: `run \`${where} --help\` to list the commands`,
+      });
+    }
+    names.push(a);
+    cmd = sub;
+  }
+  return undefined;
+}
+
 export async function main(argv: string[]): Promise<number> {
   tracePhase('cli: loaded');
   dropOutputToClosedPipes();
@@ -113,12 +151,15 @@ export async function main(argv: string[]): Promise<number> {
   })(program);
 
   try {
+    const unknown = unknownCommand(program, argv);
+    if (unknown) throw unknown;
     await program.parseAsync(argv, { from: 'user' });
     return exitCode;
   } catch (e) {
     if (e instanceof CommanderError) {
       if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
       const msg = e.message.replace(/^error: /, '');
+      // Commander printed its own message (with the help pointer) in human mode.
       if (json) return printError(new JvsError('E_USAGE', msg, { hint: 'run `jvs --help` for usage' }), earlyGlobals(argv));
       return 2;
     }

@@ -21,6 +21,7 @@ import { readDescriptor } from '../repo/snapshots.js';
 import { takesEverything, type IgnoreMatcher } from '../select/selection.js';
 import { startWalk } from '../fsutil/walk.js';
 import { isSelected, restoreSelection } from './restoreSelection.js';
+import { assertRestorable } from '../verify/restorable.js';
 import { tracePhase } from '../trace.js';
 
 export { restoreSelection } from './restoreSelection.js';
@@ -76,6 +77,7 @@ export async function restoreSnapshot(layout: Layout, opts: RestoreOptions): Pro
           : undefined;
       if (!resolved) throw new JvsError('E_USAGE', 'restore needs a snapshot ref', { hint: 'e.g. `jvs restore HEAD` or `jvs restore <id|tag|note-prefix>`' });
       const id = resolved.descriptor.snapshot_id;
+      assertRestorable(layout, resolved.descriptor);
       const include = restoreSelection(layout, wt.name, resolved.descriptor);
       const { engine } = chooseEngine(layout.tmp, config.default_engine);
       const opId = `restore-${Date.now()}-${randomBytes(4).toString('hex')}`;

@@ -74,7 +74,11 @@ export async function createSnapshot(layout: Layout, opts: SnapshotOptions): Pro
   const partial = opts.paths?.length ? normalizePartialPaths(payloadRoot, opts.paths, opts.cwd ?? payloadRoot) : [];
   if (!opts.noHook) runPreSnapshotHook(layout, opts.worktree, note);
   const ignored = loadIgnore(payloadRoot);
-  const include = selection({ ignored: ignored ? [ignored] : [], partial, exclude: opts.exclude });
+  // A root `.READY` is the reference's copy of a snapshot marker (it copies one into
+  // worktrees on restore and fork): never payload. Leaving it out costs the fast scan
+  // only in worktrees that hold one.
+  const exclude = hasRootReady(payloadRoot) ? (rel: string) => rel === READY_FILE || !!opts.exclude?.(rel) : opts.exclude;
+  const include = selection({ ignored: ignored ? [ignored] : [], partial, exclude });
 
   // The worktree's own lock for the long part; the repository lock only around steps 7-10.
   const lockOpts = { waitMs: opts.lockWaitMs, command: 'snapshot', reporter: opts.reporter };
@@ -243,6 +247,15 @@ export async function createSnapshot(layout: Layout, opts: SnapshotOptions): Pro
       idx?.close();
     }
   });
+}
+
+function hasRootReady(payloadRoot: string): boolean {
+  try {
+    fs.lstatSync(path.join(payloadRoot, READY_FILE));
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** The filesystem clock; 0 when it cannot be read (then nothing recorded now is ever trusted: safe, slower). */

@@ -6,7 +6,7 @@ import { permBits, walkTree } from '../fsutil/walk.js';
 import { isUnchanged } from '../index/changeDetect.js';
 import { IndexDb } from '../index/indexDb.js';
 import { byRel, ensureSnapshotManifest, getWorktreeState, manifestFromPayload, type IndexedEntry } from '../index/manifests.js';
-import type { Layout } from '../repo/layout.js';
+import { READY_FILE, type Layout } from '../repo/layout.js';
 import { readDescriptor } from '../repo/snapshots.js';
 import { isDetached, readWorktreeConfig } from '../repo/worktreeConfig.js';
 import { isSelected, restoreSelection } from '../restore/restoreSelection.js';
@@ -62,6 +62,8 @@ export function status(layout: Layout, worktree: string): StatusResult {
     let hashed = 0;
     const seen = new Set<string>();
     for (const e of walkTree(root, { include: sel }).entries) {
+      // The reference's copy of a snapshot marker is never payload: not a change (snapshot skips it).
+      if (e.rel === READY_FILE) continue;
       seen.add(e.rel);
       const h = byPath.get(e.rel);
       if (!h) {

@@ -19,6 +19,7 @@ import { validateName } from '../repo/names.js';
 import { resolveRef } from '../repo/refs.js';
 import { readWorktreeConfig, writeWorktreeConfig, type WorktreeConfig } from '../repo/worktreeConfig.js';
 import type { Reporter } from '../progress.js';
+import { assertRestorable } from '../verify/restorable.js';
 
 export interface ForkOptions {
   name: string;
@@ -68,7 +69,9 @@ export async function forkWorktree(layout: Layout, opts: ForkOptions): Promise<F
             hint: 'take one first with `jvs snapshot "note"`, or create an empty worktree with `jvs worktree create <name>`',
           });
         }
-        snapshotId = resolveRef(layout, ref, src).descriptor.snapshot_id;
+        const { descriptor } = resolveRef(layout, ref, src);
+        assertRestorable(layout, descriptor);
+        snapshotId = descriptor.snapshot_id;
       }
       const { engine } = chooseEngine(layout.tmp, config.default_engine);
       const opId = `fork-${Date.now()}-${randomBytes(4).toString('hex')}`;

@@ -1,0 +1,121 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { legacyDescriptorChecksum, serializeDescriptor, type Descriptor } from '../../src/format/descriptor.js';
+import { writeFiles } from '../helpers/tmp.js';
+import { expectError, newRepo, run, snapshot, treeState, worktreeConfig } from '../integrity/support.js';
+
+/** Behaviours the reference has and users of both tools rely on (issue 12). */
+
+describe('unknown commands exit non-zero with E_USAGE naming the command', () => {
+  const repo = () => newRepo();
+  it.each([
+    [['nosuch', '--help'], 'nosuch'],
+    [['help', 'nosuch'], 'nosuch'],
+    [['pin', '--help'], 'pin'],
+    [['gc', 'nosuch', '--help'], 'gc nosuch'],
+    [['worktree', 'help', 'nosuch'], 'worktree nosuch'],
+  ])('jvs %j', (args, named) => {
+    const r = repo();
+    const human = run(args, r.main);
+    expect(human.code).toBe(2);
+    expect(human.stderr).toContain(`E_USAGE`);
+    expect(human.stderr).toContain(`unknown command '${named}'`);
+    expect(human.stdout).not.toContain('Usage:');
+    expectError(run([...args, '--json'], r.main), 'E_USAGE');
+  });
+
+  it('known commands keep their help (exit 0)', () => {
+    const r = repo();
+    for (const args of [['--help'], ['help'], ['help', 'gc'], ['gc', 'pin', '--help'], ['snapshot', '--help']]) {
+      const h = run(args, r.main);
+      expect(h.code, args.join(' ')).toBe(0);
+      expect(h.stdout).toContain('Usage:');
+    }
+  });
+});
+
+describe('restore and fork refuse a damaged or incomplete snapshot before writing anything', () => {
+  function setup() {
+    const repo = newRepo();
+    writeFiles(repo.main, { 'a.txt': 'one\n' });
+    const first = snapshot(repo, 'first');
+    fs.writeFileSync(path.join(repo.main, 'a.txt'), 'two\n');
+    const second = snapshot(repo, 'second');
+    return { repo, first, second };
+  }
+
+  it('a descriptor whose checksum fails → E_DESCRIPTOR_CORRUPT, worktree and head untouched, no fork made', () => {
+    const { repo, first } = setup();
+    const file = path.join(repo.ctl, 'descriptors', `${first}.json`);
+    const d = JSON.parse(fs.readFileSync(file, 'utf8'));
+    fs.writeFileSync(file, JSON.stringify({ ...d, note: 'edited by hand' }));
+    const before = treeState(repo.main);
+    const cfg = worktreeConfig(repo);
+    expectError(run(['restore', first, '--json'], repo.main), 'E_DESCRIPTOR_CORRUPT');
+    expect(treeState(repo.main)).toEqual(before);
+    expect(worktreeConfig(repo)).toEqual(cfg);
+    expectError(run(['worktree', 'fork', first, 'side', '--json'], repo.main), 'E_DESCRIPTOR_CORRUPT');
+    expect(fs.existsSync(path.join(repo.root, 'worktrees', 'side'))).toBe(false);
+  });
+
+  it('a snapshot without its .READY marker → E_PARTIAL_SNAPSHOT, nothing written', () => {
+    const { repo, first } = setup();
+    fs.rmSync(path.join(repo.ctl, 'snapshots', first, '.READY'));
+    const before = treeState(repo.main);
+    const cfg = worktreeConfig(repo);
+    expectError(run(['restore', first, '--json'], repo.main), 'E_PARTIAL_SNAPSHOT');
+    expect(treeState(repo.main)).toEqual(before);
+    expect(worktreeConfig(repo)).toEqual(cfg);
+    expectError(run(['worktree', 'fork', first, 'side', '--json'], repo.main), 'E_PARTIAL_SNAPSHOT');
+    expect(fs.existsSync(path.join(repo.root, 'worktrees', 'side'))).toBe(false);
+  });
+});
+
+describe("the reference's .READY copy in a worktree root", () => {
+  it('is never snapshotted, is not a change, and a snapshot beside it succeeds', () => {
+    const repo = newRepo();
+    writeFiles(repo.main, { 'a.txt': 'one\n', '.READY': '{}' });
+    const id = snapshot(repo, 'one');
+    expect(fs.existsSync(path.join(repo.ctl, 'snapshots', id, 'a.txt'))).toBe(true);
+    // The snapshot's own marker is ours, not the worktree's copy.
+    expect(fs.readFileSync(path.join(repo.ctl, 'snapshots', id, '.READY'), 'utf8')).toContain(id);
+    expect(run(['status', '--json'], repo.main).json()).toMatchObject({ clean: true });
+    expect(run(['verify', '--all', '--json'], repo.main).code).toBe(0);
+  });
+
+  it('never lands in a worktree restored or forked by us', () => {
+    const repo = newRepo();
+    writeFiles(repo.main, { 'a.txt': 'one\n' });
+    const id = snapshot(repo, 'one');
+    fs.writeFileSync(path.join(repo.main, '.READY'), '{"snapshot_id":"x"}');
+    expect(run(['restore', id, '--json'], repo.main).code).toBe(0);
+    expect(fs.existsSync(path.join(repo.main, 'a.txt'))).toBe(true);
+    expect(fs.existsSync(path.join(repo.main, '.READY'))).toBe(false);
+    expect(run(['worktree', 'fork', id, 'side', '--json'], repo.main).code).toBe(0);
+    expect(fs.readdirSync(path.join(repo.root, 'worktrees', 'side'))).toEqual(['a.txt']);
+  });
+});
+
+describe('legacy checksums (made before format v1 was fixed) are accepted with a warning', () => {
+  it('verify passes, warns, and restore works; an edited legacy descriptor is still corrupt', () => {
+    const repo = newRepo();
+    writeFiles(repo.main, { 'a.txt': 'one\n' });
+    const id = snapshot(repo, 'one');
+    const file = path.join(repo.ctl, 'descriptors', `${id}.json`);
+    const d = JSON.parse(fs.readFileSync(file, 'utf8')) as Descriptor;
+    const legacy = { ...d, descriptor_checksum: legacyDescriptorChecksum(d) };
+    fs.writeFileSync(file, serializeDescriptor(legacy));
+    const ready = path.join(repo.ctl, 'snapshots', id, '.READY');
+    fs.chmodSync(ready, 0o644);
+    fs.writeFileSync(ready, JSON.stringify({ ...JSON.parse(fs.readFileSync(ready, 'utf8')), descriptor_checksum: legacy.descriptor_checksum }));
+    const v = run(['verify', '--all', '--json'], repo.main);
+    expect(v.code, v.stdout).toBe(0);
+    expect(v.json().results[0].warnings[0]).toContain('legacy rule');
+    expect(run(['verify', '--all'], repo.main).stdout).toContain('warning');
+    fs.writeFileSync(path.join(repo.main, 'a.txt'), 'two\n');
+    expect(run(['restore', id, '--json'], repo.main).code).toBe(0);
+    fs.writeFileSync(file, serializeDescriptor({ ...legacy, note: 'edited' }));
+    expect(run(['verify', '--all', '--json'], repo.main).json().results[0].checksum_valid).toBe(false);
+  });
+});
