@@ -35,10 +35,11 @@ export function writeFileAtomic(file: string, data: string | Uint8Array, mode = 
 }
 
 /** Write a new file durably (fails if it exists); used for records that must not be overwritten. */
-export function writeFileDurable(file: string, data: string): void {
+export function writeFileDurable(file: string, data: string | Uint8Array): void {
   const fd = fs.openSync(file, 'wx', 0o644);
   try {
-    fs.writeSync(fd, data);
+    if (typeof data === 'string') fs.writeSync(fd, data);
+    else fs.writeSync(fd, data);
     fs.fsyncSync(fd);
   } finally {
     fs.closeSync(fd);

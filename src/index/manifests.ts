@@ -9,6 +9,7 @@ import { READY_FILE, type Layout } from '../repo/layout.js';
 import { relProblem } from '../repo/names.js';
 import { IndexDb, snapshotOwner, worktreeOwner, type StoredList } from './indexDb.js';
 import type { IndexedEntry } from './manifestCodec.js';
+import { compressedManifest } from '../verify/compressedPayload.js';
 
 export type { IndexedEntry } from './manifestCodec.js';
 
@@ -62,7 +63,8 @@ export function getSnapshotManifest(idx: IndexDb | undefined, id: string): Index
 export function ensureSnapshotManifest(idx: IndexDb | undefined, layout: Layout, id: string): IndexedEntry[] {
   const have = getSnapshotManifest(idx, id);
   if (have) return have;
-  const entries = manifestFromPayload(layout.snapshotDir(id));
+  // A compressed snapshot is described by the tree it decompresses to (real names and modes).
+  const entries = compressedManifest(layout, id) ?? manifestFromPayload(layout.snapshotDir(id));
   idx?.putList(snapshotOwner(id), { entries, probeNs: 0n });
   return entries;
 }

@@ -3,6 +3,7 @@ import type { Layout } from '../repo/layout.js';
 import { loadCatalog } from './catalog.js';
 import { IndexDb, snapshotOwner } from './indexDb.js';
 import { manifestFromPayload, type InodeHashCache } from './manifests.js';
+import { compressedManifest } from '../verify/compressedPayload.js';
 
 export interface RebuildIndexResult {
   /** False when no index can be written here (module missing, read-only repository). */
@@ -35,7 +36,7 @@ export function rebuildIndex(layout: Layout): RebuildIndexResult {
     for (const d of descriptors) {
       let entries;
       try {
-        entries = manifestFromPayload(layout.snapshotDir(d.snapshot_id), cache);
+        entries = compressedManifest(layout, d.snapshot_id) ?? manifestFromPayload(layout.snapshotDir(d.snapshot_id), cache);
       } catch {
         skipped.push(d.snapshot_id);
         continue;

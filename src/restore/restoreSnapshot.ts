@@ -22,6 +22,8 @@ import { takesEverything, type IgnoreMatcher } from '../select/selection.js';
 import { startWalk } from '../fsutil/walk.js';
 import { isSelected, restoreSelection } from './restoreSelection.js';
 import { assertRestorable } from '../verify/restorable.js';
+import { expandCompressed } from '../verify/compressedPayload.js';
+import { compressionOf } from '../format/compression.js';
 import { tracePhase } from '../trace.js';
 
 export { restoreSelection } from './restoreSelection.js';
@@ -135,6 +137,11 @@ export function applyRestore(layout: Layout, worktree: string, snapshotId: strin
   const root = layout.worktreeRoot(worktree);
   const descriptor = readDescriptor(layout, snapshotId);
   const sel = include ?? restoreSelection(layout, worktree, descriptor);
+  if (compressionOf(descriptor)) {
+    // A compressed snapshot is applied from its decompressed, verified copy in .jvs/tmp
+    // (real names and modes; src/verify/compressedPayload.ts). No index shortcuts.
+    return expandCompressed(layout, descriptor, (tree) => applyTree(tree, root, engine, { skipNames: SKIP_READY, include: sel, onProgress: reporter ? (x, t) => reporter.progress('restore', x, t) : undefined }));
+  }
   // Nothing to leave out: the worktree is scanned on every core while the index is opened and read.
   const destWalk = !engine.cloneTree && sel === takesEverything && fs.existsSync(root) ? startWalk(root) : undefined;
   const idx = IndexDb.open(layout);

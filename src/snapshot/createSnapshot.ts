@@ -26,6 +26,9 @@ import { tracePhase } from '../trace.js';
 import { runPreSnapshotHook } from './preSnapshotHook.js';
 import { loadIgnore, normalizePartialPaths, selection, takesEverything } from '../select/selection.js';
 import { startWalk } from '../fsutil/walk.js';
+import { compressionOf, storedName, type CompressionInfo } from '../format/compression.js';
+import { readDescriptor } from '../repo/snapshots.js';
+import { compressedReady, compressStage } from './compressStage.js';
 
 export interface SnapshotOptions {
   worktree: string;
@@ -38,6 +41,8 @@ export interface SnapshotOptions {
   exclude?: (rel: string) => boolean;
   /** Skip the pre-snapshot hook (never set by the CLI). */
   noHook?: boolean;
+  /** `--compress`: store files gzip-compressed in the reference's layout (src/format/compression.ts). */
+  compression?: CompressionInfo;
   lockWaitMs?: number;
   reporter?: Reporter;
 }
@@ -115,7 +120,9 @@ export async function createSnapshot(layout: Layout, opts: SnapshotOptions): Pro
       // 2. materialise into .jvs/snapshots/<id>.tmp/ — incrementally: unchanged files are
       //    hard-linked from the parent (copy engine) or cloned without being read,
       //    changed files are hashed while copied.
-      const known = snapshotKnowledge(layout, idx, wt.name, wt.latest_snapshot_id, engine.name === 'copy');
+      // A compressed parent holds `<name>.gz` files: nothing of it can be linked by name.
+      const parentCompressed = !!wt.latest_snapshot_id && !!compressionOf(readDescriptor(layout, wt.latest_snapshot_id));
+      const known = snapshotKnowledge(layout, idx, wt.name, wt.latest_snapshot_id, engine.name === 'copy' && !parentCompressed);
       tracePhase('snapshot: index read');
       m = materializeTree(payload, tmpDir, engine, {
         include,
@@ -154,6 +161,8 @@ export async function createSnapshot(layout: Layout, opts: SnapshotOptions): Pro
         tracePhase('snapshot: index chunks');
       }
       flush.wait();
+      // 3b. compressed layout (the root hash above describes the tree before compression)
+      if (opts.compression) compressStage(tmpDir, m.entries, opts.compression.level);
       faultPoint('snapshot.3-fsync');
       tracePhase('snapshot: fsync tree');
       // 4. payload root hash: computed above
@@ -170,19 +179,22 @@ export async function createSnapshot(layout: Layout, opts: SnapshotOptions): Pro
         descriptor_checksum: '',
         integrity_state: 'verified',
         ...(partial.length ? { partial_paths: partial } : {}),
+        ...(opts.compression ? { compression: { ...opts.compression } } : {}),
       };
       d.descriptor_checksum = descriptorChecksum(d);
       fs.rmSync(layout.descriptorTmp(id), { force: true });
       writeFileDurable(layout.descriptorTmp(id), serializeDescriptor(d));
       faultPoint('snapshot.5-descriptor-tmp');
       // 6. .READY inside the staged snapshot
-      writeFileDurable(path.join(tmpDir, READY_FILE), serializeReady({
+      const ready = serializeReady({
         snapshot_id: id,
         completed_at: formatTimestamp(new Date()),
         payload_root_hash: rootHash,
         engine: engine.name,
         descriptor_checksum: d.descriptor_checksum,
-      }));
+      });
+      if (opts.compression) writeFileDurable(path.join(tmpDir, storedName(READY_FILE)), compressedReady(ready, opts.compression.level));
+      else writeFileDurable(path.join(tmpDir, READY_FILE), ready);
       faultPoint('snapshot.6-ready');
       const degraded = [...(engineNote ? [engineNote] : []), ...m.degraded];
       const files = m.entries.filter((e) => e.type === 'file').length;
@@ -207,7 +219,7 @@ export async function createSnapshot(layout: Layout, opts: SnapshotOptions): Pro
           event_type: 'snapshot_create',
           snapshot_id: id,
           worktree_name: wt.name,
-          details: { engine: engine.name, payload_root_hash: rootHash, files, ...(degraded.length ? { degraded } : {}) },
+          details: { engine: engine.name, payload_root_hash: rootHash, ...(opts.compression ? { compression: { ...opts.compression } } : {}), files, ...(degraded.length ? { degraded } : {}) },
         });
       });
       // (cache, after the protocol) manifest, worktree state and catalog row in the index

@@ -5,7 +5,7 @@ import { hashFile } from '../fsutil/fileHash.js';
 import { permBits, walkTree } from '../fsutil/walk.js';
 import { isUnchanged } from '../index/changeDetect.js';
 import { IndexDb } from '../index/indexDb.js';
-import { byRel, ensureSnapshotManifest, getWorktreeState, manifestFromPayload, type IndexedEntry } from '../index/manifests.js';
+import { byRel, ensureSnapshotManifest, getWorktreeState, type IndexedEntry } from '../index/manifests.js';
 import { READY_FILE, type Layout } from '../repo/layout.js';
 import { readDescriptor } from '../repo/snapshots.js';
 import { isDetached, readWorktreeConfig } from '../repo/worktreeConfig.js';
@@ -52,7 +52,7 @@ export function status(layout: Layout, worktree: string): StatusResult {
         throw new JvsError('E_NOT_FOUND', `the head snapshot ${head} of worktree '${wt.name}' has no payload folder`, { hint: 'run `jvs doctor --strict` to inspect the repository' });
       }
       sel = restoreSelection(layout, wt.name, readDescriptor(layout, head));
-      manifest = idx ? ensureSnapshotManifest(idx, layout, head) : manifestFromPayload(layout.snapshotDir(head));
+      manifest = ensureSnapshotManifest(idx, layout, head);
     }
     const byPath = byRel(manifest);
     const state = getWorktreeState(idx, wt.name);

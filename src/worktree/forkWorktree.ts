@@ -20,6 +20,9 @@ import { resolveRef } from '../repo/refs.js';
 import { readWorktreeConfig, writeWorktreeConfig, type WorktreeConfig } from '../repo/worktreeConfig.js';
 import type { Reporter } from '../progress.js';
 import { assertRestorable } from '../verify/restorable.js';
+import { expandCompressed } from '../verify/compressedPayload.js';
+import { compressionOf } from '../format/compression.js';
+import { readDescriptor } from '../repo/snapshots.js';
 
 export interface ForkOptions {
   name: string;
@@ -76,6 +79,8 @@ export async function forkWorktree(layout: Layout, opts: ForkOptions): Promise<F
       const { engine } = chooseEngine(layout.tmp, config.default_engine);
       const opId = `fork-${Date.now()}-${randomBytes(4).toString('hex')}`;
       const stage = layout.tmpPath(opId);
+      // A repository made by the reference has no .jvs/tmp (runtime state of ours).
+      fs.mkdirSync(layout.tmp, { recursive: true });
       const dest = layout.worktreeRoot(name);
       writeIntent(layout, { id: opId, operation: 'fork', worktree_name: name, ...(snapshotId ? { snapshot_id: snapshotId } : {}), details: { stage } });
       return { name, snapshotId, engine, opId, stage, dest };
@@ -83,7 +88,14 @@ export async function forkWorktree(layout: Layout, opts: ForkOptions): Promise<F
     faultPoint('fork.1-intent');
     try {
       let files = 0;
-      if (snapshotId) {
+      const compressed = snapshotId ? compressionOf(readDescriptor(layout, snapshotId)) : undefined;
+      if (snapshotId && compressed) {
+        // Decompressed and verified into .jvs/tmp, then moved into place as the stage.
+        files = expandCompressed(layout, readDescriptor(layout, snapshotId), (tree) => {
+          fs.renameSync(tree, stage);
+          return 0;
+        }, true).files;
+      } else if (snapshotId) {
         const idx = IndexDb.open(layout);
         try {
           // Hashes come from the snapshot's manifest; only without one are files hashed while copied.

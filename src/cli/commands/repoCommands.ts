@@ -58,9 +58,11 @@ export async function runSnapshot(
   g: GlobalOptions,
   noteArg: string | undefined,
   extra: string[],
-  o: { tag?: string[]; file?: string; paths?: string[] },
+  o: { tag?: string[]; file?: string; paths?: string[]; compress?: string },
 ): Promise<CommandOutput> {
   const ctx = commandContext(g);
+  const { parseCompressLevel } = await import('../../format/compression.js');
+  const compression = o.compress === undefined ? undefined : parseCompressLevel(o.compress);
   if (extra.length && !process.argv.includes('--')) {
     throw usage(`unexpected argument ${JSON.stringify(extra[0])}`, 'quote the note (`jvs snapshot "my note"`); partial paths go after --paths or `--`');
   }
@@ -68,7 +70,7 @@ export async function runSnapshot(
   if (noteArg !== undefined && o.file) throw usage('give the note either as an argument or with -F, not both', 'e.g. `jvs snapshot -F notes.txt`');
   const note = o.file ? await readNoteFile(o.file) : noteArg;
   const { createSnapshot } = await import('../../snapshot/createSnapshot.js');
-  const r = await createSnapshot(ctx.layout, { worktree: ctx.worktreeName, note, tags: o.tag ?? [], paths, cwd: process.cwd(), lockWaitMs: g.waitMs, reporter: cliReporter(g) });
+  const r = await createSnapshot(ctx.layout, { worktree: ctx.worktreeName, note, tags: o.tag ?? [], paths, cwd: process.cwd(), ...(compression ? { compression } : {}), lockWaitMs: g.waitMs, reporter: cliReporter(g) });
   const s = styles(g);
   return {
     data: r,
