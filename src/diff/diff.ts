@@ -8,6 +8,9 @@ import { resolveRef } from '../repo/refs.js';
 import { loadDescriptors } from '../repo/snapshots.js';
 import { readWorktreeConfig } from '../repo/worktreeConfig.js';
 import { loadIgnore, selection, type IgnoreMatcher } from '../select/selection.js';
+import { compressionOf } from '../format/compression.js';
+import type { Descriptor } from '../format/descriptor.js';
+import { expandCompressed } from '../verify/compressedPayload.js';
 
 export interface DiffOptions {
   worktree: string;
@@ -81,8 +84,24 @@ export function diff(layout: Layout, opts: DiffOptions): DiffResult {
   const partial = [...(from.partial_paths ?? []), ...(to?.partial_paths ?? [])];
   const ignore = to ? undefined : loadIgnore(layout.payload(wt.name));
   const include = selection({ ignored: ignore ? [ignore] : [], partial });
-  const a = readSide(layout.snapshotDir(from.snapshot_id), include);
-  const b = readSide(to ? layout.snapshotDir(to.snapshot_id) : layout.worktreeRoot(wt.name), include);
+  // A compressed snapshot is compared as the tree it decompresses to (a private copy in .jvs/tmp).
+  const expanded: string[] = [];
+  const treeOf = (d: Descriptor): string => {
+    if (!compressionOf(d)) return layout.snapshotDir(d.snapshot_id);
+    expandCompressed(layout, d, (tree) => {
+      fs.renameSync(tree, `${tree}-diff`);
+      expanded.push(`${tree}-diff`);
+    }, true);
+    return expanded[expanded.length - 1]!;
+  };
+  try {
+    return compare(from, to, readSide(treeOf(from), include), readSide(to ? treeOf(to) : layout.worktreeRoot(wt.name), include), wt.name);
+  } finally {
+    for (const t of expanded) fs.rmSync(t, { recursive: true, force: true });
+  }
+}
+
+function compare(from: Descriptor, to: Descriptor | undefined, a: Side, b: Side, worktree: string): DiffResult {
   const added: string[] = [];
   const removed: string[] = [];
   const modified: string[] = [];
@@ -97,7 +116,7 @@ export function diff(layout: Layout, opts: DiffOptions): DiffResult {
     to_snapshot_id: to ? to.snapshot_id : null,
     from_time: from.created_at,
     to_time: to ? to.created_at : null,
-    ...(to ? {} : { to_worktree: wt.name }),
+    ...(to ? {} : { to_worktree: worktree }),
     added: added.sort(),
     removed: removed.sort(),
     modified: modified.sort(),

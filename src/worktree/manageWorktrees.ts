@@ -4,6 +4,7 @@ import { walkTree } from '../fsutil/walk.js';
 import { fsyncDir } from '../fsutil/atomic.js';
 import { appendAudit } from '../repo/audit.js';
 import { MAIN_WORKTREE, READY_FILE, type Layout } from '../repo/layout.js';
+import { compressedManifest } from '../verify/compressedPayload.js';
 import { withRepoLock, withWorktreeLock } from '../repo/lock.js';
 import { validateName } from '../repo/names.js';
 import { isDetached, listWorktreeNames, readWorktreeConfig, writeWorktreeConfig } from '../repo/worktreeConfig.js';
@@ -60,14 +61,19 @@ export function renameWorktree(layout: Layout, rawOld: string, rawNew: string, l
  * types, sizes, modes, mtimes). Cheap; used to refuse removing unsaved work.
  */
 export function payloadMatchesHead(layout: Layout, name: string, headId: string | undefined): boolean {
-  const payload = walkTree(layout.payload(name)).entries;
+  // A root .READY is the reference's marker copy, never payload.
+  const payload = walkTree(layout.payload(name), { include: (rel) => rel !== READY_FILE }).entries;
   if (!headId) return payload.length === 0;
-  const snap = walkTree(layout.snapshotDir(headId), { include: (rel) => rel !== READY_FILE }).entries;
+  // A compressed head is compared as the tree it decompresses to.
+  const logical = compressedManifest(layout, headId);
+  const snap = logical
+    ? logical.map((m) => ({ rel: m.rel, type: m.type, size: BigInt(m.size), mtimeNs: m.mtimeNs, perm: m.mode }))
+    : walkTree(layout.snapshotDir(headId), { include: (rel) => rel !== READY_FILE }).entries.map((e) => ({ rel: e.rel, type: e.type, size: e.stat.size, mtimeNs: e.stat.mtimeNs, perm: Number(e.stat.mode) & 0o7777 }));
   if (snap.length !== payload.length) return false;
   const byRel = new Map(snap.map((e) => [e.rel, e]));
   return payload.every((p) => {
     const s = byRel.get(p.rel);
-    return !!s && s.type === p.type && (p.type !== 'file' || (s.stat.size === p.stat.size && s.stat.mtimeNs === p.stat.mtimeNs)) && (p.type === 'symlink' || s.stat.mode === p.stat.mode);
+    return !!s && s.type === p.type && (p.type !== 'file' || (s.size === p.stat.size && s.mtimeNs === p.stat.mtimeNs)) && (p.type === 'symlink' || s.perm === (Number(p.stat.mode) & 0o7777));
   });
 }
 

@@ -158,7 +158,8 @@ describe('jvs completion', () => {
     expect(probe(['jvs', '--json', '-w', 'main', 'worktree', 'f'])).toBe('worktree|0|fork create list path rename remove');
     expect(probe(['jvs', 'snapshot', 'x', '--', ''])).toBe('snapshot|1|');
     const table = (fn: string, arg: string) => run('zsh', ['-f', '-c', `compdef() { :; }; source '${f}'; ${fn} '${arg}'; print -r -- "\${(j:,:)\${(@)reply%%:*}}"`]).trim();
-    expect(table('_jvs_options', 'snapshot')).toBe('--paths,-t,--tag,-F,--file');
+    expect(table('_jvs_options', 'snapshot')).toBe('--paths,-t,--tag,-F,--file,--compress');
+    expect(table('_jvs_choices', '--compress')).toBe('none,fast,default,max');
     expect(table('_jvs_choices', '--template')).toBe('node,python,unity,unreal');
     expect(table('_jvs_argchoices', 'completion')).toBe('bash,zsh,fish');
   });

@@ -119,3 +119,37 @@ describe('legacy checksums (made before format v1 was fixed) are accepted with a
     expect(run(['verify', '--all', '--json'], repo.main).json().results[0].checksum_valid).toBe(false);
   });
 });
+
+describe("human output keeps the reference's phrases, detail after them", () => {
+  it('restore, worktree fork and create, verify and gc plan', () => {
+    const repo = newRepo();
+    writeFiles(repo.main, { 'a.txt': 'one\n' });
+    const first = snapshot(repo, 'first');
+    fs.writeFileSync(path.join(repo.main, 'a.txt'), 'two\n');
+    snapshot(repo, 'second');
+    const restore = run(['restore', first], repo.main).stdout.split('\n');
+    expect(restore.slice(0, 4)).toEqual([`Restored to snapshot ${first}`, 'Worktree is now in DETACHED state.', 'To continue working from here: jvs worktree fork <name>', 'To return to latest: jvs restore HEAD']);
+    expect(run(['restore', 'HEAD'], repo.main).stdout).toContain('Worktree is now at HEAD state.');
+    const fork = run(['worktree', 'fork', first, 'side'], repo.main).stdout.split('\n');
+    expect(fork.slice(0, 3)).toEqual([`Created worktree 'side' from snapshot ${first}`, `Path: ${path.join(repo.root, 'worktrees', 'side')}`, 'Worktree is at HEAD state - you can create snapshots.']);
+    expect(run(['worktree', 'create', 'blank'], repo.main).stdout).toContain(`Created worktree 'blank' at ${path.join(repo.root, 'worktrees', 'blank')}`);
+    expect(run(['verify', '--all'], repo.main).stdout).toContain(`${first}  OK`);
+    const plan = run(['gc', 'plan'], repo.main).stdout.split('\n');
+    expect(plan[0]).toMatch(/^GC Plan: \S+$/);
+    expect(plan[1]).toMatch(/^ {2}Protected: \d+ snapshots? /);
+    expect(plan[2]).toMatch(/^ {2}To delete: \d+ snapshots?$/);
+    expect(plan.some((l) => /^ {2}Estimated reclaim: ~\d+ MB/.test(l))).toBe(true);
+  });
+
+  it('verify names a damaged snapshot TAMPERED, as the reference does', () => {
+    const repo = newRepo();
+    writeFiles(repo.main, { 'a.txt': 'one\n' });
+    const id = snapshot(repo, 'first');
+    const f = path.join(repo.ctl, 'snapshots', id, 'a.txt');
+    fs.chmodSync(f, 0o644);
+    fs.writeFileSync(f, 'tampered\n');
+    const v = run(['verify', '--all'], repo.main);
+    expect(v.code).not.toBe(0);
+    expect(v.stdout).toContain(`${id}  TAMPERED: payload root hash does not match`);
+  });
+});

@@ -194,6 +194,8 @@ describe('forks of reference snapshots, and snapshots we take inside the referen
     expect(checkAuditChain(text, legacy)).toEqual([]);
     expect(legacy).toEqual([]);
     expect(jvs(['doctor', '--strict', '--json'], { cwd: main }).json().findings).toEqual([]);
+    // The reference's fork, snapshotted by us and holding its .READY copy, has no unsaved work.
+    jvsOk(['worktree', 'remove', 'feature'], { cwd: main });
   });
 
   it('compressed: fork of a compressed snapshot is decompressed, and snapshots after it verify', () => {

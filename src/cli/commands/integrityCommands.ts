@@ -39,14 +39,15 @@ export async function runGcPlan(g: GlobalOptions, o: { keep?: string; within?: s
   const ctx = commandContext(g);
   const { planGc } = await import('../../gc/planGc.js');
   const r = await planGc(ctx.layout, { keep: wholeNumber(o.keep, '--keep'), within: o.within, includeTagged: o.includeTagged, lockWaitMs: g.waitMs, reporter: cliReporter(g) });
+  const n = (k: number) => `${k} snapshot${k === 1 ? '' : 's'}`;
+  // The reference's plan heading and lines, each with our detail after it.
   const human = [
-    `GC plan ${r.plan_id}`,
-    `Protected: ${r.protected_set.length} snapshot${r.protected_set.length === 1 ? '' : 's'} (heads ${r.protection.heads.length}, tagged ${r.protection.tags.length}, pins ${r.protected_by_pin}, retention ${r.protected_by_retention}, lineage ${r.protected_by_lineage}, intents ${r.protection.intents.length})`,
-    r.candidate_count
-      ? `To delete: ${r.candidate_count} snapshot${r.candidate_count === 1 ? '' : 's'}, about ${r.deletable_bytes_estimate} bytes freed`
-      : 'Nothing to delete.',
-    ...r.to_delete.map((id) => `  ${id}`),
-    ...(r.candidate_count ? [`Run \`jvs gc run --plan-id ${r.plan_id}\` to delete them.`] : []),
+    `GC Plan: ${r.plan_id}`,
+    `  Protected: ${n(r.protected_set.length)} (heads ${r.protection.heads.length}, tagged ${r.protection.tags.length}, pins ${r.protected_by_pin}, retention ${r.protected_by_retention}, lineage ${r.protected_by_lineage}, intents ${r.protection.intents.length})`,
+    `  To delete: ${n(r.candidate_count)}`,
+    ...r.to_delete.map((id) => `    ${id}`),
+    `  Estimated reclaim: ~${Math.floor(r.deletable_bytes_estimate / 1024 / 1024)} MB (${r.deletable_bytes_estimate} bytes)`,
+    ...(r.candidate_count ? ['', `Run: jvs gc run --plan-id ${r.plan_id}`] : ['', 'Nothing to delete.']),
   ];
   return { data: r, human };
 }

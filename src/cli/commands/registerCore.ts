@@ -20,7 +20,7 @@ export function registerCoreCommands(program: Command, run: Runner): void {
     .option('--paths <paths...>', 'partial snapshot of these paths only (also after `--`)')
     .addOption(new Option('-t, --tag <tag>', 'tag the snapshot (repeatable)').argParser((v: string, prev: string[] = []) => [...prev, v]))
     .option('-F, --file <file>', 'read the note from a file (- for stdin)')
-    .option('--compress <level>', "store files gzip-compressed, as the reference does: none, fast, default or max")
+    .addOption(new Option('--compress <level>', 'store files gzip-compressed, in the layout the reference JVS reads').choices(['none', 'fast', 'default', 'max']))
     .action(run(lazy(cmds, 'runSnapshot')));
   program
     .command('history')

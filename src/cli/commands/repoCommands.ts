@@ -114,7 +114,7 @@ export async function runRestore(g: GlobalOptions, ref: string | undefined, o: {
     human: [
       `Restored to snapshot ${r.snapshot_id}`,
       r.detached ? 'Worktree is now in DETACHED state.' : 'Worktree is now at HEAD state.',
-      ...(r.detached ? ['Run `jvs restore HEAD` to return to the latest snapshot, or `jvs worktree fork <name>` to continue from here.'] : []),
+      ...(r.detached ? ['To continue working from here: jvs worktree fork <name>', 'To return to latest: jvs restore HEAD'] : []),
     ],
   };
 }
@@ -126,10 +126,11 @@ export async function runVerify(g: GlobalOptions, ref: string | undefined, o: { 
   const r = verify(ctx.layout, { ref, all: o.all, worktree: ctx.worktreeName, reporter: cliReporter(g) });
   const s = styles(g);
   const pruned = (x: (typeof r.results)[number]) => (x.parent_pruned ? s.dim(` (parent ${x.parent_pruned.snapshot_id} pruned by gc)`) : '');
-  const human = r.results.map((x) => (x.severity === 'ok' ? `${s.green('OK')}       ${x.snapshot_id}${pruned(x)}` : `${s.red('DAMAGED')}  ${x.snapshot_id}: ${x.problems.join('; ')}`));
+  // The reference prints `<id>  OK` / `<id>  TAMPERED`; the problems follow its word.
+  const human = r.results.map((x) => (x.severity === 'ok' ? `${x.snapshot_id}  ${s.green('OK')}${pruned(x)}` : `${x.snapshot_id}  ${s.red(x.tamper_detected ? 'TAMPERED' : 'DAMAGED')}: ${x.problems.join('; ')}`));
   for (const x of r.results) for (const w of x.warnings ?? []) human.push(`${s.yellow('warning')}  ${x.snapshot_id}: ${w}`);
   if (r.audit_legacy_lines?.length) human.push(`${s.yellow('warning')}  audit log: ${r.audit_legacy_lines.length} line${r.audit_legacy_lines.length === 1 ? '' : 's'} hashed by the legacy rule (accepted; see docs/integrity.md)`);
-  if (r.audit_chain_valid === false) human.push(`${s.red('DAMAGED')}  audit log: ${r.audit_problems!.map((p) => `line ${p.line}: ${p.problem}`).join('; ')}`);
+  if (r.audit_chain_valid === false) human.push(`audit log  ${s.red('TAMPERED')}: ${r.audit_problems!.map((p) => `line ${p.line}: ${p.problem}`).join('; ')}`);
   if (!r.results.length) human.push('No snapshots yet.');
   const error = verifyFailure(r);
   if (!error) human.push(`Verified ${r.checked} snapshot${r.checked === 1 ? '' : 's'}: no damage found.`);

@@ -20,7 +20,9 @@ async function fork(g: GlobalOptions, name: string, ref: string | undefined, emp
   const r = await forkWorktree(ctx.layout, { name, ref, fromWorktree: ctx.worktreeName, empty, lockWaitMs: g.waitMs, reporter: cliReporter(g) });
   return {
     data: r,
-    human: [r.snapshot_id ? `Created worktree '${r.worktree}' from snapshot ${r.snapshot_id}` : `Created empty worktree '${r.worktree}'`, `Path: ${r.path}`],
+    human: r.snapshot_id
+      ? [`Created worktree '${r.worktree}' from snapshot ${r.snapshot_id}`, `Path: ${r.path}`, 'Worktree is at HEAD state - you can create snapshots.']
+      : [`Created worktree '${r.worktree}' at ${r.path}`, 'It is empty and has no snapshots yet.'],
   };
 }
 

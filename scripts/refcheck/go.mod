@@ -1,0 +1,3 @@
+module jvs.local/refcheck
+
+go 1.22
