@@ -225,7 +225,7 @@ describe('gc: plan, run, pins, retention', () => {
     const first = v.json().results.find((r: any) => r.snapshot_id === ids[8]);
     expect(first).toMatchObject({ lineage_valid: true, severity: 'ok', parent_pruned: { snapshot_id: ids[7], plan_id: p.plan_id } });
     expect(v.stdout).not.toContain('E_LINEAGE_BROKEN');
-    expect(run(['verify', '--all'], repo.main).stdout).toContain(`${ids[8]} (parent ${ids[7]} pruned by gc)`);
+    expect(run(['verify', '--all'], repo.main).stdout).toContain(`${ids[8]}  OK (parent ${ids[7]} pruned by gc)`);
 
     // history: the line ends at the pruned parent, said so.
     const h = jvsOk(['history', '--json'], { cwd: repo.main }).json().snapshots;
