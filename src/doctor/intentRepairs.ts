@@ -13,6 +13,7 @@ import { isInside } from '../repo/names.js';
 import { readWorktreeConfig, writeWorktreeConfig } from '../repo/worktreeConfig.js';
 import { applyRestore } from '../restore/restoreSnapshot.js';
 import type { PendingRepair } from './findings.js';
+import { readReadyMarker } from '../verify/restorable.js';
 
 const exists = (p: string) => fs.existsSync(p);
 
@@ -67,7 +68,7 @@ function snapshotIntent(layout: Layout, file: string, i: Intent): PendingRepair[
       finding: { check: 'intent', severity: 'error', error_class: 'E_PARTIAL_SNAPSHOT', message: `${who} was interrupted while publishing (folder in place, descriptor not yet)`, path: file, repair: 'clean_intents' },
       apply: () => {
         const d = parseDescriptor(fs.readFileSync(dtmp, 'utf8'), id);
-        const ready = JSON.parse(fs.readFileSync(layout.readyFile(id), 'utf8')) as Record<string, unknown>;
+        const ready = readReadyMarker(layout, d); // `.READY.gz` in a compressed snapshot
         if (ready.descriptor_checksum !== d.descriptor_checksum || ready.payload_root_hash !== d.payload_root_hash) {
           throw new Error('the descriptor temp does not match the .READY marker');
         }

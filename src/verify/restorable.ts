@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import zlib from 'node:zlib';
 import { JvsError } from '../errors.js';
 import { compressionOf, storedName } from '../format/compression.js';
 import { checksumRule, type Descriptor } from '../format/descriptor.js';
@@ -8,6 +9,13 @@ import { READY_FILE, type Layout } from '../repo/layout.js';
 /** The marker of a snapshot: `.READY`, or `.READY.gz` in a compressed snapshot. */
 export function readyPath(layout: Layout, d: Descriptor): string {
   return path.join(layout.snapshotDir(d.snapshot_id), compressionOf(d) ? storedName(READY_FILE) : READY_FILE);
+}
+
+/** The marker's JSON (`.READY.gz` decompressed); throws when it is missing or unreadable. */
+export function readReadyMarker(layout: Layout, d: Descriptor): Record<string, unknown> {
+  const file = readyPath(layout, d);
+  const raw = fs.readFileSync(file);
+  return JSON.parse((file.endsWith('.gz') ? zlib.gunzipSync(raw) : raw).toString('utf8')) as Record<string, unknown>;
 }
 
 /**

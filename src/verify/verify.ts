@@ -82,8 +82,7 @@ export function withIndexProblem(v: SnapshotVerification, p: { why: string; erro
 }
 import { compressionOf } from '../format/compression.js';
 import { hintRoots, loadCompressedPayload } from './compressedPayload.js';
-import { readyPath } from './restorable.js';
-import zlib from 'node:zlib';
+import { readReadyMarker } from './restorable.js';
 
 export type Severity = 'ok' | 'error' | 'critical';
 
@@ -128,9 +127,7 @@ export interface VerifyReport {
 
 function readReady(layout: Layout, d: Descriptor): Record<string, unknown> | undefined {
   try {
-    const file = readyPath(layout, d);
-    const raw = fs.readFileSync(file);
-    return JSON.parse((file.endsWith('.gz') ? zlib.gunzipSync(raw) : raw).toString('utf8')) as Record<string, unknown>;
+    return readReadyMarker(layout, d);
   } catch {
     return undefined;
   }

@@ -134,3 +134,22 @@ describe("modes lost by the reference's compression are recovered with the root 
     expect(recoverModes(entries, 'f'.repeat(64), () => [], () => false)).toBeUndefined();
   });
 });
+
+describe('a compressed snapshot killed while publishing is finished or rolled back by doctor', () => {
+  it.each(['snapshot.3-fsync', 'snapshot.6-ready', 'snapshot.7-publish-dir', 'snapshot.8-publish-descriptor'])('killed at %s', (step) => {
+    const repo = workspace();
+    const first = snapshot(repo, 'one');
+    fs.writeFileSync(path.join(repo.main, 'a.txt'), 'changed\n');
+    const r = run(['snapshot', 'gz', '--compress', 'fast'], repo.main, { JVS_FAULT: step });
+    expect(r.signal).toBe('SIGKILL');
+    const d = run(['doctor', '--strict', '--repair-runtime', '--json'], repo.main);
+    expect(d.code, d.stdout + d.stderr).toBe(0);
+    const v = run(['verify', '--all', '--json'], repo.main);
+    expect(v.code, v.stdout).toBe(0);
+    const ids = v.json().results.map((x: any) => x.snapshot_id);
+    expect(ids).toContain(first);
+    // Published at step 7 or later: doctor finished it, and it reads back as the tree.
+    if (step === 'snapshot.7-publish-dir' || step === 'snapshot.8-publish-descriptor') expect(ids).toHaveLength(2);
+    expect(fs.readdirSync(path.join(repo.ctl, 'snapshots')).filter((n) => n.endsWith('.tmp'))).toEqual([]);
+  });
+});
