@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, type Hash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
@@ -87,8 +87,8 @@ export function readCompressed(dir: string, d: Descriptor): LogicalEntry[] {
 
 /** Modes tried for a file when no other copy of its path says otherwise, likeliest first. */
 const COMMON_MODES = [0o644, 0o755, 0o600, 0o664, 0o775, 0o700, 0o640, 0o750, 0o444, 0o555, 0o666, 0o777];
-/** Root hashes tried at most while searching (each hashes one line per entry). */
-const SEARCH_BUDGET_LINES = 20_000_000;
+/** Bytes of line text hashed at most while searching (about two seconds of one core). */
+const SEARCH_BUDGET_BYTES = 3 * 1024 ** 3;
 
 /**
  * Find the file modes under which `entries` hash to `want`. `hints(rel)` lists modes
@@ -97,54 +97,95 @@ const SEARCH_BUDGET_LINES = 20_000_000;
  */
 export function recoverModes(entries: LogicalEntry[], want: string, hints: (rel: string) => number[], looksExecutable: (e: LogicalEntry) => boolean): Map<string, number> | undefined {
   const lines = entries.map((e) => ({ e, line: payloadLine(e) + '\n' }));
-  // Lines differ before the mode (their paths are unique) unless a path holds ':'.
-  const stable = !entries.some((e) => e.rel.includes(':'));
   const files = lines.filter((l) => l.e.type === 'file');
   const candidates = files.map((l) => {
     const first = hints(l.e.rel);
     const guess = looksExecutable(l.e) ? [0o755, 0o644] : [0o644, 0o755];
     return [...new Set([...first, ...guess, ...COMMON_MODES])];
   });
-  const pre = files.map((l) => `file:${l.e.rel}:mode=`);
-  const post = files.map((l) => `,size=${l.e.size}:${l.e.contentHash}\n`);
-  const fileIndex = new Map(files.map((l, i) => [l, i]));
-  const ordered = stable ? [...lines].sort((a, b) => (a.line < b.line ? -1 : a.line > b.line ? 1 : 0)) : lines;
+  const lineOf = (i: number, mode: number) => `file:${files[i]!.e.rel}:mode=${mode.toString(8).padStart(4, '0')},size=${files[i]!.e.size}:${files[i]!.e.contentHash}\n`;
   const choice = candidates.map(() => 0);
-  let spent = 0;
-  const attempt = (): boolean => {
-    spent += lines.length;
-    const text = ordered.map((l) => {
-      const i = fileIndex.get(l);
-      return i === undefined ? l.line : pre[i]! + candidates[i]![choice[i]!]!.toString(8).padStart(4, '0') + post[i]!;
-    });
-    if (!stable) text.sort();
-    return createHash('sha256').update(text.join('')).digest('hex') === want;
-  };
   const result = () => new Map(files.map((l, i) => [l.e.rel, candidates[i]![choice[i]!]!]));
-  if (attempt()) return result();
-  for (let i = 0; i < files.length; i++) {
+  const fileIndex = new Map(files.map((l, i) => [l, i]));
+  // Lines differ before the mode (their paths are unique) unless a path holds ':'; then
+  // every attempt re-sorts (slow, and rare).
+  const stable = !entries.some((e) => e.rel.includes(':'));
+  let spent = 0;
+  if (!stable) {
+    const attempt = () => {
+      const text = lines.map((l) => {
+        const i = fileIndex.get(l);
+        return Buffer.from(i === undefined ? l.line : lineOf(i, candidates[i]![choice[i]!]!));
+      });
+      text.sort(Buffer.compare);
+      const all = Buffer.concat(text);
+      spent += all.length;
+      return createHash('sha256').update(all).digest('hex') === want;
+    };
+    return search(files.length, candidates, choice, attempt, () => spent) ? result() : undefined;
+  }
+  // Stable order: the text of the first assignment once, the hash state before each line
+  // kept, so an attempt that changes lines p < q hashes only from p on, without copying.
+  const ordered = lines.map((l) => {
+    const i = fileIndex.get(l);
+    return { i, bytes: Buffer.from(i === undefined ? l.line : lineOf(i, candidates[i]![0]!)) };
+  });
+  ordered.sort((a, b) => Buffer.compare(a.bytes, b.bytes));
+  const text = Buffer.concat(ordered.map((o) => o.bytes));
+  const offset: number[] = [0];
+  for (const o of ordered) offset.push(offset[offset.length - 1]! + o.bytes.length);
+  const position = new Map<number, number>();
+  ordered.forEach((o, p) => o.i !== undefined && position.set(o.i, p));
+  const before: Hash[] = [];
+  const h = createHash('sha256');
+  for (let p = 0; p < ordered.length; p++) {
+    before.push(h.copy());
+    h.update(text.subarray(offset[p]!, offset[p + 1]!));
+  }
+  const attempt = () => {
+    const changed = files.map((_, i) => i).filter((i) => choice[i] !== 0).map((i) => ({ p: position.get(i)!, line: lineOf(i, candidates[i]![choice[i]!]!) }));
+    changed.sort((a, b) => a.p - b.p);
+    if (!changed.length) {
+      spent += text.length;
+      return createHash('sha256').update(text).digest('hex') === want;
+    }
+    const x = before[changed[0]!.p]!.copy();
+    changed.forEach((c, k) => {
+      x.update(c.line);
+      x.update(text.subarray(offset[c.p + 1]!, k + 1 < changed.length ? offset[changed[k + 1]!.p]! : text.length));
+    });
+    spent += text.length - offset[changed[0]!.p]!;
+    return x.digest('hex') === want;
+  };
+  return search(files.length, candidates, choice, attempt, () => spent) ? result() : undefined;
+}
+
+/** The first assignment, then every single-file change, then every two-file change, within the budget. */
+function search(n: number, candidates: number[][], choice: number[], attempt: () => boolean, spent: () => number): boolean {
+  if (attempt()) return true;
+  for (let i = 0; i < n; i++) {
     for (let a = 1; a < candidates[i]!.length; a++) {
       choice[i] = a;
-      if (attempt()) return result();
-      if (spent > SEARCH_BUDGET_LINES) return undefined;
+      if (attempt()) return true;
+      if (spent() > SEARCH_BUDGET_BYTES) return false;
     }
     choice[i] = 0;
   }
-  for (let i = 0; i < files.length; i++) {
-    for (let j = i + 1; j < files.length; j++) {
+  for (let i = 0; i < n; i++) {
+    for (let j = i + 1; j < n; j++) {
       for (let a = 1; a < candidates[i]!.length; a++) {
         for (let b = 1; b < candidates[j]!.length; b++) {
           choice[i] = a;
           choice[j] = b;
-          if (attempt()) return result();
-          if (spent > SEARCH_BUDGET_LINES) return undefined;
+          if (attempt()) return true;
+          if (spent() > SEARCH_BUDGET_BYTES) return false;
         }
       }
       choice[j] = 0;
     }
     choice[i] = 0;
   }
-  return undefined;
+  return false;
 }
 
 function rootHash(entries: LogicalEntry[]): string {

@@ -133,6 +133,19 @@ describe("modes lost by the reference's compression are recovered with the root 
     expect(Object.fromEntries(found!)).toEqual({ a: 0o644, b: 0o755, c: 0o644, d: 0o640 });
     expect(recoverModes(entries, 'f'.repeat(64), () => [], () => false)).toBeUndefined();
   });
+
+  it.each([['a path holding ":" (every attempt re-sorts)', 'x:y'], ['an astral character (byte order, not UTF-16 order)', '😀'], ['an ASCII name', 'zz']])('recoverModes with %s', (_what, odd) => {
+    const sha = (s: string) => createHash('sha256').update(s).digest('hex');
+    const names = ['a', odd, 'ｚ', 'b/c'];
+    const entries: LogicalEntry[] = [
+      { rel: 'b', stored: 'b', type: 'dir', mode: 0o755, size: 0, mtimeMs: 0 },
+      ...names.map((n): LogicalEntry => ({ rel: n, stored: `${n}.gz`, type: 'file', mode: 0o600, size: n.length, contentHash: sha(n), mtimeMs: 0 })),
+    ];
+    const real = entries.map((e) => (e.rel === odd ? { ...e, mode: 0o755 } : e.rel === 'b/c' ? { ...e, mode: 0o664 } : e.type === 'file' ? { ...e, mode: 0o644 } : e));
+    expect(Object.fromEntries(recoverModes(entries, payloadRootHash(real), () => [], () => false)!)).toEqual({ a: 0o644, [odd]: 0o755, 'ｚ': 0o644, 'b/c': 0o664 });
+    // A hint is tried first: with the right one, no search step is needed at all.
+    expect(Object.fromEntries(recoverModes(entries, payloadRootHash(real), (rel) => (rel === odd ? [0o755] : rel === 'b/c' ? [0o664] : []), () => false)!)).toEqual({ a: 0o644, [odd]: 0o755, 'ｚ': 0o644, 'b/c': 0o664 });
+  });
 });
 
 describe('a compressed snapshot killed while publishing is finished or rolled back by doctor', () => {
