@@ -501,7 +501,7 @@ static napi_value throw_run_error(napi_env env, Run *r) {
   napi_set_named_property(env, err, "errno", v);
   napi_create_string_utf8(env, r->err_syscall, NAPI_AUTO_LENGTH, &v);
   napi_set_named_property(env, err, "syscall", v);
-  napi_create_string_utf8(env, r->err_path, NAPI_AUTO_LENGTH, &v);
+  jvs_create_name(env, r->err_path, NAPI_AUTO_LENGTH, &v);
   napi_set_named_property(env, err, "path", v);
   napi_create_int32(env, r->err_index, &v);
   napi_set_named_property(env, err, "index", v);
@@ -584,13 +584,10 @@ static napi_value hash_many(napi_env env, napi_callback_info info) {
     expected = data;
   }
   size_t bytes;
-  if (napi_get_value_string_utf8(env, argv[0], NULL, 0, &bytes) != napi_ok) {
-    napi_throw_type_error(env, NULL, "hashMany: paths must be a string");
-    return NULL;
-  }
+  char *text = jvs_get_path(env, argv[0], &bytes); /* names as jvs_names.c carries them */
+  if (!text) return NULL;
   Run r;
   memset(&r, 0, sizeof r);
-  char *text = malloc(bytes + 1);
   r.src = calloc(count ? count : 1, sizeof *r.src);
   r.dst = per == 2 ? calloc(count ? count : 1, sizeof *r.dst) : NULL;
   r.hashes = calloc(count ? count : 1, 32);
@@ -602,7 +599,6 @@ static napi_value hash_many(napi_env env, napi_callback_info info) {
   r.steady = steady_data;
   memset(r.steady, 0, count);
   if (!text || !r.src || (per == 2 && !r.dst) || !r.hashes) goto oom;
-  napi_get_value_string_utf8(env, argv[0], text, bytes + 1, &bytes);
   /* Split "a\0b\0…" into count * per strings. */
   {
     char *p = text, *end = text + bytes;

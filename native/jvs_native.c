@@ -73,17 +73,18 @@ static napi_value throw_errno(napi_env env, const char *what, int e) {
   return NULL;
 }
 
-/* Copies argument i as a path string into buf; returns 0 on failure (exception pending). */
+/* Copies a path argument's bytes (jvs_names.c) into buf; returns 0 on failure (exception pending). */
 static int get_path(napi_env env, napi_value v, char *buf, size_t len) {
   size_t got = 0;
-  if (napi_get_value_string_utf8(env, v, buf, len, &got) != napi_ok) {
-    napi_throw_type_error(env, NULL, "path must be a string");
-    return 0;
-  }
+  char *p = jvs_get_path(env, v, &got);
+  if (!p) return 0;
   if (got >= len - 1) {
+    free(p);
     napi_throw_range_error(env, NULL, "path too long");
     return 0;
   }
+  memcpy(buf, p, got + 1);
+  free(p);
   return 1;
 }
 

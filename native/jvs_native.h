@@ -4,6 +4,7 @@
 
 #include <node_api.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* The errno's symbolic name as Node.js spells it in `err.code` ("EIO" when unlisted). */
 const char *jvs_errno_name(int e);
@@ -17,6 +18,24 @@ void *jvs_sha256_begin(void);
 void jvs_sha256_add(void *ctx, const void *data, size_t n);
 void jvs_sha256_digest(void *ctx, unsigned char out[32]);
 void jvs_sha256_free(void *ctx);
+
+/*
+ * File names across the JavaScript boundary (jvs_names.c): bytes that are not valid
+ * UTF-8 travel as lone surrogates U+DC80..U+DCFF (src/format/nameBytes.ts).
+ *   jvs_utf8_seq     length of the valid UTF-8 sequence at s (n bytes left; a NUL stops
+ *                    it), 0 when none starts there
+ *   jvs_utf8_valid   whether n bytes are valid UTF-8
+ *   jvs_name_unit    the UTF-16 unit(s) of the sequence (or escaped byte) at s; returns
+ *                    how many units, *used the bytes taken
+ *   jvs_create_name  a JS string for a name's bytes (len may be NAPI_AUTO_LENGTH)
+ *   jvs_get_path     a JS string's bytes, malloc'ed and NUL-terminated (NULL with an
+ *                    exception pending)
+ */
+size_t jvs_utf8_seq(const unsigned char *s, size_t n);
+int jvs_utf8_valid(const char *s, size_t n);
+int jvs_name_unit(const unsigned char *s, size_t n, size_t *used, uint16_t units[2]);
+napi_status jvs_create_name(napi_env env, const char *s, size_t len, napi_value *out);
+char *jvs_get_path(napi_env env, napi_value v, size_t *len_out);
 
 /* Registers rootHash (jvs_roothash.c); called by jvs_hash_init when SHA-256 is available. */
 napi_value jvs_roothash_init(napi_env env, napi_value exports);

@@ -157,22 +157,23 @@ static napi_value root_hash(napi_env env, napi_callback_info info) {
   double *sizes;
   if (argc < 4 || !typed(env, argv[1], napi_uint8_array, &count, (void **)&types) ||
       !typed(env, argv[2], napi_uint16_array, &nm, (void **)&modes) ||
-      !typed(env, argv[3], napi_float64_array, &ns, (void **)&sizes) || nm != count || ns != count ||
-      napi_get_value_string_utf8(env, argv[0], NULL, 0, &bytes) != napi_ok) {
+      !typed(env, argv[3], napi_float64_array, &ns, (void **)&sizes) || nm != count || ns != count) {
     napi_throw_type_error(env, NULL, "rootHash(fields: string, types: Uint8Array, modes: Uint16Array, sizes: Float64Array), arrays of one length");
     return NULL;
   }
   napi_value result = NULL;
+  /* The names' bytes (jvs_names.c: a name that is not UTF-8 keeps its bytes, as the reference hashes them). */
+  char *text = jvs_get_path(env, argv[0], &bytes), *stage = NULL, *a = NULL, *b = NULL;
+  if (!text) return NULL;
   if (bytes >= UINT32_MAX - 1) { /* offsets are 32-bit; JavaScript takes such a list */
+    free(text);
     napi_get_null(env, &result);
     return result;
   }
-  char *text = malloc(bytes + 1), *stage = NULL, *a = NULL, *b = NULL;
   uint32_t *off = malloc((count + 1) * sizeof *off), *rlen = malloc((count ? count : 1) * sizeof *rlen);
   uint32_t *idx = malloc((count ? count : 1) * sizeof *idx);
   void *root = jvs_sha256_begin(), *small = jvs_sha256_begin();
   if (!text || !off || !rlen || !idx || !root || !small) goto oom;
-  napi_get_value_string_utf8(env, argv[0], text, bytes + 1, &bytes);
 
   /* Split the fields (text[bytes] is the "\0" napi adds); count each type's lines. */
   size_t per_type[3] = {0, 0, 0}, max_line = 0, pos = 0, no_hash = SIZE_MAX;

@@ -5,7 +5,8 @@
  *       the entries of each folder ("." and ".." left out) with their lstat as
  *       SCAN_FIELDS signed 64-bit values per entry (order of JVS_STAT_* below), folders
  *       scanned on up to `threads` threads (one level of a breadth-first walk). Names
- *       come sorted in UTF-16 code-unit order, the order JavaScript's sort gives. An
+ *       come sorted in UTF-16 code-unit order, the order JavaScript's sort gives (names
+ *       that are not valid UTF-8 cross as jvs_names.c escapes them, and sort so). An
  *       entry that vanishes between readdir and lstat is left out. Throws the first error.
  *   scanTreeStart(root, threads) -> handle;  scanTreeWait(handle) -> Array<{ rel, names, stats }>
  *       every folder below root (root itself as rel ""), scanned as scanDirs does, by
@@ -50,21 +51,9 @@ static napi_value throw_code(napi_env env, const char *what, int e) {
   return NULL;
 }
 
-/* A JS string argument as a malloc'ed UTF-8 buffer (NULL with an exception pending). */
+/* A JS string argument as a malloc'ed byte string (names as jvs_names.c carries them; NULL with an exception pending). */
 static char *get_string(napi_env env, napi_value v, size_t *len_out) {
-  size_t len = 0;
-  if (napi_get_value_string_utf8(env, v, NULL, 0, &len) != napi_ok) {
-    napi_throw_type_error(env, NULL, "expected a string");
-    return NULL;
-  }
-  char *buf = malloc(len + 1);
-  if (!buf) {
-    throw_code(env, "malloc", ENOMEM);
-    return NULL;
-  }
-  napi_get_value_string_utf8(env, v, buf, len + 1, &len);
-  if (len_out) *len_out = len;
-  return buf;
+  return jvs_get_path(env, v, len_out);
 }
 
 static int64_t ns(struct timespec t) {
@@ -80,6 +69,7 @@ struct scan_result {
   size_t n, cap;
   size_t *order; /* entry indexes in name order (scan_sort) */
   int err;
+  int odd_names; /* some name is not valid UTF-8 (its bytes sort as their escapes do) */
 };
 
 static void scan_free(struct scan_result *r) {
@@ -115,6 +105,7 @@ static int scan_push(struct scan_result *r, const char *name, const struct stat 
   }
   if (reserve_bytes(&r->names, &r->names_cap, r->names_len + len, 4096)) return ENOMEM;
   memcpy(r->names + r->names_len, name, len);
+  if (!r->odd_names && !jvs_utf8_valid(name, len - 1)) r->odd_names = 1;
   r->offsets[r->n] = r->names_len;
   r->names_len += len;
   int64_t *s = r->stats + r->n * SCAN_FIELDS;
@@ -178,9 +169,38 @@ static int utf16_order(const char *a, const char *b) {
   return (int)*x - (int)*y;
 }
 
+/*
+ * The same order for names that are not all valid UTF-8: compared unit by unit as
+ * JavaScript compares their strings, where a byte outside any valid sequence is the
+ * lone surrogate U+DC00 + byte (jvs_names.c). Only folders holding such a name pay it.
+ */
+static int escaped_order(const char *a, const char *b) {
+  const unsigned char *x = (const unsigned char *)a, *y = (const unsigned char *)b;
+  uint16_t ux[2], uy[2];
+  int nx = 0, ny = 0, kx = 0, ky = 0;
+  for (;;) {
+    if (kx == nx) {
+      size_t used;
+      nx = *x ? jvs_name_unit(x, SIZE_MAX, &used, ux) : 0; /* a NUL ends any sequence: SIZE_MAX is safe */
+      x += nx ? used : 0;
+      kx = 0;
+    }
+    if (ky == ny) {
+      size_t used;
+      ny = *y ? jvs_name_unit(y, SIZE_MAX, &used, uy) : 0;
+      y += ny ? used : 0;
+      ky = 0;
+    }
+    if (!nx || !ny) return nx ? 1 : ny ? -1 : 0;
+    if (ux[kx] != uy[ky]) return (int)ux[kx] - (int)uy[ky];
+    kx++, ky++;
+  }
+}
+
 static int by_name(const void *p, const void *q, void *ctx) {
   const struct scan_result *r = ctx;
-  return utf16_order(r->names + r->offsets[*(const size_t *)p], r->names + r->offsets[*(const size_t *)q]);
+  const char *a = r->names + r->offsets[*(const size_t *)p], *b = r->names + r->offsets[*(const size_t *)q];
+  return r->odd_names ? escaped_order(a, b) : utf16_order(a, b);
 }
 
 /* Puts the entries in name order (r->order); safe on any thread. */
@@ -206,7 +226,7 @@ static napi_value result_to_js(napi_env env, const struct scan_result *r) {
     size_t i = r->order[k];
     memcpy(dst + k * SCAN_FIELDS, r->stats + i * SCAN_FIELDS, SCAN_FIELDS * sizeof(int64_t));
     napi_value js_name;
-    napi_create_string_utf8(env, r->names + r->offsets[i], NAPI_AUTO_LENGTH, &js_name);
+    jvs_create_name(env, r->names + r->offsets[i], NAPI_AUTO_LENGTH, &js_name);
     napi_set_element(env, names, (uint32_t)k, js_name);
   }
   napi_create_typedarray(env, napi_bigint64_array, r->n * SCAN_FIELDS, ab, 0, &arr);
@@ -476,7 +496,7 @@ static napi_value scan_tree_wait(napi_env env, napi_callback_info info) {
   napi_create_array_with_length(env, t->dlen, &out);
   for (size_t i = 0; i < t->dlen; i++) {
     napi_value o = result_to_js(env, &t->done[i].res), rel;
-    napi_create_string_utf8(env, t->done[i].rel, NAPI_AUTO_LENGTH, &rel);
+    jvs_create_name(env, t->done[i].rel, NAPI_AUTO_LENGTH, &rel);
     napi_set_named_property(env, o, "rel", rel);
     napi_set_element(env, out, (uint32_t)i, o);
   }
@@ -1008,7 +1028,7 @@ static napi_value classify(napi_env env, napi_callback_info info) {
   napi_create_array_with_length(env, c.n, &rels);
   for (size_t i = 0; i < c.n; i++) {
     napi_value s;
-    napi_create_string_utf8(env, c.rels + c.rel_at[i], NAPI_AUTO_LENGTH, &s);
+    jvs_create_name(env, c.rels + c.rel_at[i], NAPI_AUTO_LENGTH, &s);
     napi_set_element(env, rels, (uint32_t)i, s);
   }
   napi_create_arraybuffer(env, c.n, &data, &types_ab);
@@ -1167,7 +1187,7 @@ static napi_value restore_plan(napi_env env, napi_callback_info info) {
   napi_create_arraybuffer(env, nrem, &data, &ab);
   for (size_t j = 0; j < nrem; j++) {
     napi_value s;
-    napi_create_string_utf8(env, c.rels + c.rel_at[removals[j]], NAPI_AUTO_LENGTH, &s);
+    jvs_create_name(env, c.rels + c.rel_at[removals[j]], NAPI_AUTO_LENGTH, &s);
     napi_set_element(env, rr, (uint32_t)j, s);
     ((uint8_t *)data)[j] = c.types[removals[j]];
   }

@@ -1,4 +1,25 @@
 import { EXIT_CODES, JvsError } from '../errors.js';
+import { nameBytes, nameForHumans, textForHumans } from '../format/nameBytes.js';
+
+/**
+ * Names and text on a terminal: a name that is not UTF-8 or holds control characters is
+ * quoted and escaped (`"caf\\xe9.txt"`), free text has such characters escaped; `--json`
+ * carries names as they are (docs/design-notes.md, "Names that are not UTF-8").
+ */
+export { nameForHumans as shownName, textForHumans as shownText };
+
+/**
+ * The --json form of a result that lists paths. JSON strings carry a name that is not
+ * UTF-8 exactly (its odd bytes as the escapes `\udcXX` of lone surrogates, which
+ * Python's `os.fsencode` turns back into the bytes); for readers whose decoder replaces
+ * a lone surrogate (Go's encoding/json), each such path is also given in `path_bytes`:
+ * path as listed → base64 of its bytes. The field is absent when every path is UTF-8.
+ */
+export function withPathBytes<T extends object>(data: T, lists: ReadonlyArray<readonly string[]>): T & { path_bytes?: Record<string, string> } {
+  let raw: Record<string, string> | undefined;
+  for (const list of lists) for (const p of list) if (!p.isWellFormed()) (raw ??= {})[p] = nameBytes(p).toString('base64');
+  return raw ? { ...data, path_bytes: raw } : data;
+}
 
 /** Options every command sees; set from the global flags. */
 export interface GlobalOptions {
@@ -39,8 +60,8 @@ export function printResult(out: CommandOutput, opts: GlobalOptions): number {
 
 function printHumanError(err: JvsError, opts: GlobalOptions): void {
   const s = styles(opts);
-  process.stderr.write(`${s.red('error')} [${err.code}]: ${err.message}\n`);
-  if (err.hint) process.stderr.write(`${s.dim('hint')}: ${err.hint}\n`);
+  process.stderr.write(`${s.red('error')} [${err.code}]: ${textForHumans(err.message)}\n`);
+  if (err.hint) process.stderr.write(`${s.dim('hint')}: ${textForHumans(err.hint)}\n`);
 }
 
 /** Print any thrown value as a JvsError; a raw stack only with --debug. */

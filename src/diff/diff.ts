@@ -1,8 +1,7 @@
-import fs from 'node:fs';
 import path from 'node:path';
 import { JvsError } from '../errors.js';
 import { hashFile } from '../fsutil/fileHash.js';
-import { permBits, walkTree, type TreeEntry } from '../fsutil/walk.js';
+import { permBits, readLink, walkTree, type TreeEntry } from '../fsutil/walk.js';
 import { READY_FILE, type Layout } from '../repo/layout.js';
 import { resolveRef } from '../repo/refs.js';
 import { loadDescriptors } from '../repo/snapshots.js';
@@ -55,7 +54,7 @@ function sameEntry(a: Side, ea: TreeEntry, b: Side, eb: TreeEntry): boolean {
     case 'dir':
       return true;
     case 'symlink':
-      return fs.readlinkSync(path.join(a.root, ea.rel)) === fs.readlinkSync(path.join(b.root, eb.rel));
+      return readLink(path.join(a.root, ea.rel)) === readLink(path.join(b.root, eb.rel));
     case 'file':
       if (ea.stat.size !== eb.stat.size) return false;
       // Snapshots share unchanged files by hard link: the same inode is the same content.

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { permBits, scannedStat, under, walkTree, type EntryStat, type PendingWalk, type TreeEntry, type WalkFilter } from '../fsutil/walk.js';
+import { permBits, readLink, scannedStat, under, walkTree, type EntryStat, type PendingWalk, type TreeEntry, type WalkFilter } from '../fsutil/walk.js';
 import { fromSystemError, JvsError } from '../errors.js';
 import { native } from '../native/native.js';
 import type { Engine } from './engine.js';
@@ -11,6 +11,7 @@ import { applyMetadata } from './metadata.js';
 import { copyVerified, type VerifiedJob } from './parallelCopy.js';
 import { tracePhase } from '../trace.js';
 import { takesEverything } from '../select/selection.js';
+import { fsPath, nameBytes } from '../format/nameBytes.js';
 
 export interface ApplyOptions extends WalkFilter {
   /** Names never taken from the source (e.g. `.READY`). */
@@ -73,7 +74,7 @@ class ListedStat implements EntryStat {
   constructor(private readonly root: string, private readonly e: SourceEntry) {}
   private lstat(): fs.BigIntStats {
     if (this.st) return this.st;
-    const st = fs.lstatSync(under(this.root, this.e.rel), { bigint: true });
+    const st = fs.lstatSync(fsPath(under(this.root, this.e.rel)), { bigint: true });
     const type = st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : st.isFile() ? 'file' : 'other';
     if (type !== this.e.type) {
       // The snapshot's entry was swapped (e.g. a folder for a link to elsewhere): never followed.
@@ -189,9 +190,9 @@ function replaceWith(dst: string, make: (tmp: string) => void): void {
   const tmp = tmpName(dst);
   try {
     make(tmp);
-    fs.renameSync(tmp, dst);
+    fs.renameSync(fsPath(tmp), fsPath(dst));
   } catch (e) {
-    fs.rmSync(tmp, { force: true, recursive: true });
+    fs.rmSync(fsPath(tmp), { force: true, recursive: true });
     throw e;
   }
 }
@@ -219,7 +220,8 @@ function cloneIntoEmpty(srcRoot: string, dstRoot: string, clone: (src: string, d
   const stage = path.join(dstRoot, `${TMP_MARK}${randomBytes(4).toString('hex')}`);
   try {
     const m = materializeByClone(srcRoot, stage, clone, filter, { hash: false });
-    for (const name of fs.readdirSync(stage)) fs.renameSync(path.join(stage, name), path.join(dstRoot, name));
+    // Names as bytes: one that is not UTF-8 must keep them (format/nameBytes.ts).
+    for (const name of fs.readdirSync(stage, { encoding: 'buffer' })) fs.renameSync(Buffer.concat([nameBytes(`${stage}/`), name]), Buffer.concat([nameBytes(`${dstRoot}/`), name]));
     fs.rmdirSync(stage);
     res.written = m.entries.filter((e) => e.type === 'file').length;
     res.bytesWritten = m.bytes;
@@ -373,7 +375,7 @@ export function applyTree(srcRootIn: string, dstRootIn: string, engine: Engine, 
   }
 
   for (const r of removals) {
-    fs.rmSync(r, { recursive: true, force: true });
+    fs.rmSync(fsPath(r), { recursive: true, force: true });
     res.removed++;
   }
   tracePhase('apply: removals');
@@ -415,15 +417,15 @@ export function applyTree(srcRootIn: string, dstRootIn: string, engine: Engine, 
           clonedPrefix = `${s.rel}/`;
           break;
         }
-        if (!d) fs.mkdirSync(to, { mode: 0o700 });
+        if (!d) fs.mkdirSync(fsPath(to), { mode: 0o700 });
         dirs.push({ abs: to, stat: s.stat });
         break;
       case 'symlink': {
-        const target = s.target ?? fs.readlinkSync(from);
-        if (d && fs.readlinkSync(to) === target) {
+        const target = s.target ?? readLink(from);
+        if (d && readLink(to) === target) {
           res.unchanged++;
         } else {
-          replaceWith(to, (tmp) => fs.symlinkSync(target, tmp));
+          replaceWith(to, (tmp) => fs.symlinkSync(fsPath(target), fsPath(tmp)));
           res.written++;
         }
         applyMetadata(to, s.stat, true);
@@ -435,8 +437,8 @@ export function applyTree(srcRootIn: string, dstRootIn: string, engine: Engine, 
         if (first !== undefined) {
           // A hard link the user made inside the payload: restore it as a link.
           const firstAbs = path.join(dstRoot, first);
-          if (!(d && d.stat.ino === fs.lstatSync(firstAbs, { bigint: true }).ino)) {
-            replaceWith(to, (tmp) => fs.linkSync(firstAbs, tmp));
+          if (!(d && d.stat.ino === fs.lstatSync(fsPath(firstAbs), { bigint: true }).ino)) {
+            replaceWith(to, (tmp) => fs.linkSync(fsPath(firstAbs), fsPath(tmp)));
             res.written++;
           } else res.unchanged++;
           changed.add(s.rel); // a link's ctime moves with its group's
@@ -451,7 +453,7 @@ export function applyTree(srcRootIn: string, dstRootIn: string, engine: Engine, 
         } else {
           changed.add(s.rel);
           const ready = staged.get(i);
-          if (ready) fs.renameSync(ready, to); // checked, with its metadata: in place at once
+          if (ready) fs.renameSync(ready, fsPath(to)); // checked, with its metadata: in place at once
           else {
             replaceWith(to, (tmp) => {
               engine.copyFile(from, tmp, permBits(s.stat), false);

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { copyAndHash, hashFile } from '../fsutil/fileHash.js';
 import type { Engine } from './engine.js';
+import { fsPath } from '../format/nameBytes.js';
 
 /**
  * `copy`: tries FICLONE first (free on XFS/btrfs even when the engine was chosen by
@@ -26,7 +27,7 @@ export class CopyEngine implements Engine {
   copyFile(src: string, dst: string, mode: number, hash: boolean): string | undefined {
     if (this.cloneWorks !== false) {
       try {
-        fs.copyFileSync(src, dst, fs.constants.COPYFILE_EXCL | fs.constants.COPYFILE_FICLONE_FORCE);
+        fs.copyFileSync(fsPath(src), fsPath(dst), fs.constants.COPYFILE_EXCL | fs.constants.COPYFILE_FICLONE_FORCE);
         this.cloneWorks = true;
         // Hash the clone, not the source: it is what the snapshot holds even if the
         // source is written to meanwhile.
@@ -35,11 +36,11 @@ export class CopyEngine implements Engine {
         const code = (e as NodeJS.ErrnoException).code;
         if (code === 'ENOENT' || code === 'EEXIST' || code === 'ENOSPC') throw e;
         this.cloneWorks = false;
-        fs.rmSync(dst, { force: true });
+        fs.rmSync(fsPath(dst), { force: true });
       }
     }
     if (!hash) {
-      fs.copyFileSync(src, dst, fs.constants.COPYFILE_EXCL);
+      fs.copyFileSync(fsPath(src), fsPath(dst), fs.constants.COPYFILE_EXCL);
       return undefined;
     }
     return copyAndHash(src, dst, mode).hash;

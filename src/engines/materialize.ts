@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { HashedEntry } from '../format/payloadHash.js';
 import { hashFile } from '../fsutil/fileHash.js';
-import { permBits, scannedSize, scannedStat, statRecord, under, walkTree, type EntryStat, type EntryType, type PendingWalk, type TreeEntry, type WalkFilter } from '../fsutil/walk.js';
+import { permBits, readLink, scannedSize, scannedStat, statRecord, under, walkTree, type EntryStat, type EntryType, type PendingWalk, type TreeEntry, type WalkFilter } from '../fsutil/walk.js';
 import type { Engine } from './engine.js';
 import { applyCopyMetadata, applyMetadata } from './metadata.js';
 import { copyHashed, copyKnown, runParallel, worthParallel, type ParallelJob } from './parallelCopy.js';
@@ -11,6 +11,7 @@ import { materializeByClone } from './materializeClone.js';
 import { native } from '../native/native.js';
 import { JvsError } from '../errors.js';
 import { tracePhase } from '../trace.js';
+import { fsPath } from '../format/nameBytes.js';
 
 /** One entry of a materialised tree: what the payload hash and the manifest need. */
 export interface ManifestEntry extends HashedEntry {
@@ -194,12 +195,12 @@ export function materializeTree(srcRootIn: string, dstRootIn: string, engine: En
     const m: ManifestEntry = statRecord(e);
     switch (e.type) {
       case 'dir':
-        if (!dirMade) fs.mkdirSync(dst, { mode: 0o700 });
+        if (!dirMade) fs.mkdirSync(fsPath(dst), { mode: 0o700 });
         dirs.push({ abs: dst, stat: e.stat });
         break;
       case 'symlink':
-        m.target = fs.readlinkSync(src);
-        fs.symlinkSync(m.target, dst);
+        m.target = readLink(src);
+        fs.symlinkSync(fsPath(m.target), fsPath(dst));
         applyMetadata(dst, e.stat, true);
         break;
       case 'file': {
@@ -211,7 +212,7 @@ export function materializeTree(srcRootIn: string, dstRootIn: string, engine: En
           break;
         }
         if (first !== undefined) {
-          fs.linkSync(under(dstRoot, first.rel), dst);
+          fs.linkSync(fsPath(under(dstRoot, first.rel)), fsPath(dst));
           m.linkOf = first.rel;
           m.contentHash = first.contentHash;
           m.size = first.size;
@@ -296,7 +297,7 @@ export function materializeTree(srcRootIn: string, dstRootIn: string, engine: En
     let changed = links ? links.wait() : false;
     tracePhase('materialize: links');
     for (const l of laterLinks) {
-      fs.linkSync(under(dstRoot, l.first.rel), l.dst);
+      fs.linkSync(fsPath(under(dstRoot, l.first.rel)), fsPath(l.dst));
       if (l.m.contentHash !== l.first.contentHash || l.m.size !== l.first.size) changed = true;
       l.m.contentHash = l.first.contentHash;
       l.m.size = l.first.size;
@@ -314,7 +315,7 @@ const LINK_FALLBACK = new Set(['ENOENT', 'EMLINK', 'EXDEV', 'EPERM', 'EACCES']);
 
 function tryLink(from: string, to: string): boolean {
   try {
-    fs.linkSync(from, to);
+    fs.linkSync(fsPath(from), fsPath(to));
     return true;
   } catch (err) {
     if (LINK_FALLBACK.has((err as NodeJS.ErrnoException).code ?? '')) return false;
@@ -514,7 +515,7 @@ function linkBatcher(engine: Engine, stats: MaterializeStats, fromRoot: string, 
 
 /** Metadata of a copied file, and its size as copied (the source may have changed size meanwhile). */
 function finishCopy(dst: string, e: TreeEntry, m: ManifestEntry, stats: MaterializeStats, size?: number, metaApplied = false): void {
-  m.size = size ?? Number(fs.lstatSync(dst, { bigint: true }).size);
+  m.size = size ?? Number(fs.lstatSync(fsPath(dst), { bigint: true }).size);
   if (!metaApplied) applyCopyMetadata(dst, permBits(e.stat), e.stat);
   stats.copied++;
   stats.bytesCopied += m.size;

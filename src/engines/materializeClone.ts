@@ -1,9 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { hashFile } from '../fsutil/fileHash.js';
-import { permBits, walkTree, type WalkFilter } from '../fsutil/walk.js';
+import { permBits, readLink, walkTree, type WalkFilter } from '../fsutil/walk.js';
 import type { ManifestEntry, MaterializeOptions, MaterializeResult } from './materialize.js';
 import { applyMetadata } from './metadata.js';
+import { fsPath, nameFromBytes } from '../format/nameBytes.js';
 
 /**
  * Step 1. One clone of the whole root, unless the filter drops top-level folders
@@ -16,10 +17,10 @@ import { applyMetadata } from './metadata.js';
 function cloneSelected(srcRoot: string, dstRoot: string, clone: (src: string, dst: string) => void, filter: WalkFilter): string[] {
   const kept: Array<{ name: string; stat: fs.BigIntStats }> = [];
   let droppedDirs = 0;
-  for (const name of fs.readdirSync(srcRoot).sort()) {
+  for (const name of fs.readdirSync(srcRoot, { encoding: 'buffer' }).map((b) => nameFromBytes(b)).sort()) {
     let stat: fs.BigIntStats;
     try {
-      stat = fs.lstatSync(path.join(srcRoot, name), { bigint: true });
+      stat = fs.lstatSync(fsPath(path.join(srcRoot, name)), { bigint: true });
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
       throw e;
@@ -42,10 +43,10 @@ function cloneSelected(srcRoot: string, dstRoot: string, clone: (src: string, ds
       const to = path.join(dstRoot, name);
       if (stat.isDirectory()) clone(from, to);
       else if (stat.isFile()) {
-        fs.copyFileSync(from, to, fs.constants.COPYFILE_EXCL);
+        fs.copyFileSync(fsPath(from), fsPath(to), fs.constants.COPYFILE_EXCL);
         applyMetadata(to, stat, false);
       } else if (stat.isSymbolicLink()) {
-        fs.symlinkSync(fs.readlinkSync(from), to);
+        fs.symlinkSync(fsPath(readLink(from)), fsPath(to));
         applyMetadata(to, stat, true);
       } else special.push(name);
     }
@@ -126,7 +127,7 @@ export function materializeByClone(
     const rootStat = fs.lstatSync(dstRoot, { bigint: true });
     const touchedDirs = new Set<string>();
     for (const rel of [...pruned, ...walk.unsupported]) {
-      fs.rmSync(path.join(dstRoot, rel), { recursive: true, force: true });
+      fs.rmSync(fsPath(path.join(dstRoot, rel)), { recursive: true, force: true });
       touchedDirs.add(parentRel(rel));
     }
     const degraded = [...skippedTop, ...walk.unsupported].sort().map((rel) => `skipped special file (socket, FIFO or device): ${rel}`);
@@ -140,8 +141,8 @@ export function materializeByClone(
       if (first === undefined) continue;
       for (const rel of present.slice(1)) {
         const abs = path.join(dstRoot, rel);
-        fs.rmSync(abs);
-        fs.linkSync(path.join(dstRoot, first), abs);
+        fs.rmSync(fsPath(abs));
+        fs.linkSync(fsPath(path.join(dstRoot, first)), fsPath(abs));
         linkOf.set(rel, first);
         touchedDirs.add(parentRel(rel));
       }
@@ -172,7 +173,7 @@ export function materializeByClone(
         dev: key.dev,
       };
       const abs = path.join(dstRoot, c.rel);
-      if (c.type === 'symlink') m.target = fs.readlinkSync(abs);
+      if (c.type === 'symlink') m.target = readLink(abs);
       if (c.type === 'file') {
         const first = linkOf.get(c.rel);
         const firstEntry = first === undefined ? undefined : byRel.get(first);

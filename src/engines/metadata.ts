@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { native } from '../native/native.js';
 import type { EntryStat } from '../fsutil/walk.js';
+import { fsPath } from '../format/nameBytes.js';
 
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 
@@ -12,7 +13,7 @@ export function setTimes(p: string, stat: Pick<EntryStat, 'atimeNs' | 'mtimeNs'>
     return;
   }
   // Fallback: seconds as doubles keep sub-microsecond precision for present-day dates.
-  fs.lutimesSync(p, Number(stat.atimeNs) / 1e9, Number(stat.mtimeNs) / 1e9);
+  fs.lutimesSync(fsPath(p), Number(stat.atimeNs) / 1e9, Number(stat.mtimeNs) / 1e9);
 }
 
 /**
@@ -22,12 +23,12 @@ export function setTimes(p: string, stat: Pick<EntryStat, 'atimeNs' | 'mtimeNs'>
 export function applyMetadata(p: string, stat: EntryStat, isSymlink: boolean): void {
   if (isRoot) {
     try {
-      fs.lchownSync(p, Number(stat.uid), Number(stat.gid));
+      fs.lchownSync(fsPath(p), Number(stat.uid), Number(stat.gid));
     } catch {
       /* ownership is best effort (e.g. an id not mapped in this namespace) */
     }
   }
-  if (!isSymlink) fs.chmodSync(p, Number(stat.mode) & 0o7777);
+  if (!isSymlink) fs.chmodSync(fsPath(p), Number(stat.mode) & 0o7777);
   setTimes(p, stat);
 }
 
@@ -38,16 +39,16 @@ export function applyMetadata(p: string, stat: EntryStat, isSymlink: boolean): v
  * file on XFS/ext4; times are always set. `mode` is the wanted permission bits.
  */
 export function applyCopyMetadata(dst: string, mode: number, want: Pick<EntryStat, 'uid' | 'gid' | 'atimeNs' | 'mtimeNs'>): void {
-  const have = fs.lstatSync(dst, { bigint: true });
+  const have = fs.lstatSync(fsPath(dst), { bigint: true });
   let chowned = false;
   if (isRoot && (have.uid !== want.uid || have.gid !== want.gid)) {
     try {
-      fs.lchownSync(dst, Number(want.uid), Number(want.gid));
+      fs.lchownSync(fsPath(dst), Number(want.uid), Number(want.gid));
       chowned = true; // chown clears set-id bits: the mode is set again below
     } catch {
       /* ownership is best effort, as in applyMetadata */
     }
   }
-  if (chowned || Number(have.mode & 0o7777n) !== (mode & 0o7777)) fs.chmodSync(dst, mode & 0o7777);
+  if (chowned || Number(have.mode & 0o7777n) !== (mode & 0o7777)) fs.chmodSync(fsPath(dst), mode & 0o7777);
   setTimes(dst, want);
 }

@@ -7,6 +7,7 @@ import type { Engine } from './engine.js';
 import { JvsError } from '../errors.js';
 import { cloneFailure } from './reflinkEngine.js';
 import { applyCopyMetadata } from './metadata.js';
+import { fsPath } from '../format/nameBytes.js';
 
 /**
  * Copies that hash what they copy, and plain hashes, on every core, without making the
@@ -89,7 +90,7 @@ function copyHashedJs(engine: Engine, job: ParallelJob): CopyOutcome {
   if (engine.name === 'copy' && (engine as CopyEngine).clonesFiles === false) return copyAndHash(src, dst, mode);
   if (engine.name !== 'copy' && engine.name !== 'reflink-copy') {
     const hash = engine.copyFile(src, dst, mode, true);
-    return { hash, size: Number(fs.lstatSync(dst, { bigint: true }).size) };
+    return { hash, size: Number(fs.lstatSync(fsPath(dst), { bigint: true }).size) };
   }
   engine.copyFile(src, dst, mode, false);
   const pre = job.pre;
@@ -97,13 +98,13 @@ function copyHashedJs(engine: Engine, job: ParallelJob): CopyOutcome {
     const h = hashFile(src);
     if (unchangedSince(src, pre)) return { hash: h, size: Number(pre[2]) };
   }
-  return { hash: hashFile(dst), size: Number(fs.lstatSync(dst, { bigint: true }).size) };
+  return { hash: hashFile(dst), size: Number(fs.lstatSync(fsPath(dst), { bigint: true }).size) };
 }
 
 /** Whether `src` still has the stat its job recorded before the copy (ctime, mtime, size, inode). */
 function unchangedSince(src: string, pre: ParallelJob['pre']): boolean {
   if (!pre) return false;
-  const a = fs.lstatSync(src, { bigint: true });
+  const a = fs.lstatSync(fsPath(src), { bigint: true });
   return a.ctimeNs.toString() === pre[0] && a.mtimeNs.toString() === pre[1] && a.size.toString() === pre[2] && a.ino.toString() === pre[3];
 }
 
@@ -238,7 +239,7 @@ export function copyKnown(jobs: readonly ParallelJob[], engine: Engine): Array<{
     const dst = job.dst!;
     const mode = job.mode ?? 0o644;
     engine.copyFile(job.src, dst, mode, false);
-    const o: { size: number; hash?: string; metaApplied?: boolean } = unchangedSince(job.src, job.pre) ? { size: Number(job.pre![2]) } : { hash: hashFile(dst), size: Number(fs.lstatSync(dst, { bigint: true }).size) };
+    const o: { size: number; hash?: string; metaApplied?: boolean } = unchangedSince(job.src, job.pre) ? { size: Number(job.pre![2]) } : { hash: hashFile(dst), size: Number(fs.lstatSync(fsPath(dst), { bigint: true }).size) };
     if (job.meta) {
       applyCopyMetadata(dst, mode, job.meta);
       o.metaApplied = true;

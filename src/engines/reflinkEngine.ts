@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import { JvsError } from '../errors.js';
 import { hashFile } from '../fsutil/fileHash.js';
 import type { Engine } from './engine.js';
+import { fsPath } from '../format/nameBytes.js';
 
 /** Errors of a clone that are about the file, not about the filesystem's ability to clone. */
 const FILE_ERRORS = new Set(['ENOENT', 'EEXIST', 'ENOSPC']);
@@ -28,7 +29,7 @@ export class ReflinkEngine implements Engine {
   copyFile(src: string, dst: string, mode: number, hash: boolean): string | undefined;
   copyFile(src: string, dst: string, _mode: number, hash: boolean): string | undefined {
     try {
-      fs.copyFileSync(src, dst, fs.constants.COPYFILE_EXCL | fs.constants.COPYFILE_FICLONE_FORCE);
+      fs.copyFileSync(fsPath(src), fsPath(dst), fs.constants.COPYFILE_EXCL | fs.constants.COPYFILE_FICLONE_FORCE);
     } catch (e) {
       throw cloneFailure(src, e);
     }

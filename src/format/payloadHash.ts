@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { sha256Hex } from './hash.js';
+import { nameBytes } from './nameBytes.js';
 
 /** What the payload root hash needs to know of one entry. */
 export interface HashedEntry {
@@ -23,14 +24,21 @@ function modeText(mode: number): string {
   return t;
 }
 
-/** `<type>:<rel>:<meta>:<hash>` exactly as the reference implementation forms it. */
+/** SHA-256 of a name's bytes (format/nameBytes.ts): the reference hashes Go strings, which are bytes. */
+const nameHash = (s: string) => sha256Hex(s.isWellFormed() ? s : nameBytes(s));
+
+/**
+ * `<type>:<rel>:<meta>:<hash>` exactly as the reference implementation forms it. A rel
+ * that is not UTF-8 stays escaped in the returned line; payloadRootHash hashes the
+ * line's bytes (nameBytes).
+ */
 export function payloadLine(e: HashedEntry): string {
   const mode = modeText(e.mode);
   switch (e.type) {
     case 'dir':
-      return `dir:${e.rel}:mode=${mode}:${sha256Hex(e.rel.slice(e.rel.lastIndexOf('/') + 1))}`;
+      return `dir:${e.rel}:mode=${mode}:${nameHash(e.rel.slice(e.rel.lastIndexOf('/') + 1))}`;
     case 'symlink':
-      return `symlink:${e.rel}:mode=${mode}:${sha256Hex(e.target ?? '')}`;
+      return `symlink:${e.rel}:mode=${mode}:${nameHash(e.target ?? '')}`;
     case 'file':
       if (!e.contentHash) throw new Error(`payload hash: file ${e.rel} has no content hash`);
       return `file:${e.rel}:mode=${mode},size=${e.size}:${e.contentHash}`;
@@ -50,7 +58,8 @@ export function payloadRootHash(entries: Iterable<HashedEntry>): string {
   // nearly that order already: each group is sorted only if a pass finds it is not.
   const groups: Record<HashedEntry['type'], string[]> = { dir: [], file: [], symlink: [] };
   // JS compares strings by UTF-16 code unit, which equals UTF-8 byte order unless a
-  // line holds a surrogate (astral character); only then sort the encoded bytes.
+  // line holds a surrogate (an astral character, or a byte of a name that is not
+  // UTF-8, format/nameBytes.ts); only then sort the lines' bytes.
   let plain = true;
   for (const e of entries) {
     // Only the path can hold a surrogate: the rest of a line is ASCII (targets appear hashed).
@@ -64,7 +73,7 @@ export function payloadRootHash(entries: Iterable<HashedEntry>): string {
     const text = [groups.dir, groups.file, groups.symlink].map((g) => (isSorted(g) ? g : g.sort()).join('')).join('');
     h.update(text);
   } else {
-    const bufs = [...groups.dir, ...groups.file, ...groups.symlink].map((l) => Buffer.from(l));
+    const bufs = [...groups.dir, ...groups.file, ...groups.symlink].map((l) => nameBytes(l));
     bufs.sort(Buffer.compare);
     h.update(Buffer.concat(bufs));
   }

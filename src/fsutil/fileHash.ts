@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import { native, type NativeAddon } from '../native/native.js';
+import { fsPath } from '../format/nameBytes.js';
 
 /**
  * SHA-256 of files. With the native addon (native/jvs_hash.c) files are read with
@@ -41,7 +42,7 @@ export function hashFile(file: string): string {
 
 function hashFileJs(file: string): { hash: string; size: number } {
   const h = createHash('sha256');
-  const fd = fs.openSync(file, 'r');
+  const fd = fs.openSync(fsPath(file), 'r');
   let size = 0;
   try {
     const buf = buffer();
@@ -104,10 +105,10 @@ export function copyAndHash(src: string, dst: string, mode: number): { hash: str
     return { hash: r.hashes, size: r.sizes[0]! };
   }
   const h = createHash('sha256');
-  const fin = fs.openSync(src, 'r');
+  const fin = fs.openSync(fsPath(src), 'r');
   let size = 0;
   try {
-    const fout = fs.openSync(dst, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, mode & 0o777);
+    const fout = fs.openSync(fsPath(dst), fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, mode & 0o777);
     try {
       const buf = buffer();
       for (;;) {

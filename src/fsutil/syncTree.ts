@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { native } from '../native/native.js';
 import { fsyncDir } from './atomic.js';
+import { fsPath } from '../format/nameBytes.js';
 
 /**
  * Make a freshly written tree durable. With the addon one syncfs(2) flushes the whole
@@ -32,7 +33,7 @@ export function startSyncTree(root: string, entries: ReadonlyArray<{ rel: string
     const p = path.join(root, e.rel);
     if (e.type === 'dir') fsyncDir(p);
     else {
-      const fd = fs.openSync(p, 'r');
+      const fd = fs.openSync(fsPath(p), 'r');
       try {
         fs.fsyncSync(fd);
       } finally {

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { native } from '../native/native.js';
+import { fsPath, nameFromBytes } from '../format/nameBytes.js';
 
 export type EntryType = 'dir' | 'file' | 'symlink';
 
@@ -27,7 +28,7 @@ export interface EntryStat {
 }
 
 export interface TreeEntry {
-  /** Path relative to the walked root, always with `/`. */
+  /** Path relative to the walked root, always with `/`; bytes that are not UTF-8 as format/nameBytes.ts escapes them (give it to `fs` through fsPath). */
   rel: string;
   type: EntryType;
   stat: EntryStat;
@@ -91,12 +92,16 @@ export function scannedSize(stats: BigInt64Array, i: number): number {
   return Number(stats[i * SCAN_FIELDS + SCAN_SIZE]);
 }
 
-/** One folder's entries with their lstat, sorted by name (the walk without the addon); entries that vanish meanwhile are left out. */
+/**
+ * One folder's entries with their lstat, sorted by name (the walk without the addon);
+ * entries that vanish meanwhile are left out. Names are read as bytes (a name that is
+ * not valid UTF-8 keeps its bytes, see format/nameBytes.ts).
+ */
 function scanFolder(dirAbs: string): Array<{ name: string; stat: EntryStat }> {
   const out: Array<{ name: string; stat: EntryStat }> = [];
-  for (const name of fs.readdirSync(dirAbs).sort()) {
+  for (const name of fs.readdirSync(fsPath(dirAbs), { encoding: 'buffer' }).map((b) => nameFromBytes(b)).sort()) {
     try {
-      out.push({ name, stat: fs.lstatSync(path.join(dirAbs, name), { bigint: true }) });
+      out.push({ name, stat: fs.lstatSync(fsPath(path.join(dirAbs, name)), { bigint: true }) });
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e; // vanished mid-walk
     }
@@ -241,6 +246,11 @@ function walkByLevels(root: string, filter: WalkFilter, scanDirs: (paths: string
  */
 export function under(root: string, rel: string): string {
   return root.endsWith('/') ? root + rel : `${root}/${rel}`;
+}
+
+/** A symlink's target, its bytes kept (format/nameBytes.ts) as the payload hash reads them. */
+export function readLink(p: string): string {
+  return nameFromBytes(fs.readlinkSync(fsPath(p), { encoding: 'buffer' }));
 }
 
 /** The stat fields the manifests keep of an entry (what change detection keys on). */

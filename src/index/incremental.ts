@@ -11,6 +11,7 @@ import { isUnchanged } from './changeDetect.js';
 import { snapshotOwner, worktreeOwner, type IndexDb, type StoredList } from './indexDb.js';
 import { sameEncoding, type IndexedEntry } from './manifestCodec.js';
 import { byRel, getSnapshotManifest, getWorktreeState, putSnapshotManifest, putWorktreeState, type ManifestMap } from './manifests.js';
+import { fsPath } from '../format/nameBytes.js';
 
 /**
  * What a snapshot of `worktree` (whose parent is `parentId`) can take without reading:
@@ -147,7 +148,7 @@ export function stateAfterApply(root: string, target: readonly IndexedEntry[], s
     let st = statOf(t.rel);
     if (st === undefined) {
       try {
-        st = fs.lstatSync(under(root, t.rel), { bigint: true });
+        st = fs.lstatSync(fsPath(under(root, t.rel)), { bigint: true });
       } catch {
         continue;
       }

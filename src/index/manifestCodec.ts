@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { nameBytes, nameFromUtf8 } from '../format/nameBytes.js';
 
 /**
  * One entry of a manifest (a snapshot's) or of a worktree state. The stat fields
@@ -28,8 +29,10 @@ export interface IndexedEntry {
  * Binary layout of one chunk: a sequence of entries, each (stats are zero for dirs and symlinks)
  *   u8 type (0 dir, 1 file, 2 symlink) | u8 flags (1 hash, 2 target, 4 linkOf)
  *   u16 mode | f64 size | i64 mtimeNs | i64 ctimeNs | u64 dev | u64 ino
- *   u16 len + utf8 rel | [32 bytes hash] | [u16 len + target] | [u16 len + linkOf]
+ *   u16 len + rel | [32 bytes hash] | [u16 len + target] | [u16 len + linkOf]
  * Fixed-size fields first so decoding needs no per-field allocation but the strings.
+ * Strings are the names' bytes (format/nameBytes.ts): UTF-8 for the usual names, the
+ * raw bytes of a name that is not UTF-8, as the kernel and the payload hash have them.
  * Longer strings (up to 4 GiB) use len 0xffff followed by a u32 length.
  */
 const TYPES = ['dir', 'file', 'symlink'] as const;
@@ -41,11 +44,19 @@ export function encodeEntries(entries: readonly IndexedEntry[]): Buffer {
   const strLen = (n: number) => (n >= 0xffff ? 6 : 2) + n;
   let total = 0;
   const lens = new Array<number>(entries.length * 3);
+  // Names that are not UTF-8 (rare): their bytes, made once.
+  let odd: Map<string, Buffer> | undefined;
+  const byteLen = (s: string): number => {
+    if (s.isWellFormed()) return Buffer.byteLength(s, 'utf8');
+    let v = (odd ??= new Map()).get(s);
+    if (!v) odd.set(s, (v = nameBytes(s)));
+    return v.length;
+  };
   for (let i = 0; i < entries.length; i++) {
     const e = entries[i]!;
-    const r = Buffer.byteLength(e.rel, 'utf8');
-    const t = e.target !== undefined ? Buffer.byteLength(e.target, 'utf8') : -1;
-    const l = e.linkOf !== undefined ? Buffer.byteLength(e.linkOf, 'utf8') : -1;
+    const r = byteLen(e.rel);
+    const t = e.target !== undefined ? byteLen(e.target) : -1;
+    const l = e.linkOf !== undefined ? byteLen(e.linkOf) : -1;
     lens[i * 3] = r; lens[i * 3 + 1] = t; lens[i * 3 + 2] = l;
     total += FIXED + strLen(r) + (e.type === 'file' && e.contentHash ? 32 : 0) + (t >= 0 ? strLen(t) : 0) + (l >= 0 ? strLen(l) : 0);
   }
@@ -59,7 +70,8 @@ export function encodeEntries(entries: readonly IndexedEntry[]): Buffer {
     } else {
       dv.setUint16(o, n, true); o += 2;
     }
-    o += b.write(s, o, n, 'utf8');
+    const raw = odd?.get(s);
+    o += raw ? raw.copy(b, o) : b.write(s, o, n, 'utf8');
   };
   for (let i = 0; i < entries.length; i++) {
     const e = entries[i]!;
@@ -109,7 +121,7 @@ export function decodeEntries(b: Buffer, out: IndexedEntry[] = []): IndexedEntry
     o += 2;
     if (n === 0xffff) { n = dv.getUint32(o, true); o += 4; }
     if (o + n > end) throw new Error('manifest chunk: truncated entry');
-    const e: IndexedEntry = { rel: b.toString('utf8', o, o + n), type: TYPES[code]!, mode, size, mtimeNs, ctimeNs, dev, ino };
+    const e: IndexedEntry = { rel: nameFromUtf8(b, o, o + n), type: TYPES[code]!, mode, size, mtimeNs, ctimeNs, dev, ino };
     o += n;
     if (flags & 1) { e.contentHash = b.toString('hex', o, o + 32); o += 32; }
     if (flags & 2) { [e.target, o] = readStr(b, dv, o); }
@@ -125,7 +137,7 @@ function readStr(b: Buffer, dv: DataView, o: number): [string, number] {
   o += 2;
   if (n === 0xffff) { n = dv.getUint32(o, true); o += 4; }
   if (o + n > b.length) throw new Error('manifest chunk: truncated entry');
-  return [b.toString('utf8', o, o + n), o + n];
+  return [nameFromUtf8(b, o, o + n), o + n];
 }
 
 /**

@@ -1,7 +1,6 @@
-import fs from 'node:fs';
 import path from 'node:path';
 import { hashFile } from '../fsutil/fileHash.js';
-import { statRecord, walkTree } from '../fsutil/walk.js';
+import { readLink, statRecord, walkTree } from '../fsutil/walk.js';
 import { JvsError, type ErrorClass } from '../errors.js';
 import type { Descriptor } from '../format/descriptor.js';
 import { rootHashOf } from '../fsutil/rootHash.js';
@@ -35,7 +34,7 @@ export function manifestFromPayload(dir: string, cache: InodeHashCache = new Map
   return walk.entries.map((e) => {
     const abs = path.join(dir, e.rel);
     const m: IndexedEntry = statRecord(e);
-    if (e.type === 'symlink') m.target = fs.readlinkSync(abs);
+    if (e.type === 'symlink') m.target = readLink(abs);
     if (e.type === 'file') {
       const key = `${e.stat.dev}:${e.stat.ino}:${e.stat.size}:${e.stat.mtimeNs}:${e.stat.ctimeNs}`;
       const first = e.stat.nlink > 1n ? firstOfInode.get(key) : undefined;

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { JvsError } from '../errors.js';
 import { hashFile } from '../fsutil/fileHash.js';
-import { permBits, walkTree } from '../fsutil/walk.js';
+import { permBits, readLink, walkTree } from '../fsutil/walk.js';
 import { isUnchanged } from '../index/changeDetect.js';
 import { IndexDb } from '../index/indexDb.js';
 import { byRel, ensureSnapshotManifest, getWorktreeState, type IndexedEntry } from '../index/manifests.js';
@@ -71,7 +71,7 @@ export function status(layout: Layout, worktree: string): StatusResult {
         continue;
       }
       let same = h.type === e.type && (e.type === 'symlink' || h.mode === permBits(e.stat));
-      if (same && e.type === 'symlink') same = fs.readlinkSync(path.join(root, e.rel)) === h.target;
+      if (same && e.type === 'symlink') same = readLink(path.join(root, e.rel)) === h.target;
       if (same && e.type === 'file') {
         if (h.size !== Number(e.stat.size)) same = false;
         else {

@@ -1,9 +1,8 @@
-import fs from 'node:fs';
 import path from 'node:path';
 import type { HashedEntry } from '../format/payloadHash.js';
 import { rootHashOf } from '../fsutil/rootHash.js';
 import { hashFile, hashFiles, nativeHashMany } from '../fsutil/fileHash.js';
-import { permBits, walkTree } from '../fsutil/walk.js';
+import { permBits, readLink, walkTree } from '../fsutil/walk.js';
 import { READY_FILE } from '../repo/layout.js';
 import { runParallel, worthParallel, type ParallelJob } from '../engines/parallelCopy.js';
 
@@ -16,7 +15,7 @@ export function hashPayloadTree(root: string, onProgress?: (done: number, total:
   const hashed: HashedEntry[] = walk.entries.map((e) => {
     const abs = path.join(root, e.rel);
     const h: HashedEntry = { rel: e.rel, type: e.type, mode: permBits(e.stat), size: e.type === 'file' ? Number(e.stat.size) : 0 };
-    if (e.type === 'symlink') h.target = fs.readlinkSync(abs);
+    if (e.type === 'symlink') h.target = readLink(abs);
     if (e.type === 'file') files++;
     return h;
   });

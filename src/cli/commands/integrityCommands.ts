@@ -1,6 +1,6 @@
 import { commandContext, usage } from '../context.js';
 import type { CommandOutput, GlobalOptions } from '../output.js';
-import { styles } from '../output.js';
+import { shownName, styles, withPathBytes } from '../output.js';
 import { cliReporter } from '../progressBar.js';
 
 /** Handlers for doctor, gc, diff and config: return data; main.ts prints. */
@@ -90,8 +90,8 @@ export async function runDiff(g: GlobalOptions, from: string | undefined, to: st
   const summary = `${r.total_added} added, ${r.total_removed} removed, ${r.total_modified} modified (${r.from_snapshot_id} → ${r.to_snapshot_id ?? `worktree '${r.to_worktree}'`})`;
   const human = o.stat
     ? [summary]
-    : [...r.added.map((p) => s.green(`A ${p}`)), ...r.removed.map((p) => s.red(`D ${p}`)), ...r.modified.map((p) => s.yellow(`M ${p}`)), summary];
-  return { data: r, human };
+    : [...r.added.map((p) => s.green(`A ${shownName(p)}`)), ...r.removed.map((p) => s.red(`D ${shownName(p)}`)), ...r.modified.map((p) => s.yellow(`M ${shownName(p)}`)), summary];
+  return { data: withPathBytes(r, [r.added, r.removed, r.modified]), human };
 }
 
 const render = (v: unknown) => (typeof v === 'string' ? v : JSON.stringify(v));

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { JvsError } from '../../errors.js';
 import { commandContext, usage } from '../context.js';
 import type { CommandOutput, GlobalOptions } from '../output.js';
-import { styles } from '../output.js';
+import { shownText, styles } from '../output.js';
 import { cliReporter } from '../progressBar.js';
 
 /** Handlers return data; main.ts prints and picks the exit code. */
@@ -78,7 +78,7 @@ export async function runSnapshot(
       `Created snapshot ${s.bold(r.snapshot_id)}`,
       ...(r.tags.length ? [`Tags: ${r.tags.join(', ')}`] : []),
       ...(r.partial_paths ? [`Partial snapshot of: ${r.partial_paths.join(', ')}`] : []),
-      ...r.degraded.map((d) => `${s.yellow('warning')}: ${d}`),
+      ...r.degraded.map((d) => `${s.yellow('warning')}: ${shownText(d)}`),
     ],
   };
 }

@@ -1,6 +1,6 @@
 import { commandContext } from '../context.js';
 import type { CommandOutput, GlobalOptions } from '../output.js';
-import { styles } from '../output.js';
+import { shownName, styles, withPathBytes } from '../output.js';
 
 const SHOW = 50;
 
@@ -18,12 +18,12 @@ export async function runStatus(g: GlobalOptions): Promise<CommandOutput> {
   else {
     human.push(`Changes since head: ${r.total_added} added, ${r.total_modified} modified, ${r.total_removed} removed`);
     const lines = [
-      ...r.added.map((p) => `  ${s.green('added:   ')} ${p}`),
-      ...r.modified.map((p) => `  ${s.yellow('modified:')} ${p}`),
-      ...r.removed.map((p) => `  ${s.red('removed: ')} ${p}`),
+      ...r.added.map((p) => `  ${s.green('added:   ')} ${shownName(p)}`),
+      ...r.modified.map((p) => `  ${s.yellow('modified:')} ${shownName(p)}`),
+      ...r.removed.map((p) => `  ${s.red('removed: ')} ${shownName(p)}`),
     ];
     human.push(...lines.slice(0, SHOW));
     if (lines.length > SHOW) human.push(`  … and ${lines.length - SHOW} more (\`jvs status --json\` lists all)`);
   }
-  return { data: r, human };
+  return { data: withPathBytes(r, [r.added, r.modified, r.removed]), human };
 }

@@ -1,0 +1,158 @@
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { jvs, jvsOk } from '../helpers/cli.js';
+import { tmpDir } from '../helpers/tmp.js';
+
+// Issue 14, item 8: any byte string the kernel allows as a name is snapshotted, hashed
+// as bytes (like the reference), restored, shown by status and diff, and printed escaped.
+// Paths here are Buffers end to end: the test never lets Node.js decode a name.
+
+const b = (s: string) => Buffer.from(s, 'latin1');
+const join = (...parts: Array<Buffer | string>) => Buffer.concat(parts.flatMap((p, i) => [...(i ? [b('/')] : []), typeof p === 'string' ? Buffer.from(p) : p]));
+
+/** The hostile names: not UTF-8, control characters, a newline, a terminal escape sequence. */
+const CAFE = b('caf\xe9.txt');
+const ODD_DIR = b('d\xff\x01ir');
+const NEWLINE = b('new\nline');
+const ESCAPE = b('\x1b[2Jred\x1b[0m');
+const LINK = b('lnk\xe9');
+const LINK_TARGET = b('caf\xe9.txt');
+
+function populate(main: string): void {
+  fs.writeFileSync(join(main, CAFE), 'café in latin-1\n');
+  fs.mkdirSync(join(main, ODD_DIR));
+  fs.writeFileSync(join(main, ODD_DIR, NEWLINE), 'newline\n');
+  fs.writeFileSync(join(main, ODD_DIR, b('inner\x80\x80')), 'two bytes\n');
+  fs.writeFileSync(join(main, ESCAPE), 'escape\n');
+  fs.writeFileSync(join(main, 'plain.txt'), 'plain\n');
+  fs.symlinkSync(LINK_TARGET, join(main, LINK));
+  // Old enough that the next snapshot may vouch for them by stat (the addon's classify path).
+  const old = new Date(Date.now() - 3600_000);
+  for (const p of [join(main, CAFE), join(main, ODD_DIR, NEWLINE), join(main, ODD_DIR, b('inner\x80\x80')), join(main, ESCAPE), join(main, 'plain.txt')]) fs.utimesSync(p, old, old);
+}
+
+/** Every entry below root as bytes: rel → type and content / target bytes. */
+function treeBytes(root: Buffer): Map<string, string> {
+  const out = new Map<string, string>();
+  const walk = (dir: Buffer, rel: Buffer | undefined) => {
+    for (const name of fs.readdirSync(dir, { encoding: 'buffer' })) {
+      const p = join(dir, name);
+      const r = rel ? join(rel, name) : name;
+      const st = fs.lstatSync(p);
+      const key = r.toString('hex');
+      if (st.isDirectory()) {
+        out.set(key, `dir ${(st.mode & 0o777).toString(8)}`);
+        walk(p, r);
+      } else if (st.isSymbolicLink()) out.set(key, `symlink ${fs.readlinkSync(p, { encoding: 'buffer' }).toString('hex')}`);
+      else out.set(key, `file ${(st.mode & 0o777).toString(8)} ${fs.readFileSync(p).toString('hex')}`);
+    }
+  };
+  walk(root, undefined);
+  return out;
+}
+
+/** The payload root hash by DESIGN.md §3, computed here over bytes only (names never decoded). */
+function referenceRootHash(root: Buffer): string {
+  const sha = (x: Buffer | string) => createHash('sha256').update(x).digest('hex');
+  const lines: Buffer[] = [];
+  const walk = (dir: Buffer, rel: Buffer | undefined) => {
+    for (const name of fs.readdirSync(dir, { encoding: 'buffer' })) {
+      if (name.equals(b('.READY'))) continue;
+      const p = join(dir, name);
+      const r = rel ? join(rel, name) : name;
+      const st = fs.lstatSync(p);
+      const mode = (st.mode & 0o777).toString(8).padStart(4, '0');
+      if (st.isDirectory()) {
+        lines.push(Buffer.concat([b('dir:'), r, b(`:mode=${mode}:${sha(name)}\n`)]));
+        walk(p, r);
+      } else if (st.isSymbolicLink()) lines.push(Buffer.concat([b('symlink:'), r, b(`:mode=${mode}:${sha(fs.readlinkSync(p, { encoding: 'buffer' }))}\n`)]));
+      else lines.push(Buffer.concat([b('file:'), r, b(`:mode=${mode},size=${st.size}:${sha(fs.readFileSync(p))}\n`)]));
+    }
+  };
+  walk(root, undefined);
+  lines.sort(Buffer.compare);
+  return sha(Buffer.concat(lines));
+}
+
+/** No raw control character reaches a terminal (newlines between lines aside). */
+function noRawControls(text: string): void {
+  // eslint-disable-next-line no-control-regex
+  expect(text.replace(/\n/g, '')).not.toMatch(/[\u0000-\u001f\u007f]/);
+  expect(text).not.toContain('\ufffd');
+}
+
+describe('names that are not UTF-8 or hold control characters (issue 14, item 8)', () => {
+  for (const mode of ['addon', 'JavaScript fallback'] as const) {
+    it(`round-trip through snapshot, status, diff, restore and verify, hashed as bytes like the reference (${mode})`, () => {
+      const env = mode === 'addon' ? {} : { JVS_DISABLE_NATIVE: '1' };
+      const dir = tmpDir();
+      jvsOk(['init', 'repo'], { cwd: dir, env });
+      const repo = `${dir}/repo`;
+      const main = `${repo}/main`;
+      populate(main);
+      const before = treeBytes(b(main));
+
+      // Snapshot: the root hash is the reference's, computed here over bytes.
+      const snap = jvsOk(['--json', 'snapshot', 'hostile names'], { cwd: main, env }).json();
+      expect(snap.payload_root_hash).toBe(referenceRootHash(b(main)));
+      expect(snap.files).toBe(5);
+      expect(treeBytes(b(`${repo}/.jvs/snapshots/${snap.snapshot_id}`))).toEqual(new Map([...before, [b('.READY').toString('hex'), expect.any(String)]]));
+
+      // A second snapshot of the unchanged tree takes every file from the index (no read).
+      const again = jvsOk(['--json', 'snapshot', 'again'], { cwd: main, env }).json();
+      expect(again.payload_root_hash).toBe(snap.payload_root_hash);
+      expect(again.incremental.linked).toBe(5);
+      // With the addon its classify matched the scan's names to the index's records by bytes.
+      if (mode === 'addon') expect(again.incremental.vouchedNatively).toBe(5);
+
+      expect(jvsOk(['--json', 'status'], { cwd: main, env }).json().clean).toBe(true);
+
+      // Changes to hostile names: status and diff list them; humans see them escaped.
+      fs.writeFileSync(join(main, CAFE), 'changed\n');
+      fs.rmSync(join(main, ODD_DIR, NEWLINE));
+      fs.writeFileSync(join(main, b('added\x1b\xfe')), 'new\n');
+      const st = jvsOk(['--json', 'status'], { cwd: main, env }).json();
+      expect(st.modified).toEqual(['caf\udce9.txt']);
+      expect(st.removed).toEqual(['d\udcff\x01ir/new\nline']);
+      expect(st.added).toEqual(['added\x1b\udcfe']);
+      expect(Buffer.from(st.path_bytes['caf\udce9.txt'], 'base64')).toEqual(CAFE);
+      expect(Buffer.from(st.path_bytes['added\x1b\udcfe'], 'base64')).toEqual(b('added\x1b\xfe'));
+      const human = jvsOk(['status'], { cwd: main, env }).stdout;
+      expect(human).toContain('modified: "caf\\xe9.txt"');
+      expect(human).toContain('removed:  "d\\xff\\x01ir/new\\nline"');
+      expect(human).toContain('added:    "added\\x1b\\xfe"');
+      noRawControls(human);
+
+      const d = jvsOk(['--json', 'diff'], { cwd: main, env }).json();
+      expect([d.added, d.removed, d.modified]).toEqual([['added\x1b\udcfe'], ['d\udcff\x01ir/new\nline'], ['caf\udce9.txt']]);
+      const dh = jvsOk(['diff'], { cwd: main, env }).stdout;
+      expect(dh).toContain('M "caf\\xe9.txt"');
+      noRawControls(dh);
+      // Snapshot to snapshot, unchanged: nothing listed.
+      expect(jvsOk(['--json', 'diff', snap.snapshot_id, again.snapshot_id], { cwd: main, env }).json().total_modified).toBe(0);
+
+      // Restore brings back every byte of every name, content and link target.
+      const r = jvs(['restore', snap.snapshot_id], { cwd: main, env });
+      expect(r.code, r.stderr).toBe(0);
+      const after = treeBytes(b(main));
+      expect(after).toEqual(before);
+      expect(jvsOk(['--json', 'status'], { cwd: main, env }).json().clean).toBe(true);
+
+      // Verify recomputes the root hash from the payload's bytes.
+      const v = jvs(['--json', 'verify', '--all'], { cwd: main, env });
+      expect(v.code, v.stdout + v.stderr).toBe(0);
+    });
+  }
+
+  it('the addon and the JavaScript fallback agree on the root hash of the same hostile tree', () => {
+    const hashes: string[] = [];
+    for (const env of [{}, { JVS_DISABLE_NATIVE: '1' }]) {
+      const dir = tmpDir();
+      jvsOk(['init', 'repo'], { cwd: dir, env });
+      populate(`${dir}/repo/main`);
+      hashes.push(jvsOk(['--json', 'snapshot', 'x'], { cwd: `${dir}/repo/main`, env }).json().payload_root_hash);
+    }
+    expect(hashes[0]).toBe(hashes[1]);
+  });
+});
