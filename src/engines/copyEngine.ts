@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { copyAndHash, hashFile } from '../fsutil/fileHash.js';
+import { copyAndHash, hashFile, nativeHashMany } from '../fsutil/fileHash.js';
 import type { Engine } from './engine.js';
 import { fsPath } from '../format/nameBytes.js';
 
@@ -40,6 +40,12 @@ export class CopyEngine implements Engine {
       }
     }
     if (!hash) {
+      // The addon's copy keeps a sparse file's holes (SEEK_DATA/SEEK_HOLE, native/jvs_hash.c);
+      // copyFileSync would write them out as zeros. Its hash costs no extra read.
+      if (nativeHashMany()) {
+        copyAndHash(src, dst, mode);
+        return undefined;
+      }
       fs.copyFileSync(fsPath(src), fsPath(dst), fs.constants.COPYFILE_EXCL);
       return undefined;
     }

@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { JvsError } from '../errors.js';
 import { hashFile } from '../fsutil/fileHash.js';
 import type { Engine } from './engine.js';
+import { fsPath } from '../format/nameBytes.js';
 
 /**
  * `juicefs-clone`: on a JuiceFS mount, trees are cloned by the JuiceFS metadata engine
@@ -29,7 +30,7 @@ export class JuicefsEngine implements Engine {
   copyFile(src: string, dst: string, mode: number, hash: true): string;
   copyFile(src: string, dst: string, mode: number, hash: boolean): string | undefined;
   copyFile(src: string, dst: string, _mode: number, hash: boolean): string | undefined {
-    fs.copyFileSync(src, dst, fs.constants.COPYFILE_EXCL);
+    fs.copyFileSync(fsPath(src), fsPath(dst), fs.constants.COPYFILE_EXCL);
     // Hash what the destination holds: that is what the snapshot will be verified against.
     return hash ? hashFile(dst) : undefined;
   }
