@@ -353,7 +353,7 @@ function plainFileBelow(root: string, rel: string): fs.BigIntStats {
   const parts = rel.split('/');
   for (let i = 0; i < parts.length; i++) {
     at = `${at}/${parts[i]}`;
-    const st = fs.lstatSync(at, { bigint: true });
+    const st = fs.lstatSync(fsPath(at), { bigint: true });
     if (st.isSymbolicLink()) throw Object.assign(new Error(`ELOOP: ${at}`), { code: 'ELOOP' });
     if (i < parts.length - 1 ? !st.isDirectory() : !st.isFile()) throw Object.assign(new Error(`EBADMSG: ${at}`), { code: 'EBADMSG' });
     if (i === parts.length - 1) return st;
