@@ -1,6 +1,6 @@
 import { commandContext, usage } from '../context.js';
 import type { CommandOutput, GlobalOptions } from '../output.js';
-import { shownName, styles, withPathBytes } from '../output.js';
+import { shownName, shownText, styles, withPathBytes } from '../output.js';
 import { cliReporter } from '../progressBar.js';
 
 /** Handlers for doctor, gc, diff and config: return data; main.ts prints. */
@@ -17,9 +17,9 @@ export async function runDoctor(g: GlobalOptions, o: { strict?: boolean; repairR
   const human: string[] = [];
   for (const f of r.findings) {
     const tag = f.repaired ? s.green('repaired') : f.severity === 'warning' ? s.yellow('warning') : s.red(f.severity);
-    human.push(`${tag} [${f.check}] ${f.message}${f.path ? ` (${f.path})` : ''}`);
-    if (f.repaired) human.push(`  ${f.repair}: ${f.repair_result}`);
-    else if (f.repair_result) human.push(`  ${f.repair}: ${f.repair_result}`);
+    human.push(`${tag} [${f.check}] ${shownText(f.message)}${f.path ? ` (${shownName(f.path)})` : ''}`);
+    if (f.repaired) human.push(`  ${f.repair}: ${shownText(f.repair_result ?? '')}`);
+    else if (f.repair_result) human.push(`  ${f.repair}: ${shownText(f.repair_result)}`);
     else if (f.repair) human.push(`  fix: \`jvs doctor --repair-runtime\` (${f.repair})`);
   }
   const error = doctorFailure(r);

@@ -127,7 +127,7 @@ export async function runVerify(g: GlobalOptions, ref: string | undefined, o: { 
   const s = styles(g);
   const pruned = (x: (typeof r.results)[number]) => (x.parent_pruned ? s.dim(` (parent ${x.parent_pruned.snapshot_id} pruned by gc)`) : '');
   // The reference prints `<id>  OK` / `<id>  TAMPERED`; the problems follow its word.
-  const human = r.results.map((x) => (x.severity === 'ok' ? `${x.snapshot_id}  ${s.green('OK')}${pruned(x)}` : `${x.snapshot_id}  ${s.red(x.tamper_detected ? 'TAMPERED' : 'DAMAGED')}: ${x.problems.join('; ')}`));
+  const human = r.results.map((x) => (x.severity === 'ok' ? `${x.snapshot_id}  ${s.green('OK')}${pruned(x)}` : `${x.snapshot_id}  ${s.red(x.tamper_detected ? 'TAMPERED' : 'DAMAGED')}: ${shownText(x.problems.join('; '))}`));
   for (const x of r.results) for (const w of x.warnings ?? []) human.push(`${s.yellow('warning')}  ${x.snapshot_id}: ${w}`);
   if (r.audit_legacy_lines?.length) human.push(`${s.yellow('warning')}  audit log: ${r.audit_legacy_lines.length} line${r.audit_legacy_lines.length === 1 ? '' : 's'} hashed by the legacy rule (accepted; see docs/integrity.md)`);
   if (r.audit_chain_valid === false) human.push(`audit log  ${s.red('TAMPERED')}: ${r.audit_problems!.map((p) => `line ${p.line}: ${p.problem}`).join('; ')}`);
