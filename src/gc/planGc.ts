@@ -14,6 +14,7 @@ import { loadDescriptors } from '../repo/snapshots.js';
 import { parseDuration } from '../repo/duration.js';
 import { computeProtection, type RetentionPolicy } from './protection.js';
 import { parseJsonObject } from '../format/parseJson.js';
+import { fsPath, nameFromBytes } from '../format/nameBytes.js';
 
 /** `.jvs/gc/<plan_id>.json`, fields as DESIGN section 3 (counts for protected_by_*, as the reference). */
 export interface GcPlan {
@@ -54,13 +55,13 @@ export function estimateBytes(layout: Layout, ids: string[]): number {
   const visit = (dir: string) => {
     let names: string[];
     try {
-      names = fs.readdirSync(dir);
+      names = fs.readdirSync(fsPath(dir), { encoding: 'buffer' }).map((b) => nameFromBytes(b)); // names kept as bytes (format/nameBytes.ts)
     } catch {
       return;
     }
     for (const n of names) {
       const p = path.join(dir, n);
-      const st = fs.lstatSync(p);
+      const st = fs.lstatSync(fsPath(p));
       if (st.isDirectory()) visit(p);
       else if (st.isFile()) {
         const key = `${st.dev}:${st.ino}`;

@@ -11,6 +11,7 @@ import type { Reporter } from '../progress.js';
 import { hashPayloadTree } from './hashPayload.js';
 import { IndexDb } from '../index/indexDb.js';
 import { getSnapshotManifest, manifestProblem } from '../index/manifests.js';
+import { fsPath } from '../format/nameBytes.js';
 
 /**
  * The index's manifests that cannot be taken as their snapshots' (unclean paths, a
@@ -55,7 +56,7 @@ export function changedPayloadFiles(layout: Layout, descriptors: readonly Descri
         if (e.type !== 'file') continue;
         let st: fs.BigIntStats | undefined;
         try {
-          st = fs.lstatSync(`${root}/${e.rel}`, { bigint: true });
+          st = fs.lstatSync(fsPath(`${root}/${e.rel}`), { bigint: true });
         } catch {
           st = undefined;
         }
