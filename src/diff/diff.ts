@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { JvsError } from '../errors.js';
 import { hashFile } from '../fsutil/fileHash.js';
