@@ -7,7 +7,7 @@ import { compressionOf, realName, storedName } from '../format/compression.js';
 import type { IndexedEntry } from '../index/manifestCodec.js';
 import type { Descriptor } from '../format/descriptor.js';
 import { payloadLine, type HashedEntry } from '../format/payloadHash.js';
-import { permBits, walkTree } from '../fsutil/walk.js';
+import { permBits, readLink, walkTree } from '../fsutil/walk.js';
 import { READY_FILE, type Layout } from '../repo/layout.js';
 import { loadDescriptors, readDescriptor } from '../repo/snapshots.js';
 import { listWorktreeNames } from '../repo/worktreeConfig.js';
@@ -64,7 +64,7 @@ export function readCompressed(dir: string, d: Descriptor): LogicalEntry[] {
     const abs = path.join(dir, e.rel);
     const base: LogicalEntry = { rel: e.rel, stored: e.rel, type: e.type, mode: permBits(e.stat), size: 0, mtimeMs: Number(e.stat.mtimeNs / 1_000_000n) };
     if (e.type === 'dir') out.push(base);
-    else if (e.type === 'symlink') out.push({ ...base, target: fs.readlinkSync(abs) });
+    else if (e.type === 'symlink') out.push({ ...base, target: readLink(abs) });
     else {
       const slash = e.rel.lastIndexOf('/');
       const name = realName(e.rel.slice(slash + 1));
