@@ -3,16 +3,17 @@ import { JvsError } from '../errors.js';
 import { appendAudit } from '../repo/audit.js';
 import { parsePin } from '../gc/pins.js';
 import { readRepoConfig, type RepoConfig } from '../repo/config.js';
-import { listIntents } from '../repo/intents.js';
+import { listIntents, stagePath } from '../repo/intents.js';
 import type { Layout } from '../repo/layout.js';
 import { withExclusiveRepo } from '../repo/lock.js';
+import { faultPoint } from '../repo/faults.js';
 import { loadDescriptors } from '../repo/snapshots.js';
 import { listWorktreeNames } from '../repo/worktreeConfig.js';
 import { changedPayloadFiles, checkLineage, indexManifestProblems, verifyDescriptor, withIndexProblem } from '../verify/verify.js';
 import type { Reporter } from '../progress.js';
 import { REPAIRS, type Finding, type PendingRepair, type RepairName } from './findings.js';
 import { analyzeIntent } from './intentRepairs.js';
-import { auditFindings, indexFindings, tmpFindings, type Owned } from './runtimeChecks.js';
+import { auditFindings, controlDirFindings, indexFindings, tmpFindings, type Owned } from './runtimeChecks.js';
 
 export interface DoctorOptions {
   /** Re-hash every payload and check the audit chain end to end. */
@@ -58,15 +59,21 @@ export async function doctor(layout: Layout, opts: DoctorOptions = {}): Promise<
     configFindings.push({ check: 'config', severity: 'error', error_class: e.code, message: e.message, path: layout.configYaml });
   }
   return withExclusiveRepo(layout, { waitMs: opts.lockWaitMs, command: 'doctor', reporter: opts.reporter }, () => {
-    const findings: Finding[] = [...configFindings];
+    // 0. The control folders themselves: with one swapped for a link, repair nothing.
+    const unsafe = controlDirFindings(layout);
+    const findings: Finding[] = [...configFindings, ...unsafe];
+    const repair = !!opts.repairRuntime && !unsafe.some((f) => f.error_class === 'E_PATH_ESCAPE');
     const applied: DoctorReport['repairs_applied'] = [];
     const handle = (items: PendingRepair[]) => {
       for (const { finding, apply } of items) {
-        if (opts.repairRuntime && apply && finding.repair) {
+        if (repair && apply && finding.repair) {
           try {
             finding.repair_result = apply();
             finding.repaired = true;
             applied.push({ repair: finding.repair, ...(finding.path ? { path: finding.path } : {}), result: finding.repair_result });
+            // Every repair is idempotent and leaves the repository consistent: a doctor
+            // killed here (or anywhere) is simply run again (crash suite).
+            faultPoint('doctor.1-repaired');
           } catch (e) {
             finding.repaired = false;
             finding.repair_result = `repair failed: ${(e as Error).message}`;
@@ -85,14 +92,14 @@ export async function doctor(layout: Layout, opts: DoctorOptions = {}): Promise<
     for (const entry of listIntents(layout)) {
       const i = entry.intent;
       if (!i) {
+        // Its stage (if any) is left alone until a person has looked at the record.
         const base = entry.file.slice(entry.file.lastIndexOf('/') + 1).replace(/\.json$/, '');
         owned.snapshotIds.add(base);
         continue;
       }
       if (i.snapshot_id) owned.snapshotIds.add(i.snapshot_id);
       owned.snapshotIds.add(i.id);
-      owned.tmpEntries.add(layout.tmpPath(i.id));
-      if (typeof i.details?.stage === 'string') owned.tmpEntries.add(i.details.stage);
+      owned.tmpEntries.add(stagePath(layout, i));
       if (i.operation === 'gc_run') {
         // gc stages are named after the snapshot being removed.
         for (const n of safeReaddir(layout.tmp)) if (n.startsWith('gc-')) owned.tmpEntries.add(layout.tmpPath(n));

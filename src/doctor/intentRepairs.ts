@@ -7,9 +7,8 @@ import { chooseEngine } from '../engines/detect.js';
 import { executeGc } from '../gc/runGc.js';
 import { appendAudit } from '../repo/audit.js';
 import type { RepoConfig } from '../repo/config.js';
-import { completeIntent, type Intent } from '../repo/intents.js';
+import { completeIntent, stagePath, type Intent, type IntentEntry } from '../repo/intents.js';
 import type { Layout } from '../repo/layout.js';
-import { isInside } from '../repo/names.js';
 import { readWorktreeConfig, writeWorktreeConfig } from '../repo/worktreeConfig.js';
 import { applyRestore } from '../restore/restoreSnapshot.js';
 import type { PendingRepair } from './findings.js';
@@ -123,9 +122,9 @@ function restoreIntent(layout: Layout, file: string, i: Intent, config: RepoConf
 
 function forkIntent(layout: Layout, file: string, i: Intent): PendingRepair[] {
   const name = i.worktree_name ?? '';
-  const staged = typeof i.details?.stage === 'string' ? i.details.stage : layout.tmpPath(i.id);
-  // Never remove anything outside .jvs/tmp because an intent said so.
-  const stage = isInside(layout.tmp, staged) && staged !== layout.tmp ? staged : layout.tmpPath(i.id);
+  // Never remove anything outside .jvs/tmp because an intent said so: the stage is
+  // derived from the (checked) id, not read from the record.
+  const stage = stagePath(layout, i);
   const cleanStage = () => fs.rmSync(stage, { recursive: true, force: true });
   if (name && exists(layout.worktreeConfig(name))) {
     return [{
@@ -167,9 +166,14 @@ function gcIntent(layout: Layout, file: string, i: Intent): PendingRepair[] {
 }
 
 /** What one intent file means and how to finish or roll back its operation. */
-export function analyzeIntent(layout: Layout, entry: { file: string; intent?: Intent; error?: string }, config: RepoConfig): PendingRepair[] {
+export function analyzeIntent(layout: Layout, entry: IntentEntry, config: RepoConfig): PendingRepair[] {
   const { file, intent } = entry;
-  if (!intent || typeof intent !== 'object' || typeof intent.id !== 'string' || typeof intent.operation !== 'string') {
+  if (entry.damage === 'invalid') {
+    // Not what JVS writes: a tampered or foreign record. Acting on it could touch
+    // whatever its names point at, so doctor reports it and leaves it alone.
+    return [{ finding: { check: 'intent', severity: 'critical', error_class: 'E_DESCRIPTOR_CORRUPT', message: `intent record is not one JVS wrote: ${entry.error}. Doctor does not act on it; inspect the file and delete it by hand if no operation was in flight`, path: file } }];
+  }
+  if (!intent) {
     const base = file.slice(file.lastIndexOf('/') + 1).replace(/\.json$/, '');
     return [{
       finding: { check: 'intent', severity: 'error', error_class: 'E_DESCRIPTOR_CORRUPT', message: `intent record is unreadable (${entry.error ?? 'not an intent object'})`, path: file, repair: 'clean_intents' },

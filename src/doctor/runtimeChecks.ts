@@ -4,10 +4,11 @@ import { appendAudit } from '../repo/audit.js';
 import { checkAuditChain, type AuditRecord } from '../format/audit.js';
 import type { Descriptor } from '../format/descriptor.js';
 import { isSnapshotId } from '../format/snapshotId.js';
+import { isCleanName } from '../format/controlNames.js';
 import type { Layout } from '../repo/layout.js';
 import { listWorktreeNames } from '../repo/worktreeConfig.js';
 import { rebuildIndex } from '../index/rebuildIndex.js';
-import type { PendingRepair } from './findings.js';
+import type { Finding, PendingRepair } from './findings.js';
 
 /** Leftover of writeFileAtomic: `<file>.<8 hex>.tmp`. */
 const ATOMIC_TMP_RE = /\.[0-9a-f]{8}\.tmp$/;
@@ -43,6 +44,33 @@ function inUseByOthers(p: string, name: string): boolean {
     }
   }
   return false;
+}
+
+/**
+ * The control folders doctor reads and deletes in must be real folders of this
+ * repository: a `.jvs/tmp` swapped for a symbolic link would turn clean_tmp into a
+ * deletion somewhere else. Any that is not makes the run report-only.
+ */
+export function controlDirFindings(layout: Layout): Finding[] {
+  const out: Finding[] = [];
+  const dirs = [layout.control, layout.worktreesMeta, layout.snapshots, layout.descriptors, layout.intents, layout.auditDir,
+    layout.gc, layout.tombstones, layout.pins, layout.locks, layout.tmp];
+  for (const n of readdir(layout.worktreesMeta)) {
+    if (isCleanName(n)) dirs.push(layout.worktreeMetaDir(n));
+    else out.push({ check: 'worktree', severity: 'critical', error_class: 'E_DESCRIPTOR_CORRUPT', message: `.jvs/worktrees holds ${JSON.stringify(n)}, which is not a valid worktree name; it is ignored (not written by JVS: inspect it and move it away)`, path: path.join(layout.worktreesMeta, n) });
+  }
+  for (const d of dirs) {
+    let st: fs.Stats;
+    try {
+      st = fs.lstatSync(d);
+    } catch {
+      continue; // missing folders are created when needed
+    }
+    if (!st.isDirectory()) {
+      out.push({ check: 'control', severity: 'critical', error_class: 'E_PATH_ESCAPE', message: `${path.relative(layout.root, d)} is ${st.isSymbolicLink() ? 'a symbolic link' : 'not a folder'}; doctor repairs nothing while the control folders are not real folders of this repository (replace it with a folder)`, path: d });
+    }
+  }
+  return out;
 }
 
 /** Paths in-flight intents still own; clean_tmp never touches them. */

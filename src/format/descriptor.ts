@@ -2,6 +2,7 @@ import { JvsError } from '../errors.js';
 import { canonicalJson, isTimestamp, type JsonValue } from './canonicalJson.js';
 import { HASH_RE, sha256Hex } from './hash.js';
 import { isSnapshotId } from './snapshotId.js';
+import { isCleanName } from './controlNames.js';
 import { parseJsonObject } from './parseJson.js';
 
 export type EngineName = 'juicefs-clone' | 'reflink-copy' | 'copy';
@@ -82,6 +83,7 @@ export function parseDescriptor(text: string, expectedId: string): Descriptor {
   if (d.snapshot_id !== expectedId || !isSnapshotId(expectedId)) throw corrupt(expectedId, 'snapshot_id does not match its file name');
   if (d.parent_id !== undefined && (typeof d.parent_id !== 'string' || !isSnapshotId(d.parent_id))) throw corrupt(expectedId, 'parent_id is not a snapshot id');
   if (typeof d.worktree_name !== 'string' || d.worktree_name === '') throw corrupt(expectedId, 'worktree_name missing');
+  if (!isCleanName(d.worktree_name)) throw corrupt(expectedId, `worktree_name ${JSON.stringify(d.worktree_name)} is not a valid worktree name`);
   if (!isTimestamp(d.created_at)) throw corrupt(expectedId, 'created_at is not an RFC 3339 timestamp');
   if (d.note !== undefined && typeof d.note !== 'string') throw corrupt(expectedId, 'note is not a string');
   if (d.tags !== undefined && !isStringArray(d.tags)) throw corrupt(expectedId, 'tags is not a list of strings');

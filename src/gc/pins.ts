@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import { JvsError } from '../errors.js';
 import { canonicalJson, formatTimestamp, isTimestamp, type JsonValue } from '../format/canonicalJson.js';
 import { isSnapshotId } from '../format/snapshotId.js';
@@ -29,6 +30,7 @@ function pinCorrupt(file: string, why: string): JvsError {
 export function parsePin(text: string, file: string): Pin {
   const p = parseJsonObject(text, (why) => pinCorrupt(file, why));
   if (typeof p.snapshot_id !== 'string' || !isSnapshotId(p.snapshot_id)) throw pinCorrupt(file, 'snapshot_id is not a snapshot id');
+  if (path.basename(file) !== `${p.snapshot_id}.json`) throw pinCorrupt(file, 'snapshot_id does not match the file name');
   if (!isTimestamp(p.pinned_at)) throw pinCorrupt(file, 'pinned_at is not a timestamp');
   if (p.reason !== undefined && typeof p.reason !== 'string') throw pinCorrupt(file, 'reason is not a string');
   if (p.expires_at !== undefined && !isTimestamp(p.expires_at)) throw pinCorrupt(file, 'expires_at is not a timestamp');

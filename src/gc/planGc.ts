@@ -15,6 +15,7 @@ import { parseDuration } from '../repo/duration.js';
 import { computeProtection, type RetentionPolicy } from './protection.js';
 import { parseJsonObject } from '../format/parseJson.js';
 import { fsPath, nameFromBytes } from '../format/nameBytes.js';
+import { isPlanId } from '../format/controlNames.js';
 
 /** `.jvs/gc/<plan_id>.json`, fields as DESIGN section 3 (counts for protected_by_*, as the reference). */
 export interface GcPlan {
@@ -113,11 +114,9 @@ export async function planGc(layout: Layout, opts: PlanOptions = {}): Promise<Pl
   });
 }
 
-const PLAN_ID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
 /** Read a stored plan; a missing plan is E_NOT_FOUND, a damaged one E_GC_PLAN_MISMATCH. */
 export function readGcPlan(layout: Layout, planId: string): GcPlan {
-  if (!PLAN_ID_RE.test(planId)) {
+  if (!isPlanId(planId)) {
     throw new JvsError('E_NOT_FOUND', `${JSON.stringify(planId)} is not a gc plan id`, { hint: 'run `jvs gc plan` and pass the plan_id it prints' });
   }
   const file = layout.gcPlan(planId);

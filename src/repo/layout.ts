@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { JvsError } from '../errors.js';
+import { isPathComponent } from '../format/controlNames.js';
 
 /**
  * The only module that knows where things live inside a repository. Everything
@@ -19,6 +20,20 @@ export const CONTROL_DIR = '.jvs';
 export const FORMAT_VERSION = 1;
 export const MAIN_WORKTREE = 'main';
 export const READY_FILE = '.READY';
+
+/**
+ * Every name joined into a path here is one clean component, whatever its source: a
+ * name from a tampered control file that slipped past its reader's check fails here
+ * instead of leading outside the repository.
+ */
+function part(name: string): string {
+  if (!isPathComponent(name)) {
+    throw new JvsError('E_PATH_ESCAPE', `refusing to use ${JSON.stringify(name)} as a name inside the repository: it is not a single path component`, {
+      hint: 'a control-plane file holds a damaged name: run `jvs doctor` to find it',
+    });
+  }
+  return name;
+}
 
 export class Layout {
   /** `controlDir` overrides where `.jvs/` is, for building a control plane under a staging name. */
@@ -49,10 +64,10 @@ export class Layout {
       this.auditDir, this.gc, this.tombstones, this.pins, this.locks, this.tmp];
   }
 
-  worktreeConfig(name: string): string { return path.join(this.worktreesMeta, name, 'config.json'); }
-  worktreeMetaDir(name: string): string { return path.join(this.worktreesMeta, name); }
+  worktreeConfig(name: string): string { return path.join(this.worktreesMeta, part(name), 'config.json'); }
+  worktreeMetaDir(name: string): string { return path.join(this.worktreesMeta, part(name)); }
   payload(name: string): string {
-    return name === MAIN_WORKTREE ? path.join(this.root, MAIN_WORKTREE) : path.join(this.otherWorktreePayloads, name);
+    return name === MAIN_WORKTREE ? path.join(this.root, MAIN_WORKTREE) : path.join(this.otherWorktreePayloads, part(name));
   }
   /**
    * The payload folder of worktree `name`, for commands that read or write inside it
@@ -82,17 +97,17 @@ export class Layout {
     }
     return target;
   }
-  snapshotDir(id: string): string { return path.join(this.snapshots, id); }
-  snapshotTmpDir(id: string): string { return path.join(this.snapshots, `${id}.tmp`); }
+  snapshotDir(id: string): string { return path.join(this.snapshots, part(id)); }
+  snapshotTmpDir(id: string): string { return path.join(this.snapshots, `${part(id)}.tmp`); }
   readyFile(id: string): string { return path.join(this.snapshotDir(id), READY_FILE); }
-  descriptor(id: string): string { return path.join(this.descriptors, `${id}.json`); }
-  descriptorTmp(id: string): string { return path.join(this.descriptors, `${id}.json.tmp`); }
-  intent(id: string): string { return path.join(this.intents, `${id}.json`); }
-  gcPlan(planId: string): string { return path.join(this.gc, `${planId}.json`); }
-  tombstone(id: string): string { return path.join(this.tombstones, `${id}.json`); }
-  pin(name: string): string { return path.join(this.pins, `${name}.json`); }
-  lockFile(name = 'repo'): string { return path.join(this.locks, name); }
-  lockOwner(name = 'repo'): string { return path.join(this.locks, `${name}.owner.json`); }
-  tmpPath(name: string): string { return path.join(this.tmp, name); }
+  descriptor(id: string): string { return path.join(this.descriptors, `${part(id)}.json`); }
+  descriptorTmp(id: string): string { return path.join(this.descriptors, `${part(id)}.json.tmp`); }
+  intent(id: string): string { return path.join(this.intents, `${part(id)}.json`); }
+  gcPlan(planId: string): string { return path.join(this.gc, `${part(planId)}.json`); }
+  tombstone(id: string): string { return path.join(this.tombstones, `${part(id)}.json`); }
+  pin(name: string): string { return path.join(this.pins, `${part(name)}.json`); }
+  lockFile(name = 'repo'): string { return path.join(this.locks, part(name)); }
+  lockOwner(name = 'repo'): string { return path.join(this.locks, `${part(name)}.owner.json`); }
+  tmpPath(name: string): string { return path.join(this.tmp, part(name)); }
   preSnapshotHook(): string { return path.join(this.hooks, 'pre-snapshot'); }
 }

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import { JvsError } from '../errors.js';
 import { canonicalJson, isTimestamp, type JsonValue } from '../format/canonicalJson.js';
 import { isSnapshotId } from '../format/snapshotId.js';
+import { isCleanName } from '../format/controlNames.js';
 import { writeFileAtomic } from '../fsutil/atomic.js';
 import type { Layout } from './layout.js';
 import { parseJsonObject } from '../format/parseJson.js';
@@ -19,7 +20,14 @@ export function isDetached(c: WorktreeConfig): boolean {
   return !!c.latest_snapshot_id && c.head_snapshot_id !== c.latest_snapshot_id;
 }
 
+function checkName(name: string): void {
+  if (!isCleanName(name)) {
+    throw new JvsError('E_NAME_INVALID', `${JSON.stringify(name)} is not a valid worktree name`, { hint: 'run `jvs worktree list` to see the worktrees' });
+  }
+}
+
 export function readWorktreeConfig(layout: Layout, name: string): WorktreeConfig {
+  checkName(name);
   const file = layout.worktreeConfig(name);
   let text: string;
   try {
@@ -46,6 +54,7 @@ export function readWorktreeConfig(layout: Layout, name: string): WorktreeConfig
 }
 
 export function writeWorktreeConfig(layout: Layout, c: WorktreeConfig): void {
+  checkName(c.name);
   const clean: Record<string, JsonValue> = { name: c.name, created_at: c.created_at };
   for (const k of ['base_snapshot_id', 'head_snapshot_id', 'latest_snapshot_id'] as const) if (c[k]) clean[k] = c[k]!;
   fs.mkdirSync(layout.worktreeMetaDir(c.name), { recursive: true });
@@ -56,7 +65,8 @@ export function listWorktreeNames(layout: Layout): string[] {
   try {
     return fs
       .readdirSync(layout.worktreesMeta, { withFileTypes: true })
-      .filter((d) => d.isDirectory() && fs.existsSync(layout.worktreeConfig(d.name)))
+      // A folder whose name JVS would never write is not a worktree (doctor reports it).
+      .filter((d) => d.isDirectory() && isCleanName(d.name) && fs.existsSync(layout.worktreeConfig(d.name)))
       .map((d) => d.name)
       .sort();
   } catch {
