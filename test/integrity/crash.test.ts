@@ -18,6 +18,8 @@ const RESTORE_STEPS = ['restore.1-intent', 'restore.2-applied', 'restore.3-head'
 const FORK_STEPS = ['fork.1-intent', 'fork.2-materialize', 'fork.3-publish', 'fork.4-config'];
 const GC_STEPS = ['gc.1-intent', 'gc.2-tombstone', 'gc.3-descriptor', 'gc.4-payload-moved', 'gc.5-payload-removed', 'gc.6-intent-done'];
 const AUDIT_STEPS = ['audit.append'];
+/** Steps of `doctor --repair-runtime` itself (it also passes the gc and audit steps while it repairs). */
+const DOCTOR_STEPS = ['doctor.1-repaired'];
 
 function crash(args: string[], cwd: string, step: string) {
   const r = run(args, cwd, { JVS_FAULT: step });
@@ -48,7 +50,7 @@ function snapshotDirs(repo: Repo): string[] {
 
 describe('crash at every fault point, then doctor', () => {
   it('the suite covers every faultPoint step in the sources', () => {
-    const covered = new Set([...SNAPSHOT_STEPS, ...RESTORE_STEPS, ...FORK_STEPS, ...GC_STEPS, ...AUDIT_STEPS]);
+    const covered = new Set([...SNAPSHOT_STEPS, ...RESTORE_STEPS, ...FORK_STEPS, ...GC_STEPS, ...AUDIT_STEPS, ...DOCTOR_STEPS]);
     const missing = faultSteps().filter((s) => !covered.has(s));
     expect(missing, 'add these steps to test/integrity/crash.test.ts').toEqual([]);
   });
@@ -222,5 +224,156 @@ describe('crash at every fault point, then doctor', () => {
     repairAndVerify(repo);
     expect(treeState(repo.main)).toEqual(stateA);
     expect(worktreeConfig(repo)).toMatchObject({ head_snapshot_id: s1, latest_snapshot_id: s2 });
+  });
+});
+
+/**
+ * Kill -9 during `doctor --repair-runtime` itself: an operation is interrupted, the
+ * doctor that repairs it is killed in turn (after its first repair, while appending
+ * its audit record, or inside a gc run it resumes), and a second doctor must still
+ * end in a healthy repository with nothing lost.
+ */
+describe('crash during doctor --repair-runtime, then doctor again', () => {
+  interface Scenario {
+    /** Sets up a repository with one interrupted operation; returns a check run after the final repair. */
+    setup(repo: Repo): (repo: Repo) => void;
+    doctorSteps: string[];
+  }
+  const scenarios: Record<string, Scenario> = {
+    'snapshot killed at snapshot.5-descriptor-tmp': {
+      doctorSteps: [...DOCTOR_STEPS, 'audit.append'],
+      setup(repo) {
+        writeFiles(repo.main, { 'a.txt': 'A' });
+        const s1 = snapshot(repo, 'one');
+        writeFiles(repo.main, { 'a.txt': 'B', 'n/b.txt': 'b' });
+        const stateB = treeState(repo.main);
+        crash(['snapshot', 'two'], repo.main, 'snapshot.5-descriptor-tmp');
+        return (r) => {
+          expect(descriptorIds(r)).toEqual([s1]);
+          expect(worktreeConfig(r).head_snapshot_id).toBe(s1);
+          expect(treeState(r.main)).toEqual(stateB);
+        };
+      },
+    },
+    'snapshot killed at snapshot.8-publish-descriptor': {
+      doctorSteps: [...DOCTOR_STEPS, 'audit.append'],
+      setup(repo) {
+        writeFiles(repo.main, { 'a.txt': 'A' });
+        const s1 = snapshot(repo, 'one');
+        writeFiles(repo.main, { 'a.txt': 'B' });
+        const stateB = treeState(repo.main);
+        crash(['snapshot', 'two'], repo.main, 'snapshot.8-publish-descriptor');
+        const published = snapshotDirs(repo);
+        return (r) => {
+          const ids = descriptorIds(r);
+          for (const id of [s1, ...published]) expect(ids, `published ${id} lost`).toContain(id);
+          expect(ids).toHaveLength(2);
+          expect(worktreeConfig(r).head_snapshot_id).toBe(ids.find((id) => id !== s1));
+          expect(treeState(r.main)).toEqual(stateB);
+        };
+      },
+    },
+    'restore killed at restore.1-intent': {
+      doctorSteps: [...DOCTOR_STEPS, 'audit.append'],
+      setup(repo) {
+        writeFiles(repo.main, { 'a.txt': 'A', 'only-a': 'a' });
+        const s1 = snapshot(repo, 'one');
+        const stateA = treeState(repo.main);
+        fs.rmSync(path.join(repo.main, 'only-a'));
+        writeFiles(repo.main, { 'a.txt': 'B', 'd/y': 'y' });
+        const s2 = snapshot(repo, 'two');
+        const stateB = treeState(repo.main);
+        crash(['restore', s1], repo.main, 'restore.1-intent');
+        return (r) => {
+          expect(descriptorIds(r)).toEqual([s1, s2]);
+          const now = treeState(r.main);
+          const cfg = worktreeConfig(r);
+          if (JSON.stringify(now) === JSON.stringify(stateA)) expect(cfg.head_snapshot_id).toBe(s1);
+          else {
+            expect(now).toEqual(stateB);
+            expect(cfg.head_snapshot_id).toBe(s2);
+          }
+        };
+      },
+    },
+    'fork killed at fork.3-publish': {
+      doctorSteps: [...DOCTOR_STEPS, 'audit.append'],
+      setup(repo) {
+        writeFiles(repo.main, { 'a.txt': 'A' });
+        const s1 = snapshot(repo, 'one');
+        const stateA = treeState(repo.main);
+        crash(['worktree', 'fork', s1, 'feat'], repo.main, 'fork.3-publish');
+        return (r) => {
+          const payload = path.join(r.root, 'worktrees/feat');
+          if (fs.existsSync(path.join(r.ctl, 'worktrees/feat/config.json'))) expect(treeState(payload)).toEqual(stateA);
+          else expect(fs.existsSync(payload)).toBe(false);
+          expect(descriptorIds(r)).toEqual([s1]);
+        };
+      },
+    },
+    'gc run killed at gc.2-tombstone': {
+      doctorSteps: [...DOCTOR_STEPS, 'audit.append', 'gc.3-descriptor', 'gc.4-payload-moved', 'gc.5-payload-removed'],
+      setup(repo) {
+        writeFiles(repo.main, { 'a.txt': 'A' });
+        const s1 = snapshot(repo, 'one');
+        jvsOk(['worktree', 'fork', s1, 'old'], { cwd: repo.main });
+        const oldDir = path.join(repo.root, 'worktrees/old');
+        writeFiles(oldDir, { 'o.txt': 'o1' });
+        jvsOk(['snapshot', 'o1'], { cwd: oldDir });
+        writeFiles(oldDir, { 'o.txt': 'o2' });
+        jvsOk(['snapshot', 'o2'], { cwd: oldDir });
+        jvsOk(['worktree', 'remove', 'old', '--force'], { cwd: repo.main });
+        const plan = jvsOk(['gc', 'plan', '--json'], { cwd: repo.main }).json();
+        expect(plan.to_delete).toHaveLength(2);
+        const stateMain = treeState(repo.main);
+        crash(['gc', 'run', '--plan-id', plan.plan_id], repo.main, 'gc.2-tombstone');
+        return (r) => {
+          expect(descriptorIds(r)).toEqual([s1]);
+          expect(treeState(r.main)).toEqual(stateMain);
+        };
+      },
+    },
+  };
+
+  for (const [what, sc] of Object.entries(scenarios)) {
+    for (const step of sc.doctorSteps) {
+      it(`${what}; doctor killed at ${step}; a second doctor repairs it all and verify --all passes`, () => {
+        const repo = newRepo();
+        const check = sc.setup(repo);
+        crash(['doctor', '--strict', '--repair-runtime'], repo.main, step);
+        repairAndVerify(repo);
+        check(repo);
+      });
+    }
+  }
+
+  it('doctor killed from outside while it rolls a 3000-file restore forward: the next doctor finishes it', async () => {
+    const repo = newRepo();
+    const files: Record<string, string> = {};
+    for (let i = 0; i < 3000; i++) files[`d${String(i % 10)}/f${String(i).padStart(4, '0')}`] = `A${i}`.repeat(40);
+    writeFiles(repo.main, files);
+    const s1 = snapshot(repo, 'A');
+    const stateA = treeState(repo.main);
+    for (const k of Object.keys(files)) files[k] = `B${k}`.repeat(30);
+    writeFiles(repo.main, files);
+    const s2 = snapshot(repo, 'B');
+    crash(['restore', s1], repo.main, 'restore.1-intent');
+    const probe = path.join(repo.main, 'd0/f0000');
+    const child = spawn(process.execPath, [JVS_BIN, 'doctor', '--repair-runtime'], { cwd: repo.main, stdio: 'ignore' });
+    const exited = new Promise<NodeJS.Signals | null>((r) => child.on('close', (_c, sig) => r(sig)));
+    let killedMidway = false;
+    for (;;) {
+      let text = '';
+      try { text = fs.readFileSync(probe, 'utf8'); } catch { /* being replaced */ }
+      if (text.startsWith('A0')) { child.kill('SIGKILL'); killedMidway = true; break; }
+      if (child.exitCode !== null) break;
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    await exited;
+    if (killedMidway) expect(fs.readdirSync(path.join(repo.ctl, 'intents'))).toHaveLength(1);
+    repairAndVerify(repo);
+    expect(treeState(repo.main)).toEqual(stateA);
+    expect(worktreeConfig(repo)).toMatchObject({ head_snapshot_id: s1, latest_snapshot_id: s2 });
+    expect(descriptorIds(repo)).toEqual([s1, s2]);
   });
 });
