@@ -90,7 +90,7 @@ export async function runHistory(g: GlobalOptions, o: { limit?: string; grep?: s
     limit = Number(o.limit);
     if (!Number.isInteger(limit) || limit < 0) throw usage(`--limit must be a whole number, got ${JSON.stringify(o.limit)}`, 'e.g. `jvs history --limit 10`');
   }
-  const { history } = await import('../../history/history.js');
+  const { history, historyFailure } = await import('../../history/history.js');
   const r = history(ctx.layout, { worktree: ctx.worktreeName, all: o.all, limit, grep: o.grep, tag: o.tag });
   const s = styles(g);
   const human = r.snapshots.length
@@ -99,8 +99,10 @@ export async function runHistory(g: GlobalOptions, o: { limit?: string; grep?: s
         const note = e.note ? e.note.split('\n')[0] : '';
         return `${s.yellow(e.snapshot_id)}  ${e.created_at}  ${o.all ? `[${e.worktree_name}] ` : ''}${note}${marks.length ? ` ${s.dim(`(${marks.join(', ')})`)}` : ''}`;
       })
-    : [r.total === 0 && !o.grep && !o.tag ? 'No snapshots yet.' : 'No snapshots match.'];
-  return { data: r, human };
+    : r.damaged.length ? [] : [r.total === 0 && !o.grep && !o.tag ? 'No snapshots yet.' : 'No snapshots match.'];
+  for (const d of r.damaged) human.push(`${s.red('DAMAGED')}  ${d.snapshot_id}: ${d.problem}`);
+  if (r.truncated_at) human.push(s.dim(`(the line stops at ${r.truncated_at}: older snapshots of it cannot be listed until its descriptor is repaired)`));
+  return { data: r, human, error: historyFailure(r) };
 }
 
 export async function runRestore(g: GlobalOptions, ref: string | undefined, o: { latestTag?: string }): Promise<CommandOutput> {
