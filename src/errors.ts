@@ -95,14 +95,18 @@ export function isJvsError(e: unknown): e is JvsError {
  * Map a raw Node.js system error to a JvsError so no errno string ever reaches a
  * user without a class and a next step.
  */
+/** Error codes that mean a full disk or quota, from Node and from SQLite. */
+export const NO_SPACE_CODES: readonly string[] = ['ENOSPC', 'EDQUOT', 'SQLITE_FULL'];
+
 export function fromSystemError(e: unknown, what: string): JvsError {
   if (e instanceof JvsError) return e;
   const err = e as NodeJS.ErrnoException;
   switch (err?.code) {
     case 'ENOSPC':
     case 'EDQUOT':
-      return new JvsError('E_NO_SPACE', `${what}: no space left on device`, {
-        hint: 'free some space (or run `jvs gc plan` then `jvs gc run --plan-id <id>`) and retry',
+    case 'SQLITE_FULL':
+      return new JvsError('E_NO_SPACE', `${what}: no space left on device${err.path ? ` (${err.path})` : ''}`, {
+        hint: 'free space on the filesystem holding the repository: delete files you do not need, or old snapshots (`jvs gc plan --keep N`, then `jvs gc run --plan-id <id>`); `jvs doctor --repair-runtime` removes leftovers of interrupted operations. Then retry',
         cause: e,
       });
     case 'EACCES':

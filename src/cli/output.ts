@@ -1,4 +1,4 @@
-import { EXIT_CODES, JvsError } from '../errors.js';
+import { EXIT_CODES, JvsError, NO_SPACE_CODES, fromSystemError } from '../errors.js';
 import { nameBytes, nameForHumans, textForHumans } from '../format/nameBytes.js';
 
 /**
@@ -66,10 +66,13 @@ function printHumanError(err: JvsError, opts: GlobalOptions): void {
 
 /** Print any thrown value as a JvsError; a raw stack only with --debug. */
 export function printError(e: unknown, opts: GlobalOptions): number {
+  const errno = (e as NodeJS.ErrnoException)?.code;
   const err =
     e instanceof JvsError
       ? e
-      : new JvsError('E_INTERNAL', `unexpected failure: ${(e as Error)?.message ?? String(e)}`, {
+      : errno && NO_SPACE_CODES.includes(errno)
+        ? fromSystemError(e, 'the command could not finish') // a full disk is never "a bug"
+        : new JvsError('E_INTERNAL', `unexpected failure: ${(e as Error)?.message ?? String(e)}`, {
           hint: 're-run with --debug and report the output at the JVS issue tracker',
           cause: e,
         });

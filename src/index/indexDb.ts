@@ -63,6 +63,21 @@ function driver(): typeof BetterSqlite3 | null {
 
 const isCorruption = (e: unknown) => /^SQLITE_(CORRUPT|NOTADB)/.test(String((e as { code?: string })?.code ?? ''));
 
+/** Whether the database header says WAL (file format bytes 18 and 19 are 2). */
+function isWalFile(file: string): boolean {
+  try {
+    const fd = fs.openSync(file, 'r');
+    try {
+      const b = Buffer.alloc(2);
+      return fs.readSync(fd, b, 0, 2, 18) === 2 && b[0] === 2 && b[1] === 2;
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    return false;
+  }
+}
+
 function removeIndexFiles(file: string): void {
   for (const f of [file, `${file}-wal`, `${file}-shm`, `${file}-journal`]) fs.rmSync(f, { force: true });
 }
@@ -117,11 +132,24 @@ export class IndexDb {
       try {
         db = new D(file, { timeout: 10_000 });
         // A cache: losing the last transaction to a power cut is fine, losing consistency
-        // is not (WAL keeps it). The switch to WAL is made without a sync: it only matters
-        // for a new, empty file (an existing one is in WAL already), whose damage would
-        // simply start it over; with the sync it cost 5-30 ms on an XFS loop mount.
-        db.pragma('synchronous = OFF');
-        db.pragma('journal_mode = WAL');
+        // is not (the journal keeps it). No WAL: WAL's shared index is a memory-mapped
+        // `-shm` file, and on a nearly full filesystem whose blocks are smaller than a page
+        // (a small ext4) a store into a page SQLite could not fully allocate kills the
+        // process with SIGBUS instead of failing. A rollback journal maps nothing, so a
+        // full disk is SQLITE_FULL (the index is skipped, the command goes on or fails
+        // with E_NO_SPACE). PERSIST keeps the journal's blocks between transactions
+        // instead of freeing and reallocating them. WAL with locking_mode=EXCLUSIVE
+        // (wal-index on the heap) was the other way out, but it shuts every other
+        // process out of the index for as long as a snapshot holds it open.
+        // docs/design-notes.md has the measurements.
+        // A file still in WAL mode (made by an earlier version) is switched over with the
+        // wal-index on the heap (exclusive locking before the first access), so even that
+        // one open maps no `-shm`.
+        const wasWal = isWalFile(file);
+        if (wasWal) db.pragma('locking_mode = EXCLUSIVE');
+        db.pragma('journal_mode = PERSIST');
+        if (wasWal) db.pragma('locking_mode = NORMAL');
+        db.pragma('journal_size_limit = 8388608');
         db.pragma('synchronous = NORMAL');
         const hasMeta = db.prepare("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'").get();
         const version = hasMeta ? (db.prepare("SELECT value FROM meta WHERE key='schema'").get() as { value: string } | undefined)?.value : undefined;
@@ -141,7 +169,8 @@ export class IndexDb {
       } catch (e) {
         try { db?.close(); } catch { /* already unusable */ }
         const code = (e as NodeJS.ErrnoException).code ?? '';
-        if (code === 'EACCES' || code === 'EROFS' || /SQLITE_(READONLY|CANTOPEN|BUSY|PERM)/.test(code)) return undefined;
+        // Not damage (permissions, contention, a full disk, an I/O error): keep the file, go without.
+        if (code === 'EACCES' || code === 'EROFS' || code === 'ENOSPC' || /SQLITE_(READONLY|CANTOPEN|BUSY|PERM|FULL|IOERR)/.test(code)) return undefined;
         // Damaged (not a database, corrupt pages, half-written schema): a cache, so start over.
         removeIndexFiles(file);
       }
@@ -350,7 +379,7 @@ export class IndexDb {
     }, undefined);
   }
 
-  /** Run several writes as one transaction (one fsync of the WAL). */
+  /** Run several writes as one transaction (one journal commit). */
   transaction(fn: () => void): void {
     this.guard(() => this.db.transaction(fn)(), undefined);
   }

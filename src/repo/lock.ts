@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import os from 'node:os';
-import { JvsError } from '../errors.js';
+import { JvsError, fromSystemError } from '../errors.js';
 import { formatTimestamp } from '../format/canonicalJson.js';
 import { native } from '../native/native.js';
 import type { Reporter } from '../progress.js';
@@ -179,7 +179,18 @@ function acquire(layout: Layout, spec: LockSpec, opts: LockOptions): RepoLock {
   let unlock = release;
   if (!spec.shared) {
     const owner: LockOwner = { pid: process.pid, host: os.hostname(), since: formatTimestamp(new Date()), command: opts.command ?? '' };
-    fs.writeFileSync(layout.lockOwner(spec.name), JSON.stringify(owner) + '\n');
+    try {
+      fs.writeFileSync(layout.lockOwner(spec.name), JSON.stringify(owner) + '\n');
+    } catch (e) {
+      // The owner record only names the holder in E_LOCKED messages. On a full disk the
+      // lock itself (flock) still holds, and commands that free space (doctor, gc run)
+      // must still run; the directory lock of the fallback does need the record.
+      fs.rmSync(layout.lockOwner(spec.name), { force: true });
+      if (!native() || (e as NodeJS.ErrnoException).code !== 'ENOSPC') {
+        release();
+        throw fromSystemError(e, `could not record the owner of the ${spec.what} lock`);
+      }
+    }
     unlock = () => {
       // The record goes before the lock, so it never outlives its holder's lock.
       fs.rmSync(layout.lockOwner(spec.name), { force: true });
