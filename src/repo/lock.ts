@@ -159,6 +159,13 @@ function acquire(layout: Layout, spec: LockSpec, opts: LockOptions): RepoLock {
     return once(() => drop(key));
   }
   fs.mkdirSync(layout.locks, { recursive: true });
+  // The owner record is written and removed here: through a `.jvs/locks` swapped for a
+  // link that would be a file outside the repository.
+  if (fs.lstatSync(layout.locks).isSymbolicLink()) {
+    throw new JvsError('E_PATH_ESCAPE', `${layout.locks} is a symbolic link; JVS takes no lock through it`, {
+      hint: 'replace it with an empty folder (`rm` the link, then `mkdir` it)',
+    });
+  }
   const attempt = native() ? tryFlock : tryDirLock;
   const waitMs = opts.waitMs ?? 0;
   const started = Date.now();

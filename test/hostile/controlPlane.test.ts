@@ -163,4 +163,16 @@ describe('control folders swapped for links', () => {
       expect(fs.readdirSync(path.join(a.base, 'decoy')).sort()).toEqual(['1796221000000-aaaaaaaa.tmp', '1796221000000-bbbbbbbb.json', 'gc-1796221000000-aaaaaaaa']);
     });
   }
+
+  it('.jvs/locks replaced by a link: no command writes or removes a lock file there (E_PATH_ESCAPE)', () => {
+    const a = arena({ 'decoy/repo.owner.json': 'victim data', 'decoy/repo': 'victim data' });
+    writeFiles(a.repo.main, { 'a.txt': 'A' });
+    const locks = path.join(a.repo.ctl, 'locks');
+    fs.rmSync(locks, { recursive: true, force: true });
+    fs.symlinkSync(path.join(a.base, 'decoy'), locks);
+    const before = a.outsideHash();
+    expectError(run(['snapshot', 'x', '--json'], a.repo.main), 'E_PATH_ESCAPE');
+    expectError(run(['doctor', '--repair-runtime', '--json'], a.repo.main), 'E_PATH_ESCAPE');
+    expect(a.outsideHash()).toBe(before);
+  });
 });
