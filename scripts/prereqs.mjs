@@ -18,7 +18,10 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 /** Each need: how to tell it is there, and the Debian packages that bring it. */
 export const NEEDS = [
-  { what: 'FUSE 2 library and headers (fuse-native, the mount)', present: () => hasFile('/usr/include/fuse/fuse.h') && hasCommand('fusermount'), apt: ['libfuse2', 'libfuse-dev', 'fuse'] },
+  // Debian's fuse3 replaces its fuse package (fusermount becomes a link to fusermount3):
+  // never ask for `fuse`, which would remove fuse3 again.
+  { what: 'FUSE 3 library, headers and fusermount3 (the mount: native/fuse/)', present: () => hasFile('/usr/include/fuse3/fuse_lowlevel.h') && hasCommand('fusermount3'), apt: ['fuse3', 'libfuse3-dev'] },
+  { what: 'FUSE 2 library and headers (fuse-native, the comparison mount)', present: () => hasFile('/usr/include/fuse/fuse.h'), apt: ['libfuse2', 'libfuse-dev'] },
   { what: 'XFS tools (reflink tests on a loop mount)', present: () => hasCommand('mkfs.xfs'), apt: ['xfsprogs'] },
   { what: 'ext4 tools and losetup (full-disk tests on a loop mount)', present: () => hasCommand('mkfs.ext4') && hasCommand('losetup'), apt: ['e2fsprogs', 'util-linux'] },
   { what: 'Redis (JuiceFS metadata for the many-hosts tests)', present: () => hasCommand('redis-server'), apt: ['redis-server'] },

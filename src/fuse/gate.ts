@@ -9,6 +9,8 @@
 export interface NativeGate {
   hold(): void;
   release(): void;
+  /** Write the kernel's dirty pages of the mount back first (writeback cache); off the JS thread. */
+  flush?(): Promise<void>;
 }
 
 export class WriteGate {
@@ -46,6 +48,9 @@ export class WriteGate {
     while (this.exclusive) await new Promise<void>((r) => this.waiting.push(r));
     this.exclusive = true;
     try {
+      // With the kernel's writeback cache, a write() that returned may still sit in the
+      // page cache: write it back (through the mount, ungated) before holding changes.
+      await this.native?.flush?.();
       while (this.running > 0) await new Promise<void>((r) => this.drained.push(r));
       // Blocks this thread until running C mutations finish; they never wait for JS.
       this.native?.hold();

@@ -12,6 +12,7 @@ import { createSnapshot } from '../snapshot/createSnapshot.js';
 import { status } from '../status/status.js';
 import { ControlFiles } from './control.js';
 import { mountFuse } from './fuseAdapter.js';
+import { mountLowLevel } from './lowlevelAdapter.js';
 import { WriteGate } from './gate.js';
 import { MountTree } from './mountTree.js';
 import { isFuseHidden, Passthrough } from './passthrough.js';
@@ -86,17 +87,23 @@ export async function buildMountTree(layout: Layout, worktree: string, opts: { o
         }
       }),
     restore: (req) =>
-      gate.exclusiveRun(async () => {
-        try {
-          const prev = opts.operationUmask === undefined ? undefined : process.umask(opts.operationUmask);
-          const r = await restoreSnapshot(layout, { worktree, ...('ref' in req ? { ref: req.ref } : { latestTag: req.latestTag }) }).finally(() => prev !== undefined && process.umask(prev));
-          return { ...r };
-        } finally {
-          view.invalidate();
-        }
-      }),
+      gate
+        .exclusiveRun(async () => {
+          try {
+            const prev = opts.operationUmask === undefined ? undefined : process.umask(opts.operationUmask);
+            const r = await restoreSnapshot(layout, { worktree, ...('ref' in req ? { ref: req.ref } : { latestTag: req.latestTag }) }).finally(() => prev !== undefined && process.umask(prev));
+            return { ...r };
+          } finally {
+            view.invalidate();
+          }
+        })
+        // After the gate opens (invalidating waits for the kernel's locks, which held
+        // changes may hold), before the request returns: whatever the kernel cached of
+        // current/ is gone, also when the restore failed halfway.
+        .finally(() => tree.onCurrentChanged()),
   });
-  return new MountTree(new Passthrough(layout.payload(worktree)), view, control, gate);
+  const tree = new MountTree(new Passthrough(layout.payload(worktree)), view, control, gate);
+  return tree;
 }
 
 /** The mount table entry at `mountpoint`, if any (from /proc/self/mountinfo). */
@@ -196,13 +203,32 @@ export interface RunningMount {
 }
 
 /** Mount `worktree` of the repository at `mountpoint` until unmounted. */
-export async function startMount(layout: Layout, worktree: string, mountpoint: string, opts: { allowOther?: boolean; debug?: boolean; jsPassthrough?: boolean } = {}): Promise<RunningMount> {
+/**
+ * Which FUSE binding serves the mount: `ll` (the default: libfuse 3's low-level API,
+ * native/fuse/) or `fuse-native` (libfuse 2's high-level API, kept for comparison).
+ * JVS_MOUNT_IMPL=fuse-native picks the latter; the JS passthrough
+ * (JVS_MOUNT_JS_PASSTHROUGH=1) exists only there.
+ */
+export type MountImpl = 'll' | 'fuse-native';
+export function mountImplFromEnv(env: NodeJS.ProcessEnv = process.env): MountImpl {
+  return env.JVS_MOUNT_IMPL === 'fuse-native' ? 'fuse-native' : 'll';
+}
+
+export async function startMount(layout: Layout, worktree: string, mountpoint: string, opts: { allowOther?: boolean; debug?: boolean; jsPassthrough?: boolean; impl?: MountImpl } = {}): Promise<RunningMount> {
   const mp = path.resolve(mountpoint);
   const { recoveredStale } = prepareMountpoint(layout, mp);
   // Modes from create/mkdir already carry the caller's umask; ours must not cut more.
   const userUmask = process.umask(0);
   const tree = await buildMountTree(layout, worktree, { operationUmask: userUmask });
-  const fuse = await mountFuse(tree, mp, opts);
+  const impl = opts.jsPassthrough ? 'fuse-native' : (opts.impl ?? mountImplFromEnv());
+  const fuse =
+    impl === 'll'
+      ? await mountLowLevel(tree, mp, {
+          ...opts,
+          singleThread: process.env.JVS_MOUNT_SINGLE_THREAD === '1',
+          ...(process.env.JVS_MOUNT_MAX_FDS ? { maxFds: Number(process.env.JVS_MOUNT_MAX_FDS) } : {}),
+        })
+      : await mountFuse(tree, mp, opts);
   let unmounting: Promise<void> | undefined;
   let finish!: () => void;
   const closed = new Promise<void>((r) => (finish = r));

@@ -33,6 +33,12 @@ export class MountTree {
   private readonly handles = new Map<number, Handle>();
   private nextFh = 1;
   private readonly mountedNs = BigInt(Date.now()) * 1_000_000n;
+  /**
+   * Called after current/ changed behind the kernel's back (a restore), before the
+   * request returns: the libfuse 3 binding drops the kernel's entries, attributes and
+   * pages for it. fuse-native (libfuse 2's high-level API) has no way to.
+   */
+  onCurrentChanged: () => Promise<void> = async () => {};
 
   constructor(
     readonly current: Passthrough,

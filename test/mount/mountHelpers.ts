@@ -7,9 +7,23 @@ import { afterEach } from 'vitest';
 import { jvsOk } from '../helpers/cli.js';
 import { tmpDir } from '../helpers/tmp.js';
 
+/** Why a libfuse 3 low-level mount (native/fuse/) cannot run here, or undefined. */
+export function fuse3Missing(): string | undefined {
+  if (!fs.existsSync('/dev/fuse')) return '/dev/fuse does not exist';
+  if (spawnSync('fusermount3', ['-V'], { stdio: 'ignore' }).status !== 0) return 'fusermount3 (Debian package fuse3) is not installed';
+  try {
+    createRequire(import.meta.url)(path.resolve(import.meta.dirname, '../../build/Release/jvs_fuse3.node'));
+  } catch (e) {
+    return `the libfuse 3 mount is not built (npm run build:fuse3; needs libfuse3-dev): ${(e as Error).message}`;
+  }
+  return undefined;
+}
+
 /** Why a real FUSE mount cannot run here, or undefined when it can. */
 export function fuseMissing(): string | undefined {
   if (!fs.existsSync('/dev/fuse')) return '/dev/fuse does not exist';
+  const ll = fuse3Missing();
+  if (ll) return ll;
   if (spawnSync('fusermount', ['-V'], { stdio: 'ignore' }).status !== 0) return 'fusermount (Debian package fuse) is not installed';
   try {
     const require = createRequire(import.meta.url);
@@ -48,15 +62,22 @@ export interface Mounted {
 
 const live: Array<{ mnt: string; pid?: number }> = [];
 
-/** Environment of `jvs mount`: the C fast path (default) or the JS passthrough. */
+/**
+ * Environment of `jvs mount`: the libfuse 3 low-level session (native/fuse/), or
+ * fuse-native with its C fast path or the JS passthrough; each with libfuse's
+ * multi- or single-threaded loop.
+ */
 let mountEnv: Record<string, string> = {};
 export const MOUNT_MODES = [
-  { name: 'C fast path', env: {} },
-  { name: 'JS passthrough', env: { JVS_MOUNT_JS_PASSTHROUGH: '1' } },
-  { name: 'C fast path, single-threaded loop', env: { JVS_MOUNT_SINGLE_THREAD: '1' } },
-];
-export function useMountEnv(env: Record<string, string>): void {
-  mountEnv = env;
+  { name: 'libfuse 3 low-level', impl: 'll', env: { JVS_MOUNT_IMPL: 'll' } },
+  { name: 'libfuse 3 low-level, single-threaded loop', impl: 'll', env: { JVS_MOUNT_IMPL: 'll', JVS_MOUNT_SINGLE_THREAD: '1' } },
+  { name: 'fuse-native C fast path', impl: 'fuse-native', env: { JVS_MOUNT_IMPL: 'fuse-native' } },
+  { name: 'fuse-native JS passthrough', impl: 'fuse-native', env: { JVS_MOUNT_IMPL: 'fuse-native', JVS_MOUNT_JS_PASSTHROUGH: '1' } },
+  { name: 'fuse-native C fast path, single-threaded loop', impl: 'fuse-native', env: { JVS_MOUNT_IMPL: 'fuse-native', JVS_MOUNT_SINGLE_THREAD: '1' } },
+] as const;
+export type MountMode = (typeof MOUNT_MODES)[number];
+export function useMountEnv(env: Readonly<Record<string, string>>): void {
+  mountEnv = { ...env };
 }
 
 /** Unmount everything a test mounted, then remove the mountpoints. */

@@ -1,0 +1,305 @@
+/*
+ * The N-API module jvs_fuse3: a libfuse 3 low-level session running on its own threads
+ * inside the Node daemon process.
+ *
+ *   mount(mountpoint, currentRoot, snapshotsRoot, handler, options)
+ *   unmount()                      exit the loop, unmount, join the threads
+ *   gateHold() / gateRelease()     the consistent cut (JS thread; see ops.c)
+ *   syncfs(): Promise              write the kernel's dirty pages of the mount back
+ *   invalidateCurrent(): Promise   drop the kernel's entries, attributes and pages of
+ *                                  everything under current/ that it knows
+ *   openFds()                      O_PATH fds the inode table holds now
+ *
+ * Invariants: the session threads block every signal (Node handles them); the two
+ * Promise functions run on libuv's pool, never on the JS thread, because what they ask
+ * of the kernel may need requests answered (syncfs sends writes; the mount root's
+ * opendir is answered in C); the /dev/fuse descriptor and fusermount's socket are
+ * close-on-exec, so a child (the pre-snapshot hook) cannot keep a dead mount alive.
+ */
+#include "jvs_fuse.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+struct fuse_session *jvs_se;
+static pthread_t loop_thread;
+static int loop_started;
+static int single_thread;
+static int want_writeback;
+static char mnt_path[PATH_MAX];
+static int gate_ready;
+
+static void ll_init(void *userdata, struct fuse_conn_info *conn) {
+  if (want_writeback && (conn->capable & FUSE_CAP_WRITEBACK_CACHE)) {
+    conn->want |= FUSE_CAP_WRITEBACK_CACHE;
+    jvs_writeback = 1;
+  }
+  if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC) conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+  if (conn->capable & FUSE_CAP_SPLICE_WRITE) conn->want |= FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE;
+  /* 1 MiB requests: libfuse negotiates max_pages from max_write. */
+  conn->max_write = 1 << 20;
+}
+
+static void *loop_main(void *arg) {
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, NULL);
+  if (single_thread) {
+    fuse_session_loop(jvs_se);
+  } else {
+    struct fuse_loop_config *cfg = fuse_loop_cfg_create();
+    fuse_loop_cfg_set_max_threads(cfg, 32);
+    fuse_loop_cfg_set_idle_threads(cfg, 8);
+    fuse_session_loop_mt(jvs_se, cfg);
+    fuse_loop_cfg_destroy(cfg);
+  }
+  return NULL;
+}
+
+#define FD_SCAN 4096
+static void fds_open(unsigned char *map) {
+  for (int fd = 0; fd < FD_SCAN; fd++) map[fd] = fcntl(fd, F_GETFD) != -1;
+}
+static void cloexec_new(const unsigned char *before) {
+  for (int fd = 3; fd < FD_SCAN; fd++) {
+    if (before[fd]) continue;
+    int f = fcntl(fd, F_GETFD);
+    if (f != -1) fcntl(fd, F_SETFD, f | FD_CLOEXEC);
+  }
+}
+
+static int get_bool(napi_env env, napi_value o, const char *k) {
+  napi_value v;
+  bool b = false;
+  if (napi_get_named_property(env, o, k, &v) == napi_ok) napi_get_value_bool(env, v, &b);
+  return b;
+}
+static double get_num(napi_env env, napi_value o, const char *k, double dflt) {
+  napi_value v;
+  double d = dflt;
+  napi_valuetype t;
+  if (napi_get_named_property(env, o, k, &v) == napi_ok && napi_typeof(env, v, &t) == napi_ok && t == napi_number) napi_get_value_double(env, v, &d);
+  return d;
+}
+
+static napi_value fail(napi_env env, const char *what, int err) {
+  char msg[PATH_MAX + 128];
+  snprintf(msg, sizeof(msg), "%s: %s", what, strerror(err));
+  napi_throw_error(env, NULL, msg);
+  return NULL;
+}
+
+static napi_value mount_(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 5) return fail(env, "mount(mountpoint, currentRoot, snapshotsRoot, handler, options)", EINVAL);
+  if (jvs_se) return fail(env, "a mount is already running in this process", EBUSY);
+  char cur[PATH_MAX], snap[PATH_MAX];
+  size_t n;
+  napi_get_value_string_utf8(env, argv[0], mnt_path, sizeof(mnt_path), &n);
+  napi_get_value_string_utf8(env, argv[1], cur, sizeof(cur), &n);
+  napi_get_value_string_utf8(env, argv[2], snap, sizeof(snap), &n);
+  napi_value o = argv[4];
+  single_thread = get_bool(env, o, "singleThread");
+  want_writeback = get_bool(env, o, "writeback");
+  jvs_switch_creds = get_bool(env, o, "switchCreds");
+  jvs_current_timeout = get_num(env, o, "currentTimeout", 1.0);
+  jvs_snapshot_timeout = get_num(env, o, "snapshotTimeout", 86400.0);
+
+  int cfd = open(cur, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (cfd < 0) return fail(env, cur, errno);
+  int sfd = open(snap, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (sfd < 0) {
+    close(cfd);
+    return fail(env, snap, errno);
+  }
+  /* Bound the fd cache well below the limit: open files and Node need fds too. */
+  struct rlimit rl;
+  getrlimit(RLIMIT_NOFILE, &rl);
+  if (rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+  double bound = get_num(env, o, "maxFds", 0);
+  if (bound <= 0) bound = rl.rlim_cur == RLIM_INFINITY ? 8192 : (double) rl.rlim_cur / 4;
+  if (bound > 8192) bound = 8192;
+  jvs_inodes_init(cfd, sfd, (int) bound);
+
+  if (!gate_ready) {
+    pthread_rwlockattr_t a;
+    pthread_rwlockattr_init(&a);
+    pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&jvs_gate, &a);
+    pthread_rwlockattr_destroy(&a);
+    gate_ready = 1;
+  }
+
+  char opts[256];
+  snprintf(opts, sizeof(opts), "fsname=jvs,subtype=jvs,default_permissions,auto_unmount%s", get_bool(env, o, "allowOther") ? ",allow_other" : "");
+  char *args_v[] = { "jvs", "-o", opts, get_bool(env, o, "debug") ? "-d" : NULL, NULL };
+  struct fuse_args args = FUSE_ARGS_INIT(args_v[3] ? 4 : 3, args_v);
+  static struct fuse_lowlevel_ops ops;
+  memset(&ops, 0, sizeof(ops));
+  ops.init = ll_init;
+  jvs_ops_install(&ops);
+  if (jvs_virtual_start(env, argv[3]) < 0) return fail(env, "threadsafe function", EINVAL);
+  jvs_se = fuse_session_new(&args, &ops, sizeof(ops), NULL);
+  if (!jvs_se) {
+    jvs_virtual_stop();
+    return fail(env, "fuse_session_new", EINVAL);
+  }
+  static unsigned char before[FD_SCAN];
+  fds_open(before);
+  if (fuse_session_mount(jvs_se, mnt_path) != 0) {
+    fuse_session_destroy(jvs_se);
+    jvs_se = NULL;
+    jvs_virtual_stop();
+    return fail(env, mnt_path, EIO);
+  }
+  cloexec_new(before);
+  if (pthread_create(&loop_thread, NULL, loop_main, NULL) != 0) return fail(env, "pthread_create", errno);
+  loop_started = 1;
+  return NULL;
+}
+
+static napi_value unmount_(napi_env env, napi_callback_info info) {
+  if (!jvs_se) return NULL;
+  fuse_session_exit(jvs_se);
+  fuse_session_unmount(jvs_se);
+  if (loop_started) pthread_join(loop_thread, NULL);
+  loop_started = 0;
+  jvs_virtual_stop();
+  fuse_session_destroy(jvs_se);
+  jvs_se = NULL;
+  return NULL;
+}
+
+static napi_value gate_hold(napi_env env, napi_callback_info info) {
+  pthread_rwlock_wrlock(&jvs_gate);
+  return NULL;
+}
+
+static napi_value gate_release(napi_env env, napi_callback_info info) {
+  pthread_rwlock_unlock(&jvs_gate);
+  return NULL;
+}
+
+static napi_value open_fds(napi_env env, napi_callback_info info) {
+  napi_value v;
+  napi_create_int32(env, jvs_inodes_open_fds(), &v);
+  return v;
+}
+
+/* --- work on libuv's pool ----------------------------------------------------------- */
+
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  int kind; /* 0 syncfs, 1 invalidate current/ */
+  int err;
+} job_t;
+
+typedef struct {
+  fuse_ino_t nodeid, parent;
+  char *name;
+} inval_t;
+
+typedef struct {
+  inval_t *v;
+  size_t n, cap;
+} inval_list;
+
+static void collect(jvs_inode *in, void *ctx) {
+  inval_list *l = ctx;
+  if (l->n == l->cap) {
+    l->cap = l->cap ? l->cap * 2 : 256;
+    l->v = realloc(l->v, l->cap * sizeof(*l->v));
+  }
+  l->v[l->n].nodeid = in->nodeid;
+  l->v[l->n].parent = in->parent ? in->parent->nodeid : 0;
+  l->v[l->n].name = in->parent && in->name ? strdup(in->name) : NULL;
+  l->n++;
+}
+
+/* Drop what the kernel caches for current/: every name it may hold (the table knows
+ * each one: lookups are counted, and misses are never cached as negative entries),
+ * then every inode's attributes and pages. */
+static int invalidate_current(void) {
+  inval_list l = { 0 };
+  jvs_inodes_each(JVS_AREA_CURRENT, collect, &l);
+  for (size_t i = 0; i < l.n; i++) {
+    if (l.v[i].name) fuse_lowlevel_notify_inval_entry(jvs_se, l.v[i].parent, l.v[i].name, strlen(l.v[i].name));
+  }
+  for (size_t i = 0; i < l.n; i++) {
+    fuse_lowlevel_notify_inval_inode(jvs_se, l.v[i].nodeid, 0, 0);
+    free(l.v[i].name);
+  }
+  free(l.v);
+  return 0;
+}
+
+static void job_execute(napi_env env, void *data) {
+  job_t *j = data;
+  if (!jvs_se) {
+    j->err = ENOTCONN;
+    return;
+  }
+  if (j->kind == 0) {
+    int fd = open(mnt_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || syncfs(fd) < 0) j->err = errno;
+    if (fd >= 0) close(fd);
+  } else {
+    j->err = invalidate_current();
+  }
+}
+
+static void job_complete(napi_env env, napi_status status, void *data) {
+  job_t *j = data;
+  if (j->err) {
+    napi_value msg, e;
+    napi_create_string_utf8(env, strerror(j->err), NAPI_AUTO_LENGTH, &msg);
+    napi_create_error(env, NULL, msg, &e);
+    napi_reject_deferred(env, j->deferred, e);
+  } else {
+    napi_value u;
+    napi_get_undefined(env, &u);
+    napi_resolve_deferred(env, j->deferred, u);
+  }
+  napi_delete_async_work(env, j->work);
+  free(j);
+}
+
+static napi_value start_job(napi_env env, int kind) {
+  job_t *j = calloc(1, sizeof(*j));
+  j->kind = kind;
+  napi_value promise, name;
+  napi_create_promise(env, &j->deferred, &promise);
+  napi_create_string_utf8(env, kind ? "jvs-fuse-invalidate" : "jvs-fuse-syncfs", NAPI_AUTO_LENGTH, &name);
+  napi_create_async_work(env, NULL, name, job_execute, job_complete, j, &j->work);
+  napi_queue_async_work(env, j->work);
+  return promise;
+}
+
+static napi_value syncfs_(napi_env env, napi_callback_info info) { return start_job(env, 0); }
+static napi_value invalidate_(napi_env env, napi_callback_info info) { return start_job(env, 1); }
+
+NAPI_MODULE_INIT() {
+  napi_property_descriptor d[] = {
+    { "mount", NULL, mount_, NULL, NULL, NULL, napi_default, NULL },
+    { "unmount", NULL, unmount_, NULL, NULL, NULL, napi_default, NULL },
+    { "gateHold", NULL, gate_hold, NULL, NULL, NULL, napi_default, NULL },
+    { "gateRelease", NULL, gate_release, NULL, NULL, NULL, napi_default, NULL },
+    { "syncfs", NULL, syncfs_, NULL, NULL, NULL, napi_default, NULL },
+    { "invalidateCurrent", NULL, invalidate_, NULL, NULL, NULL, napi_default, NULL },
+    { "openFds", NULL, open_fds, NULL, NULL, NULL, napi_default, NULL },
+  };
+  napi_define_properties(env, exports, sizeof(d) / sizeof(d[0]), d);
+  return jvs_virtual_exports(env, exports);
+}

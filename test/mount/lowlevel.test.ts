@@ -1,0 +1,91 @@
+// The libfuse 3 low-level session (native/fuse/): the kernel's caches are invalidated
+// when a restore changes current/ behind its back, the O_PATH fd cache stays bounded and
+// re-resolves evicted inodes without ever following a symlink out of the tree.
+import fs from 'node:fs';
+import path from 'node:path';
+import { beforeAll, describe, expect } from 'vitest';
+import { itWith } from '../helpers/prereq.js';
+import { fuse3Missing, MOUNT_MODES, mountNewRepo, sh, shOk, useMountEnv } from './mountHelpers.js';
+
+const MISSING = fuse3Missing();
+const it = (name: string, fn: () => unknown | Promise<unknown>) => itWith('FUSE', MISSING, name, fn, 240_000);
+
+describe.each(MOUNT_MODES.filter((m) => m.impl === 'll'))('libfuse 3 mount ($name)', ({ env }) => {
+  beforeAll(() => useMountEnv(env));
+
+  it('a write to a name a control-file restore just removed works at once: 100 of 100 agent iterations, no sleeps', () => {
+    const m = mountNewRepo({ 'keep.txt': 'k\n' });
+    shOk('echo base > .jvs/ctl/snapshot', m.mnt);
+    // Each iteration: create f (the kernel caches its entry), restore HEAD (f is removed
+    // behind the kernel's back), write f again at once and read it back.
+    const script = `ok=0; for i in $(seq 100); do
+  echo x > current/f && echo HEAD > .jvs/ctl/restore && echo y > current/f && [ "$(cat current/f)" = y ] && ok=$((ok+1))
+done; echo $ok`;
+    const r = sh(script, m.mnt);
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim()).toBe('100');
+  });
+
+  it('after a restore, files the kernel had cached read the restored content and size at once', () => {
+    const m = mountNewRepo({ 'g.txt': 'one\n' });
+    shOk('cat current/g.txt >/dev/null && echo s1 > .jvs/ctl/snapshot', m.mnt);
+    shOk('echo "two, longer" > current/g.txt && mkdir -p current/d && echo in > current/d/x && cat current/g.txt current/d/x >/dev/null', m.mnt);
+    shOk('echo HEAD > .jvs/ctl/restore', m.mnt);
+    expect(shOk('cat current/g.txt; stat -c %s current/g.txt; ls current', m.mnt)).toBe('one\n4\ng.txt\n');
+  });
+
+  it('keeps the O_PATH fd cache bounded and re-resolves evicted inodes by name', () => {
+    useMountEnv({ ...env, JVS_MOUNT_MAX_FDS: '64' });
+    try {
+      const files: Record<string, string> = {};
+      for (let d = 0; d < 20; d++) for (let f = 0; f < 30; f++) files[`d${d}/f${f}.txt`] = `${d}/${f}\n`;
+      const m = mountNewRepo(files);
+      const fdsBefore = fs.readdirSync(`/proc/${m.pid}/fd`).length;
+      // 620 inodes looked up (and kept by the kernel's dentry cache) through a 64-fd cache.
+      const listing = shOk('find current -type f | wc -l', m.mnt).trim();
+      expect(listing).toBe('600');
+      const fdsAfter = fs.readdirSync(`/proc/${m.pid}/fd`).length;
+      // 64 cached O_PATH fds, plus folders open for reading and whatever Node opened
+      // meanwhile: far below one fd per inode (620).
+      expect(fdsAfter - fdsBefore).toBeLessThanOrEqual(64 + 40);
+      // Every evicted inode opens again: contents through cached entries are right.
+      const cat = shOk('for d in $(seq 0 19); do for f in $(seq 0 29); do cat current/d$d/f$f.txt; done; done', m.mnt);
+      expect(cat.split('\n').filter(Boolean)).toHaveLength(600);
+      expect(cat).toContain('19/29\n');
+      // A folder renamed through the mount keeps serving its (evicted) children.
+      shOk('mv current/d3 current/moved && cat current/moved/f7.txt >/dev/null', m.mnt);
+      for (let d = 0; d < 20; d++) if (d !== 3) shOk(`stat current/d${d}/f0.txt >/dev/null`, m.mnt);
+      expect(shOk('cat current/moved/f29.txt', m.mnt)).toBe('3/29\n');
+    } finally {
+      useMountEnv(env);
+    }
+  });
+
+  it('never follows a folder swapped for a symlink behind the mount, cached or evicted', () => {
+    useMountEnv({ ...env, JVS_MOUNT_MAX_FDS: '64' });
+    try {
+      const m = mountNewRepo({ 'd/inside.txt': 'in\n' });
+      // The link is relative: from the backing folder it reaches `outside`; followed by
+      // the kernel on the caller's side (current/d -> ../../name next to the mountpoint)
+      // it reaches nothing. So a secret read can only come from the daemon following it.
+      const name = `outside-${path.basename(m.root)}-${process.pid}`;
+      const outside = path.join(path.dirname(m.root), name);
+      expect(fs.existsSync(path.join(path.dirname(m.mnt), name))).toBe(false);
+      fs.mkdirSync(outside);
+      fs.writeFileSync(path.join(outside, 'secret.txt'), 'secret\n');
+      shOk('cat current/d/inside.txt >/dev/null', m.mnt); // the kernel now holds d
+      fs.renameSync(path.join(m.main, 'd'), path.join(m.main, 'd.old'));
+      fs.symlinkSync(`../../${name}`, path.join(m.main, 'd'));
+      const cached = sh('cat current/d/secret.txt', m.mnt);
+      expect(cached.code).not.toBe(0);
+      expect(cached.stdout).not.toContain('secret');
+      // Evict d's fd (touch many other inodes), then try again: re-resolution refuses the link.
+      shOk('for i in $(seq 200); do echo $i > current/n$i; done; cat current/n* >/dev/null', m.mnt);
+      const evicted = sh('cat current/d/secret.txt; echo new > current/d/planted.txt', m.mnt);
+      expect(evicted.stdout).not.toContain('secret');
+      expect(fs.readdirSync(outside)).toEqual(['secret.txt']);
+    } finally {
+      useMountEnv(env);
+    }
+  });
+});
