@@ -134,6 +134,12 @@ export class ControlFiles {
     }
   }
 
+  /** Record a request refused before it ran (e.g. too large); returns the error to throw. */
+  refuse(name: CtlName, err: JvsError): JvsError {
+    if (name !== 'status') this.record(name, resultDoc(false, Date.now(), err));
+    return err;
+  }
+
   private record(name: 'snapshot' | 'restore', doc: Record<string, unknown>): void {
     this.last[name] = { doc, atNs: BigInt(Date.now()) * 1_000_000n };
   }

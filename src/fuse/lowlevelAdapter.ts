@@ -161,6 +161,11 @@ export async function mountLowLevel(tree: MountTree, mountpoint: string, opts: F
         reply.done = true;
         return addon.replyWrite(r, n);
       }
+      case 'flush': {
+        await tree.flush(m.fh);
+        reply.done = true;
+        return addon.replyErr(r, 0);
+      }
       case 'release': {
         await tree.release(m.fh);
         reply.done = true;

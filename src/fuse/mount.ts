@@ -152,9 +152,29 @@ export function unmountPath(mountpoint: string, lazy: boolean): void {
   });
 }
 
+/** Wait (up to 5 s) until no fusermount process for `mountpoint` is left. */
+function waitForWatchdogs(mountpoint: string): void {
+  const deadline = Date.now() + 5000;
+  const running = () => {
+    for (const pid of fs.readdirSync('/proc')) {
+      if (!/^\d+$/.test(pid)) continue;
+      try {
+        const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+        if (path.basename(argv[0] ?? '').startsWith('fusermount') && argv.includes(mountpoint)) return true;
+      } catch {
+        /* gone meanwhile */
+      }
+    }
+    return false;
+  };
+  while (running() && Date.now() < deadline) spawnSync('sleep', ['0.05']);
+}
+
 function isStale(mountpoint: string): boolean {
+  // Listing, not stat: the kernel answers stat from cached attributes even after the
+  // daemon died (for up to the attribute timeout); opendir always asks the daemon.
   try {
-    fs.statSync(mountpoint);
+    fs.readdirSync(mountpoint);
     return false;
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'ENOTCONN';
@@ -177,6 +197,9 @@ export function prepareMountpoint(layout: Layout, mountpoint: string): { recover
   if (isStale(mp)) {
     detach(mp);
     recoveredStale = true;
+    // The dead daemon's auto_unmount watchdog (fusermount3) unmounts whatever is on top
+    // of the mountpoint once it wakes: let it finish first, or it takes our new mount.
+    waitForWatchdogs(mp);
   } else if (mountAt(mp)) {
     throw new JvsError('E_ALREADY_EXISTS', `${mp} is already a mount point (${mountAt(mp)!.fstype})`, {
       hint: `run \`jvs umount ${mp}\` first, or choose another folder`,

@@ -1,7 +1,9 @@
 import fs from 'node:fs';
 import { VIRTUAL_INO, virtualAttr, type Attr } from './attrs.js';
 import type { ControlFiles } from './control.js';
+import { CtlMessage, MAX_CTL_REQUEST } from './ctlMessage.js';
 import { fsErr } from './errno.js';
+import { JvsError } from '../errors.js';
 import type { WriteGate } from './gate.js';
 import type { Passthrough, TimeSpec } from './passthrough.js';
 import { CONTROL, CTL, CTL_FILES, CURRENT, route, SNAPSHOTS, type CtlName, type Route } from './router.js';
@@ -14,7 +16,7 @@ export const OPEN_KEEP_CACHE = 2;
 type Handle =
   | { kind: 'current'; fd: number }
   | { kind: 'snapshot'; fd: number }
-  | { kind: 'ctl'; name: CtlName; content: Buffer };
+  | { kind: 'ctl'; name: CtlName; content: Buffer; message: CtlMessage; refused?: unknown };
 
 export interface Opened {
   fh: number;
@@ -67,7 +69,9 @@ export class MountTree {
         return this.snapshots.attr(this.snapshots.dirOf(r.name), r.rel);
       case 'ctl': {
         const s = this.control.stat(r.name);
-        return virtualAttr('file', this.control.writable(r.name) ? 0o644 : 0o444, s.size, s.mtimeNs, VIRTUAL_INO + 5 + CTL_FILES.indexOf(r.name));
+        // Owner only: the results and the status list names inside the worktree, which
+        // may sit in folders other users cannot read (with --allow-other).
+        return virtualAttr('file', this.control.writable(r.name) ? 0o600 : 0o400, s.size, s.mtimeNs, VIRTUAL_INO + 5 + CTL_FILES.indexOf(r.name));
       }
       case 'none':
         throw fsErr('ENOENT');
@@ -138,7 +142,7 @@ export class MountTree {
       }
       case 'ctl':
         if (writing && !this.control.writable(r.name)) throw fsErr('EACCES');
-        return this.add({ kind: 'ctl', name: r.name, content: this.control.content(r.name) }, OPEN_DIRECT_IO);
+        return this.add({ kind: 'ctl', name: r.name, content: this.control.content(r.name), message: new CtlMessage() }, OPEN_DIRECT_IO);
       case 'none':
         throw fsErr('ENOENT');
       default:
@@ -169,16 +173,43 @@ export class MountTree {
       case 'snapshot':
         throw fsErr('EROFS');
       case 'ctl': {
-        // Copy first: the kernel's buffer is only valid until this call returns.
-        const text = buf.subarray(0, len).toString('utf8');
-        await this.control.request(h.name, text);
-        h.content = this.control.content(h.name);
+        // A message too large for one request fails this write and every later one on
+        // the handle (the rest of it must not become requests of their own).
+        if (h.refused) throw h.refused;
+        // add() copies: the kernel's buffer is only valid until this call returns.
+        if (!h.message.add(buf.subarray(0, len))) {
+          h.message.clear();
+          h.refused = this.control.refuse(
+            h.name,
+            new JvsError(h.name === 'snapshot' ? 'E_NOTE_INVALID' : 'E_USAGE', `the ${h.name} request is larger than ${MAX_CTL_REQUEST / 1024} KiB`, {
+              hint: h.name === 'snapshot' ? 'notes are limited to 64 KiB; write one line (or one JSON object) per request' : 'write one ref per request',
+            }),
+          );
+          h.content = this.control.content(h.name);
+          throw h.refused;
+        }
+        const text = h.message.takeComplete();
+        if (text !== undefined) await this.runCtl(h, text);
         return len;
       }
     }
   }
 
-  async flush(_fh: number): Promise<void> {}
+  private async runCtl(h: Extract<Handle, { kind: 'ctl' }>, text: string): Promise<void> {
+    try {
+      await this.control.request(h.name, text);
+    } finally {
+      h.content = this.control.content(h.name);
+    }
+  }
+
+  /** Close of one descriptor: a control-file message without its final newline runs now. */
+  async flush(fh: number): Promise<void> {
+    const h = this.handles.get(fh);
+    if (h?.kind !== 'ctl' || h.refused) return;
+    const text = h.message.takeRest();
+    if (text !== undefined) await this.runCtl(h, text);
+  }
 
   async fsync(fh: number, datasync: boolean): Promise<void> {
     const h = this.handle(fh);
@@ -186,6 +217,8 @@ export class MountTree {
   }
 
   async release(fh: number): Promise<void> {
+    // Without a flush before (the kernel always sends one on close), run what is left.
+    await this.flush(fh).catch(() => {});
     const h = this.handles.get(fh);
     this.handles.delete(fh);
     if (h && h.kind !== 'ctl') this.current.close(h.fd);

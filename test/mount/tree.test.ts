@@ -42,11 +42,14 @@ async function errnoFrom(p: Promise<unknown>): Promise<string> {
   throw new Error('expected the operation to fail');
 }
 
+/** One write and a close, as the kernel sends them (flush runs a message without a newline). */
 async function ctlWrite(tree: MountTree, name: string, text: string): Promise<number> {
   const { fh } = await tree.open(`/.jvs/ctl/${name}`, O_WRONLY);
   try {
     const buf = Buffer.from(text);
-    return await tree.write(fh, buf, buf.length, 0);
+    const n = await tree.write(fh, buf, buf.length, 0);
+    await tree.flush(fh);
+    return n;
   } finally {
     await tree.release(fh);
   }
