@@ -103,7 +103,7 @@ export function mountpoint(): string {
 }
 
 /** `jvs mount --daemon` of worktree main; `files` are written before the mount. */
-export function mountNewRepo(files: Record<string, string> = {}): Mounted {
+export function mountNewRepo(files: Record<string, string> = {}, mountArgs: string[] = []): Mounted {
   const dir = tmpDir();
   jvsOk(['init', 'repo'], { cwd: dir });
   const root = path.join(dir, 'repo');
@@ -113,12 +113,12 @@ export function mountNewRepo(files: Record<string, string> = {}): Mounted {
     fs.writeFileSync(path.join(main, rel), content);
   }
   const mnt = mountpoint();
-  return { root, main, mnt, pid: mountAgain(main, mnt) };
+  return { root, main, mnt, pid: mountAgain(main, mnt, mountArgs) };
 }
 
 /** Mount (again) at `mnt` and return the daemon's pid. */
-export function mountAgain(main: string, mnt: string): number {
-  const r = jvsOk(['mount', '--daemon', '--json', mnt], { cwd: main, env: mountEnv }).json<{ pid: number }>();
+export function mountAgain(main: string, mnt: string, mountArgs: string[] = []): number {
+  const r = jvsOk(['mount', '--daemon', '--json', ...mountArgs, mnt], { cwd: main, env: mountEnv }).json<{ pid: number }>();
   live.push({ mnt, pid: r.pid });
   return r.pid;
 }
