@@ -30,6 +30,11 @@ export class WriteGate {
     this.native = gate;
   }
 
+  /** Write the kernel's dirty pages of the mount back (no hold); for the CLI's snapshot and restore. */
+  async flushNative(): Promise<void> {
+    await this.native?.flush?.();
+  }
+
   /** Run a mutation; it waits while an exclusive holder has the gate. */
   async shared<T>(fn: () => T | Promise<T>): Promise<T> {
     while (this.exclusive) await new Promise<void>((r) => this.waiting.push(r));

@@ -13,6 +13,7 @@ import { status } from '../status/status.js';
 import { ControlFiles } from './control.js';
 import { mountFuse } from './fuseAdapter.js';
 import { mountLowLevel } from './lowlevelAdapter.js';
+import { serveMountSocket } from './mountSocket.js';
 import { WriteGate } from './gate.js';
 import { MountTree } from './mountTree.js';
 import { isFuseHidden, Passthrough } from './passthrough.js';
@@ -252,6 +253,12 @@ export async function startMount(layout: Layout, worktree: string, mountpoint: s
           ...(process.env.JVS_MOUNT_MAX_FDS ? { maxFds: Number(process.env.JVS_MOUNT_MAX_FDS) } : {}),
         })
       : await mountFuse(tree, mp, opts);
+  // The CLI's snapshot and restore of this worktree reach the daemon here (libfuse 3
+  // only: fuse-native has no writeback cache to flush and no way to invalidate).
+  const closeSocket =
+    impl === 'll'
+      ? serveMountSocket(layout, worktree, { flush: () => tree.gate.flushNative(), invalidate: () => tree.onCurrentChanged() })
+      : () => {};
   let unmounting: Promise<void> | undefined;
   let finish!: () => void;
   const closed = new Promise<void>((r) => (finish = r));
@@ -262,6 +269,7 @@ export async function startMount(layout: Layout, worktree: string, mountpoint: s
   const unmount = () =>
     (unmounting ??= (async () => {
       clearInterval(watch);
+      closeSocket();
       try {
         await fuse.unmount();
       } catch {

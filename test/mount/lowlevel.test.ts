@@ -4,6 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect } from 'vitest';
+import { JVS_BIN } from '../helpers/cli.js';
 import { itWith } from '../helpers/prereq.js';
 import { fuse3Missing, MOUNT_MODES, mountNewRepo, sh, shOk, useMountEnv } from './mountHelpers.js';
 
@@ -32,6 +33,29 @@ done; echo $ok`;
     shOk('echo "two, longer" > current/g.txt && mkdir -p current/d && echo in > current/d/x && cat current/g.txt current/d/x >/dev/null', m.mnt);
     shOk('echo HEAD > .jvs/ctl/restore', m.mnt);
     expect(shOk('cat current/g.txt; stat -c %s current/g.txt; ls current', m.mnt)).toBe('one\n4\ng.txt\n');
+  });
+
+  it('a CLI `jvs restore` of the mounted worktree reaches the daemon: a removed name is writable at once', () => {
+    const m = mountNewRepo({ 'keep.txt': 'k\n' });
+    shOk('echo base > .jvs/ctl/snapshot', m.mnt);
+    const script = `ok=0; for i in $(seq 20); do
+  echo x > '${m.mnt}/current/f' && '${process.execPath}' '${JVS_BIN}' restore HEAD >/dev/null && echo y > '${m.mnt}/current/f' && ok=$((ok+1))
+done; echo $ok`;
+    const r = sh(script, m.main);
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim()).toBe('20');
+  });
+
+  it('a CLI `jvs snapshot` sees a write still open through the mount (the daemon writes its cache back first)', () => {
+    const m = mountNewRepo({ 'keep.txt': 'k\n' });
+    const py = `
+import os, subprocess, sys
+f = open('${m.mnt}/current/open.txt', 'w'); f.write('written, not closed'); f.flush()
+subprocess.run([sys.argv[1], sys.argv[2], 'snapshot', 'while open'], check=True, stdout=subprocess.DEVNULL)
+f.close()
+`;
+    shOk(`python3 -c '${py.replaceAll("'", "'\\''")}' '${process.execPath}' '${JVS_BIN}'`, m.main);
+    expect(shOk('cat .jvs/snapshots/HEAD/open.txt', m.mnt)).toBe('written, not closed');
   });
 
   it('keeps the O_PATH fd cache bounded and re-resolves evicted inodes by name', () => {

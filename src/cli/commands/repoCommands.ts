@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { JvsError } from '../../errors.js';
+import type { Layout } from '../../repo/layout.js';
 import { commandContext, usage } from '../context.js';
 import type { CommandOutput, GlobalOptions } from '../output.js';
 import { shownText, styles } from '../output.js';
@@ -70,6 +71,7 @@ export async function runSnapshot(
   if (noteArg !== undefined && o.file) throw usage('give the note either as an argument or with -F, not both', 'e.g. `jvs snapshot -F notes.txt`');
   const note = o.file ? await readNoteFile(o.file) : noteArg;
   const { createSnapshot } = await import('../../snapshot/createSnapshot.js');
+  await reachMounts(ctx.layout, ctx.worktreeName, 'flush');
   const r = await createSnapshot(ctx.layout, { worktree: ctx.worktreeName, note, tags: o.tag ?? [], paths, cwd: process.cwd(), ...(compression ? { compression } : {}), lockWaitMs: g.waitMs, reporter: cliReporter(g) });
   const s = styles(g);
   return {
@@ -105,12 +107,32 @@ export async function runHistory(g: GlobalOptions, o: { limit?: string; grep?: s
   return { data: r, human, error: historyFailure(r) };
 }
 
+/**
+ * A `jvs mount` daemon serving this worktree (its socket in .jvs/tmp) writes back what
+ * its kernel cache holds before we read the worktree, and drops what it cached after a
+ * restore changed it. The module is loaded only when such a socket exists.
+ */
+async function reachMounts(layout: Layout, worktree: string, op: 'flush' | 'invalidate'): Promise<void> {
+  let names: string[];
+  try {
+    names = fs.readdirSync(layout.tmp);
+  } catch {
+    return;
+  }
+  if (!names.some((n) => n.startsWith(`mount-${worktree}-`) && n.endsWith('.sock'))) return;
+  const { notifyMounts } = await import('../../fuse/mountSocket.js');
+  await notifyMounts(layout, worktree, op);
+}
+
 export async function runRestore(g: GlobalOptions, ref: string | undefined, o: { latestTag?: string }): Promise<CommandOutput> {
   const ctx = commandContext(g);
   if (!ref && !o.latestTag) throw usage('restore needs a snapshot: an id, id prefix, tag, note prefix or HEAD', 'e.g. `jvs restore HEAD` or `jvs restore --latest-tag stable`');
   if (ref && o.latestTag) throw usage('give either a ref or --latest-tag, not both', 'e.g. `jvs restore --latest-tag stable`');
   const { restoreSnapshot } = await import('../../restore/restoreSnapshot.js');
-  const r = await restoreSnapshot(ctx.layout, { worktree: ctx.worktreeName, ref, latestTag: o.latestTag, lockWaitMs: g.waitMs, reporter: cliReporter(g) });
+  await reachMounts(ctx.layout, ctx.worktreeName, 'flush');
+  const r = await restoreSnapshot(ctx.layout, { worktree: ctx.worktreeName, ref, latestTag: o.latestTag, lockWaitMs: g.waitMs, reporter: cliReporter(g) }).finally(() =>
+    reachMounts(ctx.layout, ctx.worktreeName, 'invalidate'),
+  );
   return {
     data: r,
     human: [
