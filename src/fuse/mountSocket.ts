@@ -5,7 +5,8 @@ import type { Layout } from '../repo/layout.js';
 
 /**
  * A mount daemon's control socket, so the CLI can reach the daemon serving the worktree
- * it works on: `.jvs/tmp/mount-<worktree>-<pid>.sock`, one line per request, one line
+ * it works on: `.jvs/tmp/.mount-<pid>-<worktree>.sock` (doctor leaves entries naming a
+ * live pid alone), one line per request, one line
  * back (`ok`, or `error <message>`):
  *   flush       write the kernel's dirty pages of the mount back (its writeback cache
  *               may hold writes made through current/ that the worktree folder does not
@@ -16,7 +17,7 @@ import type { Layout } from '../repo/layout.js';
  */
 export type MountSocketOp = 'flush' | 'invalidate';
 
-const socketName = (worktree: string, pid: number) => `mount-${worktree}-${pid}.sock`;
+const socketName = (worktree: string, pid: number) => `.mount-${pid}-${worktree}.sock`;
 
 /** Sockets of daemons serving `worktree` (names only: cheap enough for every snapshot). */
 export function mountSockets(layout: Layout, worktree: string): string[] {
@@ -26,8 +27,7 @@ export function mountSockets(layout: Layout, worktree: string): string[] {
   } catch {
     return [];
   }
-  const prefix = `mount-${worktree}-`;
-  return names.filter((n) => n.startsWith(prefix) && n.endsWith('.sock') && /^\d+$/.test(n.slice(prefix.length, -5))).map((n) => path.join(layout.tmp, n));
+  return names.filter((n) => /^\.mount-\d+-/.exec(n) && n.endsWith(`-${worktree}.sock`) && /^\.mount-\d+$/.test(n.slice(0, -(worktree.length + 6)))).map((n) => path.join(layout.tmp, n));
 }
 
 /** Serve the socket for this daemon; returns the function that closes and removes it. */

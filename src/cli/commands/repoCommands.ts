@@ -119,7 +119,7 @@ async function reachMounts(layout: Layout, worktree: string, op: 'flush' | 'inva
   } catch {
     return;
   }
-  if (!names.some((n) => n.startsWith(`mount-${worktree}-`) && n.endsWith('.sock'))) return;
+  if (!names.some((n) => n.startsWith('.mount-') && n.endsWith(`-${worktree}.sock`))) return;
   const { notifyMounts } = await import('../../fuse/mountSocket.js');
   await notifyMounts(layout, worktree, op);
 }
