@@ -79,7 +79,7 @@ export async function run({ work, bin }) {
     for (let i = 0; i < RUNS; i++) {
       change10(`r${i}`);
       dropCaches();
-      incr.push(timeMs(() => jvs(bin, ['restore', lastId], main, env)));
+      incr.push(timeMs(() => jvs(bin, ['restore', lastId, '--discard-changes'], main, env)));
     }
 
     // Full restore: the worktree emptied, every file comes back from the snapshot.
@@ -89,7 +89,7 @@ export async function run({ work, bin }) {
       for (const e of fs.readdirSync(main)) fs.rmSync(path.join(main, e), { recursive: true });
       sh('sync');
       dropCaches();
-      restore.push(timeMs(() => jvs(bin, ['restore', lastId], main, env)));
+      restore.push(timeMs(() => jvs(bin, ['restore', lastId, '--discard-changes'], main, env)));
       dropCaches();
       cpBack.push(timeMs(() => sh(`cp -a ${path.join(root, '.jvs/snapshots', lastId)} ${work}/mnt/back-${i}`)));
     }

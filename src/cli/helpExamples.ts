@@ -15,7 +15,7 @@ export const EXAMPLES: Readonly<Record<string, readonly Example[]>> = {
     ['jvs init game --template unity', 'a repository in ./game; your files go in game/main'],
     ['cd game/main && jvs snapshot "first playable" --tag v1', 'snapshot the whole worktree, tagged v1'],
     ['jvs history --limit 5', 'the five newest snapshots'],
-    ['jvs restore v1', 'bring the worktree back to v1 (DETACHED state)'],
+    ['jvs restore v1', 'bring the worktree back to v1 (DETACHED: a snapshot there starts a new line)'],
     ['jvs restore HEAD', 'forward to the latest snapshot again'],
     ['jvs worktree fork v1 experiment', 'a second worktree starting at v1'],
     ['jvs -w experiment snapshot "try 1"', 'act on another worktree from anywhere in the repo'],
@@ -26,6 +26,8 @@ export const EXAMPLES: Readonly<Record<string, readonly Example[]>> = {
     ['jvs init game', 'creates game/.jvs (history) and game/main (your files)'],
     ['jvs init game --template unity', 'also writes game/main/.jvsignore from a template'],
     ['jvs init pipeline --json', 'prints repo_root, repo_id and payload as JSON'],
+    ['cd MyGame && jvs init --here --template unity', 'adopt an existing project: its files move into MyGame/main by rename'],
+    ['jvs init --template unity', 'inside a repository: add the template\'s rules to this worktree\'s .jvsignore'],
   ],
   info: [
     ['jvs info', 'format, engine, snapshot and worktree counts, head'],
@@ -55,6 +57,9 @@ export const EXAMPLES: Readonly<Record<string, readonly Example[]>> = {
     ['jvs restore "first playable"', 'a note prefix'],
     ['jvs restore --latest-tag stable', 'the newest snapshot tagged stable'],
     ['jvs restore HEAD', 'back to the latest snapshot, leaving DETACHED state'],
+    ['jvs restore baseline --dry-run', 'what would be written, removed and kept; nothing changes'],
+    ['jvs restore baseline --discard-changes', 'do not keep unsaved changes as a snapshot first'],
+    ['jvs restore --latest-tag unsaved', 'bring back the newest unsaved work a restore kept'],
   ],
   verify: [
     ['jvs verify', 'check the head snapshot'],

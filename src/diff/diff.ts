@@ -11,6 +11,7 @@ import { loadIgnore, selection, type IgnoreMatcher } from '../select/selection.j
 import { compressionOf } from '../format/compression.js';
 import type { Descriptor } from '../format/descriptor.js';
 import { expandCompressed } from '../verify/compressedPayload.js';
+import { coveredBy } from '../status/composedHead.js';
 
 export interface DiffOptions {
   worktree: string;
@@ -37,6 +38,8 @@ export interface DiffResult {
 interface Side {
   root: string;
   entries: Map<string, TreeEntry>;
+  /** Where an entry lives when not under `root` (a composed side: several snapshots). */
+  rootOf?: Map<string, string>;
 }
 
 function readSide(root: string, include: IgnoreMatcher | undefined): Side {
@@ -45,6 +48,39 @@ function readSide(root: string, include: IgnoreMatcher | undefined): Side {
   });
   return { root, entries: new Map(walk.entries.map((e) => [e.rel, e])) };
 }
+
+/**
+ * A partial snapshot compared with the live worktree: paths it did not take come from
+ * the snapshots before it (src/status/composedHead.ts), so edits outside its paths show.
+ */
+function readComposedSide(from: Descriptor, byId: Map<string, Descriptor>, include: IgnoreMatcher, treeOf: (d: Descriptor) => string): Side {
+  const side: Side = { root: treeOf(from), entries: new Map(), rootOf: new Map() };
+  const covered: string[] = [];
+  const seen = new Set<string>();
+  for (let d: Descriptor | undefined = from; d && !seen.has(d.snapshot_id); d = d.parent_id ? byId.get(d.parent_id) : undefined) {
+    seen.add(d.snapshot_id);
+    let root = side.root;
+    if (d !== from) {
+      try {
+        root = treeOf(d);
+      } catch {
+        break; // an older snapshot gc pruned or damage hides: its paths count as new
+      }
+      if (!fs.existsSync(root)) break;
+    }
+    const outside = [...covered];
+    for (const e of readSide(root, (rel, isDir) => include(rel, isDir) && !coveredBy(outside, rel)).entries.values()) {
+      if (side.entries.has(e.rel)) continue;
+      side.entries.set(e.rel, e);
+      side.rootOf!.set(e.rel, root);
+    }
+    if (!d.partial_paths?.length) break;
+    covered.push(...d.partial_paths);
+  }
+  return side;
+}
+
+const rootFor = (s: Side, rel: string) => s.rootOf?.get(rel) ?? s.root;
 
 const shown = (e: TreeEntry) => (e.type === 'dir' ? `${e.rel}/` : e.rel);
 
@@ -55,12 +91,12 @@ function sameEntry(a: Side, ea: TreeEntry, b: Side, eb: TreeEntry): boolean {
     case 'dir':
       return true;
     case 'symlink':
-      return readLink(path.join(a.root, ea.rel)) === readLink(path.join(b.root, eb.rel));
+      return readLink(path.join(rootFor(a, ea.rel), ea.rel)) === readLink(path.join(rootFor(b, eb.rel), eb.rel));
     case 'file':
       if (ea.stat.size !== eb.stat.size) return false;
       // Snapshots share unchanged files by hard link: the same inode is the same content.
       if (ea.stat.dev === eb.stat.dev && ea.stat.ino === eb.stat.ino) return true;
-      return hashFile(path.join(a.root, ea.rel)) === hashFile(path.join(b.root, eb.rel));
+      return hashFile(path.join(rootFor(a, ea.rel), ea.rel)) === hashFile(path.join(rootFor(b, eb.rel), eb.rel));
   }
 }
 
@@ -81,8 +117,10 @@ export function diff(layout: Layout, opts: DiffOptions): DiffResult {
   }
   const from = resolveRef(layout, fromRef, wt, all).descriptor;
   const to = opts.to !== undefined ? resolveRef(layout, opts.to, wt, all).descriptor : undefined;
-  const partial = [...(from.partial_paths ?? []), ...(to?.partial_paths ?? [])];
   const ignore = to ? undefined : loadIgnore(layout.payload(wt.name));
+  // Against the live worktree, a partial snapshot hides nothing (readComposedSide);
+  // between two snapshots only the paths a partial one took are compared.
+  const partial = to ? [...(from.partial_paths ?? []), ...to.partial_paths ?? []] : [];
   const include = selection({ ignored: ignore ? [ignore] : [], partial });
   // A compressed snapshot is compared as the tree it decompresses to (a private copy in .jvs/tmp).
   const expanded: string[] = [];
@@ -95,7 +133,10 @@ export function diff(layout: Layout, opts: DiffOptions): DiffResult {
     return expanded[expanded.length - 1]!;
   };
   try {
-    return compare(from, to, readSide(treeOf(from), include), readSide(to ? treeOf(to) : layout.worktreeRoot(wt.name), include), wt.name);
+    const a = !to && from.partial_paths?.length
+      ? readComposedSide(from, new Map(all.map((d) => [d.snapshot_id, d])), include, treeOf)
+      : readSide(treeOf(from), include);
+    return compare(from, to, a, readSide(to ? treeOf(to) : layout.worktreeRoot(wt.name), include), wt.name);
   } finally {
     for (const t of expanded) fs.rmSync(t, { recursive: true, force: true });
   }

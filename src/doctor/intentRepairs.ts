@@ -4,6 +4,7 @@ import { parseDescriptor } from '../format/descriptor.js';
 import { isSnapshotId } from '../format/snapshotId.js';
 import { fsyncDir } from '../fsutil/atomic.js';
 import { chooseEngine } from '../engines/detect.js';
+import { pinByOperation } from '../gc/pins.js';
 import { executeGc } from '../gc/runGc.js';
 import { appendAudit } from '../repo/audit.js';
 import type { RepoConfig } from '../repo/config.js';
@@ -20,23 +21,43 @@ const exists = (p: string) => fs.existsSync(p);
  * After a snapshot is fully published, make it the worktree's latest — and its head
  * too unless the user restored another snapshot since the crash — but only if the
  * worktree's latest is still the snapshot's parent. If the user already took another
- * snapshot since, the recovered one stays a published side branch.
+ * snapshot since, the recovered one stays a published side branch. A snapshot that
+ * started a new line (its intent says from where) settles the same way when the
+ * worktree still shows its parent, pinning the tip it left; an off-line snapshot
+ * (unsaved work kept by restore) never moves the worktree and is only pinned.
  */
-export function settleHead(layout: Layout, id: string): string {
+export function settleHead(layout: Layout, id: string, details?: Intent['details']): string {
   const d = parseDescriptor(fs.readFileSync(layout.descriptor(id), 'utf8'), id);
   const wt = readWorktreeConfig(layout, d.worktree_name);
+  if (details?.off_line) {
+    // Unsaved work a restore kept: it never moves the worktree, but it stays pinned.
+    pinByOperation(layout, id, `unsaved changes of worktree '${wt.name}' kept by an interrupted restore`);
+    return `kept ${id} off the line of worktree '${wt.name}' (pinned)`;
+  }
   if (wt.latest_snapshot_id === id) return `worktree '${wt.name}' already had it as latest`;
-  if (!headNeedsAdvance(layout, id)) return `worktree '${wt.name}' has moved on since; ${id} stays a published side branch`;
+  if (!headNeedsAdvance(layout, id, details)) return `worktree '${wt.name}' has moved on since; ${id} stays a published side branch`;
+  if (typeof details?.left_line_tip === 'string' && wt.latest_snapshot_id === details.left_line_tip) {
+    if (details.pin_left !== false) pinByOperation(layout, details.left_line_tip, `tip of the line worktree '${wt.name}' left when it started a new line from ${String(details.new_line_from)}`);
+    writeWorktreeConfig(layout, { ...wt, latest_snapshot_id: id, head_snapshot_id: id });
+    return `advanced worktree '${wt.name}' to ${id} (a new line; the old tip stays pinned)`;
+  }
   const showsParent = wt.head_snapshot_id === wt.latest_snapshot_id;
   writeWorktreeConfig(layout, { ...wt, latest_snapshot_id: id, ...(showsParent ? { head_snapshot_id: id } : {}) });
   return showsParent ? `advanced worktree '${wt.name}' to ${id}` : `recorded ${id} as the latest of worktree '${wt.name}' (its head stays where it was restored to)`;
 }
 
-function headNeedsAdvance(layout: Layout, id: string): boolean {
+function headNeedsAdvance(layout: Layout, id: string, details?: Intent['details']): boolean {
   try {
+    if (details?.off_line) return false;
     const d = parseDescriptor(fs.readFileSync(layout.descriptor(id), 'utf8'), id);
     const wt = readWorktreeConfig(layout, d.worktree_name);
-    return wt.latest_snapshot_id !== id && (wt.latest_snapshot_id ?? '') === (d.parent_id ?? '');
+    if (wt.latest_snapshot_id === id) return false;
+    // A new line from a restored snapshot: the worktree still shows its parent, and its
+    // latest is still the tip the new line leaves.
+    if (details?.new_line_from !== undefined) {
+      return wt.head_snapshot_id === d.parent_id && wt.latest_snapshot_id === details.left_line_tip;
+    }
+    return (wt.latest_snapshot_id ?? '') === (d.parent_id ?? '');
   } catch {
     return false;
   }
@@ -73,7 +94,7 @@ function snapshotIntent(layout: Layout, file: string, i: Intent): PendingRepair[
         }
         fs.renameSync(dtmp, desc);
         fsyncDir(layout.descriptors);
-        const head = settleHead(layout, id);
+        const head = settleHead(layout, id, i.details);
         completeIntent(layout, i.id);
         return `finished publishing ${id}; ${head}`;
       },
@@ -83,10 +104,10 @@ function snapshotIntent(layout: Layout, file: string, i: Intent): PendingRepair[
     return [{ finding: { check: 'intent', severity: 'critical', error_class: 'E_PARTIAL_SNAPSHOT', message: `${who}: a descriptor exists but the snapshot folder does not`, path: desc } }];
   }
   const out: PendingRepair[] = [];
-  if (headNeedsAdvance(layout, id)) {
+  if (headNeedsAdvance(layout, id, i.details) || (i.details?.off_line && !exists(layout.pin(id)))) {
     out.push({
       finding: { check: 'head', severity: 'error', error_class: 'E_PARTIAL_SNAPSHOT', message: `${who} was published but the worktree head was not advanced to it`, path: layout.worktreeConfig(i.worktree_name ?? ''), repair: 'advance_head' },
-      apply: () => settleHead(layout, id),
+      apply: () => settleHead(layout, id, i.details),
     });
   }
   out.push({

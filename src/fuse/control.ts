@@ -11,8 +11,11 @@ export interface SnapshotRequest {
   paths?: string[];
 }
 
-/** What a write to `.jvs/ctl/restore` asks for. */
-export type RestoreRequest = { ref: string } | { latestTag: string };
+/**
+ * What a write to `.jvs/ctl/restore` asks for. Unsaved changes in `current/` are kept
+ * as a snapshot first (as `jvs restore` does) unless `discardChanges` is set.
+ */
+export type RestoreRequest = ({ ref: string } | { latestTag: string }) & { discardChanges?: boolean };
 
 const usage = (message: string, hint: string) => new JvsError('E_USAGE', message, { hint });
 
@@ -50,7 +53,7 @@ export function parseSnapshotRequest(text: string): SnapshotRequest {
   return req;
 }
 
-/** A ref on one line, or {"ref":…} / {"latest_tag":…}. */
+/** A ref on one line, or {"ref":…} / {"latest_tag":…}, optionally with "discard_changes": true. */
 export function parseRestoreRequest(text: string): RestoreRequest {
   const trimmed = text.trim();
   if (trimmed.startsWith('{')) {
@@ -60,8 +63,10 @@ export function parseRestoreRequest(text: string): RestoreRequest {
     } catch (e) {
       throw usage(`the restore request is not valid JSON: ${(e as Error).message}`, 'write a ref (id, tag, note prefix or HEAD) or {"latest_tag":"…"}');
     }
-    if (typeof o?.ref === 'string' && o.ref) return { ref: o.ref };
-    if (typeof o?.latest_tag === 'string' && o.latest_tag) return { latestTag: o.latest_tag };
+    if (o?.discard_changes !== undefined && typeof o.discard_changes !== 'boolean') throw usage('"discard_changes" must be true or false', 'e.g. {"ref":"HEAD","discard_changes":true}');
+    const discard = o?.discard_changes === true ? { discardChanges: true } : {};
+    if (typeof o?.ref === 'string' && o.ref) return { ref: o.ref, ...discard };
+    if (typeof o?.latest_tag === 'string' && o.latest_tag) return { latestTag: o.latest_tag, ...discard };
     throw usage('the restore request needs "ref" or "latest_tag"', 'e.g. {"ref":"HEAD"}');
   }
   if (!trimmed || trimmed.includes('\n')) throw usage('write one ref to restore', 'e.g. `echo HEAD > .jvs/ctl/restore`');

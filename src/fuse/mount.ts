@@ -92,7 +92,7 @@ export async function buildMountTree(layout: Layout, worktree: string, opts: { o
         .exclusiveRun(async () => {
           try {
             const prev = opts.operationUmask === undefined ? undefined : process.umask(opts.operationUmask);
-            const r = await restoreSnapshot(layout, { worktree, ...('ref' in req ? { ref: req.ref } : { latestTag: req.latestTag }) }).finally(() => prev !== undefined && process.umask(prev));
+            const r = await restoreSnapshot(layout, { worktree, ...('ref' in req ? { ref: req.ref } : { latestTag: req.latestTag }), discardChanges: !!req.discardChanges, exclude: isFuseHidden, checkOpenFiles: false }).finally(() => prev !== undefined && process.umask(prev));
             return { ...r };
           } finally {
             view.invalidate();

@@ -68,6 +68,21 @@ export interface PinOptions {
   lockWaitMs?: number;
 }
 
+/**
+ * A pin written by an operation itself, under the lock its caller holds: the tip of a
+ * line a new line left, or unsaved work restore kept. A pin the user made is left as
+ * it is (their reason and expiry win). Returns the pin in force.
+ */
+export function pinByOperation(layout: Layout, id: string, reason: string): Pin {
+  const file = layout.pin(id);
+  if (fs.existsSync(file)) return parsePin(fs.readFileSync(file, 'utf8'), file);
+  const pin: Pin = { snapshot_id: id, pinned_at: formatTimestamp(new Date()), reason };
+  fs.mkdirSync(layout.pins, { recursive: true });
+  writeFileAtomic(file, canonicalJson(pin as unknown as JsonValue) + '\n');
+  appendAudit(layout, { event_type: 'gc_pin', snapshot_id: id, details: { reason, automatic: true } });
+  return pin;
+}
+
 export function pinSnapshot(layout: Layout, opts: PinOptions): Pin {
   return withRepoLock(layout, { waitMs: opts.lockWaitMs, command: 'gc pin' }, () => {
     const id = resolveRef(layout, opts.ref, worktreeOf(layout, opts.worktree)).descriptor.snapshot_id;

@@ -1,4 +1,5 @@
 import { JvsError } from '../errors.js';
+import fs from 'node:fs';
 import type { Descriptor } from '../format/descriptor.js';
 import { uniquePrefixes } from '../format/snapshotId.js';
 import type { Layout } from '../repo/layout.js';
@@ -28,6 +29,8 @@ export interface HistoryEntry {
   engine: string;
   is_head: boolean;
   is_latest: boolean;
+  /** Kept from gc by a pin (e.g. the tip of a line a new line left, or unsaved work restore kept). */
+  pinned: boolean;
 }
 
 /** A snapshot the view reached but could not show: its descriptor is damaged or gone. */
@@ -48,6 +51,8 @@ export interface HistoryResult {
   damaged: HistoryDamage[];
   /** The worktree's line stops at a damaged snapshot: older snapshots of it cannot be listed. */
   truncated_at?: string;
+  /** Without `all`: snapshots of the repository not on this line (other lines, other worktrees). */
+  not_on_line?: number;
 }
 
 /**
@@ -105,6 +110,8 @@ export function history(layout: Layout, opts: HistoryOptions): HistoryResult {
   const total = list.length;
   if (opts.limit !== undefined && opts.limit >= 0) list = list.slice(0, opts.limit);
   const shown = uniquePrefixes([...descriptors.map((d) => d.snapshot_id), ...broken.map((b) => b.id)]);
+  const onLine = opts.all || !wt ? undefined : total;
+  const pinned = pinnedIds(layout);
   return {
     ...(wt ? { worktree: wt.name } : {}),
     ...(wt?.head_snapshot_id ? { head_snapshot_id: wt.head_snapshot_id } : {}),
@@ -121,9 +128,11 @@ export function history(layout: Layout, opts: HistoryOptions): HistoryResult {
       engine: d.engine,
       is_head: d.snapshot_id === wt?.head_snapshot_id,
       is_latest: d.snapshot_id === wt?.latest_snapshot_id,
+      pinned: pinned.has(d.snapshot_id),
     })),
     total,
     damaged,
+    ...(onLine !== undefined && !opts.tag && !opts.grep ? { not_on_line: descriptors.length - onLine } : {}),
     ...(truncatedAt ? { truncated_at: truncatedAt } : {}),
   };
 }
@@ -137,4 +146,13 @@ export function historyFailure(r: HistoryResult): JvsError | undefined {
     hint: `run \`jvs verify ${first.snapshot_id}\` for details and \`jvs doctor\` to check the repository; restore the descriptor from a backup if you have one`,
     details: { damaged: r.damaged.map((d) => d.snapshot_id) },
   });
+}
+
+/** Ids named by pin records (`.jvs/pins/<id>.json`); damaged pins are doctor's to report. */
+function pinnedIds(layout: Layout): Set<string> {
+  try {
+    return new Set(fs.readdirSync(layout.pins).filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -5)));
+  } catch {
+    return new Set();
+  }
 }

@@ -75,12 +75,26 @@ export function snapshotKnowledge(layout: Layout, idx: IndexDb | undefined, work
   };
 }
 
-/** After a published snapshot: its manifest, the worktree's state and the catalog row, in one transaction. */
-export function recordSnapshot(idx: IndexDb | undefined, layout: Layout, id: string, worktree: string, entries: readonly IndexedEntry[], probeNs: bigint): void {
+/**
+ * After a published snapshot: its manifest, the worktree's state and the catalog row, in
+ * one transaction. A partial snapshot (`partial` paths) read only those paths: the
+ * state keeps its old records for everything else, so what the snapshot did not read
+ * is still vouched for (or not) exactly as before.
+ */
+export function recordSnapshot(idx: IndexDb | undefined, layout: Layout, id: string, worktree: string, entries: readonly IndexedEntry[], probeNs: bigint, partial: readonly string[] = []): void {
   if (!idx) return;
   idx.transaction(() => {
     putSnapshotManifest(idx, id, entries);
-    putWorktreeState(idx, worktree, { entries: entries as IndexedEntry[], probeNs, basis: id });
+    let state = entries as IndexedEntry[];
+    if (partial.length) {
+      const taken = new Set(entries.map((e) => e.rel));
+      const covered = (rel: string) => taken.has(rel) || partial.some((p) => rel === p || rel.startsWith(`${p}/`));
+      // Only records the old probe already trusted: one racy then must stay untrusted now.
+      const old = getWorktreeState(idx, worktree);
+      const trusted = (e: IndexedEntry) => e.ctimeNs < old!.probeNs && e.mtimeNs < old!.probeNs;
+      state = [...entries, ...(old?.entries ?? []).filter((e) => !covered(e.rel) && trusted(e))];
+    }
+    putWorktreeState(idx, worktree, { entries: state, probeNs, basis: id });
     catalogAdd(idx, layout, id);
     pruneGone(idx, layout);
   });

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { JvsError } from '../errors.js';
+import { writeFileAtomic } from '../fsutil/atomic.js';
 
 /**
  * `.jvsignore` templates shipped in the package's `templates/` folder, one
@@ -33,4 +34,31 @@ export function readTemplate(name: string, dir: string = TEMPLATES_DIR): string 
     });
   }
   return fs.readFileSync(path.join(dir, `${name}${SUFFIX}`), 'utf8');
+}
+
+/**
+ * Apply template `name` (its text) to the `.jvsignore` of a worktree: written as is when
+ * there is none, otherwise its rules not already present are appended under a comment
+ * naming the template (the user's own rules stay first and untouched). Returns how many
+ * rules were added (0: the file already had them all).
+ */
+export function applyTemplate(payloadRoot: string, name: string, text: string): { added: number; created: boolean } {
+  const file = path.join(payloadRoot, '.jvsignore');
+  let current: string | undefined;
+  try {
+    current = fs.readFileSync(file, 'utf8');
+  } catch {
+    current = undefined;
+  }
+  const rules = (t: string) => t.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  if (current === undefined) {
+    writeFileAtomic(file, text);
+    return { added: rules(text).length, created: true };
+  }
+  const have = new Set(rules(current));
+  const missing = rules(text).filter((r) => !have.has(r));
+  if (!missing.length) return { added: 0, created: false };
+  const sep = current === '' || current.endsWith('\n') ? '' : '\n';
+  writeFileAtomic(file, `${current}${sep}\n# from the ${name} template (jvs init --template ${name})\n${missing.join('\n')}\n`);
+  return { added: missing.length, created: false };
 }

@@ -21,7 +21,9 @@ function ambiguous(ref: string, kind: string, matches: Descriptor[]): JvsError {
   const shown = uniquePrefixes(matches.map((d) => d.snapshot_id));
   const list = matches.slice(0, 10).map((d) => `${shown.get(d.snapshot_id)}${d.note ? ` (${d.note.split('\n')[0]!.slice(0, 40)})` : ''}`);
   return new JvsError('E_AMBIGUOUS_REF', `${kind} ${JSON.stringify(ref)} matches ${matches.length} snapshots: ${list.join(', ')}${matches.length > 10 ? ', …' : ''}`, {
-    hint: 'pass more characters of the id, or use `-i` to choose from a list',
+    hint: kind === 'id prefix'
+      ? 'pass more characters of the id (`jvs history --all` shows ids that are unique)'
+      : 'pass more of the note, the full id, or a tag (`jvs history --all --grep <text>` lists the candidates with their ids)',
     details: { candidates: matches.map((d) => d.snapshot_id) },
   });
 }

@@ -14,7 +14,6 @@ import { faultPoint } from '../repo/faults.js';
 import { completeIntent, writeIntent } from '../repo/intents.js';
 import { READY_FILE, type Layout } from '../repo/layout.js';
 import { withRepoLock, withWorktreeLock } from '../repo/lock.js';
-import { resolveLatestTag, resolveRef } from '../repo/refs.js';
 import { isDetached, readWorktreeConfig, writeWorktreeConfig } from '../repo/worktreeConfig.js';
 import type { Reporter } from '../progress.js';
 import { readDescriptor } from '../repo/snapshots.js';
@@ -24,9 +23,12 @@ import { isSelected, restoreSelection } from './restoreSelection.js';
 import { assertRestorable } from '../verify/restorable.js';
 import { expandCompressed } from '../verify/compressedPayload.js';
 import { compressionOf } from '../format/compression.js';
+import type { OpenFile } from './openFiles.js';
+import { keepUnsavedWork, openFilesTouched, resolveTarget } from './restorePlan.js';
 import { tracePhase } from '../trace.js';
 
 export { restoreSelection } from './restoreSelection.js';
+export { planRestore, type RestorePlan } from './restorePlan.js';
 
 export interface RestoreOptions {
   worktree: string;
@@ -34,6 +36,15 @@ export interface RestoreOptions {
   latestTag?: string;
   lockWaitMs?: number;
   reporter?: Reporter;
+  /** Do not keep the worktree's unsaved changes first (`--discard-changes`). */
+  discardChanges?: boolean;
+  /** Leave these out of the unsaved-work snapshot too (the mount's `.fuse_hidden*` files). */
+  exclude?: (rel: string) => boolean;
+  /**
+   * Look for other processes holding files open that the restore replaces (default
+   * true). The mount passes false: its clients' files are open on the mount, not here.
+   */
+  checkOpenFiles?: boolean;
 }
 
 export interface RestoreResult {
@@ -47,7 +58,23 @@ export interface RestoreResult {
   entries_removed: number;
   entries_unchanged: number;
   duration_ms: number;
+  /** The worktree's unsaved changes, kept first as a snapshot off the line (DESIGN §5). */
+  unsaved?: UnsavedKept;
+  /** Files this restore replaced or removed while another process held them open. */
+  open_files?: OpenFile[];
 }
+
+export interface UnsavedKept {
+  snapshot_id: string;
+  total_added: number;
+  total_modified: number;
+  total_removed: number;
+  /** The command that brings the changes back. */
+  restore_command: string;
+}
+
+/** The tag every unsaved-work snapshot carries (`jvs restore --latest-tag unsaved` brings the newest back). */
+export const UNSAVED_TAG = 'unsaved';
 
 const SKIP_READY = new Set([READY_FILE]);
 
@@ -59,6 +86,11 @@ const SKIP_READY = new Set([READY_FILE]);
  * this over swapping a staged copy of the whole tree because a swap costs a full
  * copy on the copy engine, breaks shells and editors whose cwd is inside the
  * worktree, and would have to carry ignored paths across.
+ *
+ * Before any of that, changes since the head that the restore would overwrite are kept
+ * as a snapshot off the line (restorePlan.ts: keepUnsavedWork) unless the caller asks
+ * to discard them; a restore never destroys unsaved work. That snapshot takes the
+ * worktree's lock itself, so it runs before this restore takes it.
  */
 export async function restoreSnapshot(layout: Layout, opts: RestoreOptions): Promise<RestoreResult> {
   const started = Date.now();
@@ -68,16 +100,21 @@ export async function restoreSnapshot(layout: Layout, opts: RestoreOptions): Pro
   // and the intent written (so gc cannot take the snapshot away meanwhile: a live
   // intent protects it) and again around the publish steps.
   const lockOpts = { waitMs: opts.lockWaitMs, command: 'restore', reporter: opts.reporter };
+  layout.worktreeRoot(opts.worktree); // a symlinked or misplaced root: refused before anything
+  // Resolved first for the unsaved-work check (and to fail early on a bad ref), and
+  // again under the lock below: a snapshot taken meanwhile may have moved HEAD or a tag.
+  const first = resolveTarget(layout, opts, readWorktreeConfig(layout, opts.worktree));
+  const kept = await keepUnsavedWork(layout, opts, first.descriptor, UNSAVED_TAG);
+  tracePhase('restore: unsaved work');
+  const openFiles = opts.checkOpenFiles === false ? [] : openFilesTouched(layout, opts.worktree, first.descriptor);
+  tracePhase('restore: open files');
   return withWorktreeLock(layout, [opts.worktree], lockOpts, () => {
     const wt = readWorktreeConfig(layout, opts.worktree);
     layout.worktreeRoot(wt.name); // a symlinked or misplaced root: refused before the intent
     const { resolved, id, engine, opId, include } = withRepoLock(layout, lockOpts, () => {
-      const resolved = opts.latestTag
-        ? resolveLatestTag(layout, opts.latestTag)
-        : opts.ref
-          ? resolveRef(layout, opts.ref, wt)
-          : undefined;
-      if (!resolved) throw new JvsError('E_USAGE', 'restore needs a snapshot ref', { hint: 'e.g. `jvs restore HEAD` or `jvs restore <id|tag|note-prefix>`' });
+      // The unsaved-work snapshot never counts: `--latest-tag unsaved` means the newest
+      // kept before this restore, not the one it just made.
+      const resolved = resolveTarget(layout, opts, wt, kept.unsaved?.snapshot_id);
       const id = resolved.descriptor.snapshot_id;
       assertRestorable(layout, resolved.descriptor);
       const include = restoreSelection(layout, wt.name, resolved.descriptor);
@@ -97,7 +134,7 @@ export async function restoreSnapshot(layout: Layout, opts: RestoreOptions): Pro
         writeWorktreeConfig(layout, next);
         faultPoint('restore.3-head');
         completeIntent(layout, opId);
-        appendAudit(layout, { event_type: 'restore', snapshot_id: id, worktree_name: wt.name, details: { ref_kind: resolved.kind, files_written: r.written, entries_removed: r.removed } });
+        appendAudit(layout, { event_type: 'restore', snapshot_id: id, worktree_name: wt.name, details: { ref_kind: resolved.kind, files_written: r.written, entries_removed: r.removed, ...(kept.unsaved ? { unsaved_snapshot_id: kept.unsaved.snapshot_id } : {}) } });
       });
       return {
         snapshot_id: id,
@@ -110,6 +147,8 @@ export async function restoreSnapshot(layout: Layout, opts: RestoreOptions): Pro
         entries_removed: r.removed,
         entries_unchanged: r.unchanged,
         duration_ms: Date.now() - started,
+        ...kept,
+        ...(openFiles.length ? { open_files: openFiles } : {}),
       };
     } catch (e) {
       if (e instanceof JvsError && e.details?.destination_unchanged) {

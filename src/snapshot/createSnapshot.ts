@@ -29,6 +29,7 @@ import { startWalk } from '../fsutil/walk.js';
 import { compressionOf, storedName, type CompressionInfo } from '../format/compression.js';
 import { readDescriptor } from '../repo/snapshots.js';
 import { compressedReady, compressStage } from './compressStage.js';
+import { pinByOperation } from '../gc/pins.js';
 
 export interface SnapshotOptions {
   worktree: string;
@@ -45,6 +46,12 @@ export interface SnapshotOptions {
   compression?: CompressionInfo;
   lockWaitMs?: number;
   reporter?: Reporter;
+  /**
+   * Keep the worktree's state as a snapshot off its line (restore's unsaved work):
+   * parent = the head, the worktree's head and latest stay where they are, the
+   * snapshot is pinned with this reason, and no default tags are added.
+   */
+  offLine?: { reason: string };
 }
 
 export interface SnapshotResult {
@@ -63,6 +70,13 @@ export interface SnapshotResult {
   degraded: string[];
   /** How files reached the snapshot: hard-linked from the parent, copied, or read to compare. */
   incremental: MaterializeStats & { index: boolean };
+  /**
+   * Set when the worktree was detached: this snapshot started a new line from the
+   * restored snapshot, and the tip of the line it left was pinned.
+   */
+  new_line?: { from_snapshot_id: string; left_line_tip: string; pinned: boolean };
+  /** Set for an off-line snapshot: it is pinned and the worktree did not move. */
+  off_line?: boolean;
 }
 
 /**
@@ -74,7 +88,7 @@ export async function createSnapshot(layout: Layout, opts: SnapshotOptions): Pro
   tracePhase('snapshot: start');
   const config = await readRepoConfig(layout);
   const note = validateNote(opts.note);
-  const tags = validateTags([...(config.default_tags ?? []), ...(opts.tags ?? [])]);
+  const tags = validateTags([...(opts.offLine ? [] : config.default_tags ?? []), ...(opts.tags ?? [])]);
   const payloadRoot = layout.worktreeRoot(opts.worktree);
   const partial = opts.paths?.length ? normalizePartialPaths(payloadRoot, opts.paths, opts.cwd ?? payloadRoot) : [];
   if (!opts.noHook) runPreSnapshotHook(layout, opts.worktree, note);
@@ -89,11 +103,13 @@ export async function createSnapshot(layout: Layout, opts: SnapshotOptions): Pro
   const lockOpts = { waitMs: opts.lockWaitMs, command: 'snapshot', reporter: opts.reporter };
   return withWorktreeLock(layout, [opts.worktree], lockOpts, () => {
     const wt = readWorktreeConfig(layout, opts.worktree);
-    if (isDetached(wt)) {
-      throw new JvsError('E_DETACHED', `worktree '${wt.name}' is detached at snapshot ${wt.head_snapshot_id} (its latest is ${wt.latest_snapshot_id}); snapshots are taken only at the latest`, {
-        hint: 'run `jvs restore HEAD` to return to the latest snapshot, or `jvs worktree fork <name>` to continue from this one in a new worktree',
-      });
-    }
+    // The parent is what the worktree shows (its head). A detached worktree (restored to
+    // an older snapshot) starts a new line there; unlike the reference, which refuses,
+    // because "restore the baseline, work, snapshot" is how our users work (DESIGN §3).
+    const parentId = wt.head_snapshot_id ?? wt.latest_snapshot_id;
+    const leftTip = !opts.offLine && isDetached(wt) ? wt.latest_snapshot_id : undefined;
+    // A worktree that never snapshotted past its fork point leaves no line of its own to pin.
+    const pinLeft = !!leftTip && leftTip !== wt.base_snapshot_id;
     const payload = layout.worktreeRoot(wt.name);
     if (!fs.existsSync(payload)) {
       throw new JvsError('E_NOT_FOUND', `payload folder of worktree '${wt.name}' is missing: ${payload}`, { hint: 'run `jvs doctor --strict`' });
@@ -110,7 +126,15 @@ export async function createSnapshot(layout: Layout, opts: SnapshotOptions): Pro
     const walk = !engine.cloneTree && include === takesEverything ? startWalk(payload) : undefined;
 
     // 1. intent (file and folder fsynced)
-    writeIntent(layout, { id, operation: 'snapshot', worktree_name: wt.name, snapshot_id: id, engine: engine.name });
+    writeIntent(layout, {
+      id,
+      operation: 'snapshot',
+      worktree_name: wt.name,
+      snapshot_id: id,
+      engine: engine.name,
+      // doctor reads these to settle the head after a crash (src/doctor/intentRepairs.ts)
+      ...(opts.offLine ? { details: { off_line: true } } : leftTip ? { details: { new_line_from: parentId, left_line_tip: leftTip, pin_left: pinLeft } } : {}),
+    });
     faultPoint('snapshot.1-intent');
     let published = false;
     let m: MaterializeResult | undefined;
@@ -121,8 +145,8 @@ export async function createSnapshot(layout: Layout, opts: SnapshotOptions): Pro
       //    hard-linked from the parent (copy engine) or cloned without being read,
       //    changed files are hashed while copied.
       // A compressed parent holds `<name>.gz` files: nothing of it can be linked by name.
-      const parentCompressed = !!wt.latest_snapshot_id && !!compressionOf(readDescriptor(layout, wt.latest_snapshot_id));
-      const known = snapshotKnowledge(layout, idx, wt.name, wt.latest_snapshot_id, engine.name === 'copy' && !parentCompressed);
+      const parentCompressed = !!parentId && !!compressionOf(readDescriptor(layout, parentId));
+      const known = snapshotKnowledge(layout, idx, wt.name, parentId, engine.name === 'copy' && !parentCompressed);
       tracePhase('snapshot: index read');
       m = materializeTree(payload, tmpDir, engine, {
         include,
@@ -169,7 +193,7 @@ export async function createSnapshot(layout: Layout, opts: SnapshotOptions): Pro
       // 5. descriptor tmp
       const d: Descriptor = {
         snapshot_id: id,
-        ...(wt.latest_snapshot_id ? { parent_id: wt.latest_snapshot_id } : {}),
+        ...(parentId ? { parent_id: parentId } : {}),
         worktree_name: wt.name,
         created_at: createdAt,
         ...(note ? { note } : {}),
@@ -198,6 +222,7 @@ export async function createSnapshot(layout: Layout, opts: SnapshotOptions): Pro
       faultPoint('snapshot.6-ready');
       const degraded = [...(engineNote ? [engineNote] : []), ...m.degraded];
       const files = m.entries.filter((e) => e.type === 'file').length;
+      let newLine: SnapshotResult['new_line'];
       withRepoLock(layout, lockOpts, () => {
         // 7. publish the snapshot folder
         fs.renameSync(tmpDir, layout.snapshotDir(id));
@@ -208,8 +233,14 @@ export async function createSnapshot(layout: Layout, opts: SnapshotOptions): Pro
         fs.renameSync(layout.descriptorTmp(id), layout.descriptor(id));
         fsyncDir(layout.descriptors);
         faultPoint('snapshot.8-publish-descriptor');
-        // 9. worktree head and latest, last
-        writeWorktreeConfig(layout, { ...wt, head_snapshot_id: id, latest_snapshot_id: id });
+        // 9. worktree head and latest, last. The tip of a line this one leaves is pinned
+        //    first (never lost to gc); an off-line snapshot is pinned and moves nothing.
+        if (opts.offLine) {
+          pinByOperation(layout, id, opts.offLine.reason);
+        } else {
+          if (leftTip && parentId) newLine = pinLeft ? pinLeftLine(layout, wt.name, parentId, leftTip) : { from_snapshot_id: parentId, left_line_tip: leftTip, pinned: false };
+          writeWorktreeConfig(layout, { ...wt, head_snapshot_id: id, latest_snapshot_id: id });
+        }
         faultPoint('snapshot.9-head');
         // 10. complete the intent, append audit
         completeIntent(layout, id);
@@ -219,11 +250,19 @@ export async function createSnapshot(layout: Layout, opts: SnapshotOptions): Pro
           event_type: 'snapshot_create',
           snapshot_id: id,
           worktree_name: wt.name,
-          details: { engine: engine.name, payload_root_hash: rootHash, ...(opts.compression ? { compression: { ...opts.compression } } : {}), files, ...(degraded.length ? { degraded } : {}) },
+          details: {
+            engine: engine.name,
+            payload_root_hash: rootHash,
+            ...(opts.compression ? { compression: { ...opts.compression } } : {}),
+            files,
+            ...(degraded.length ? { degraded } : {}),
+            ...(newLine ? { new_line_from: newLine.from_snapshot_id, left_line_tip: newLine.left_line_tip } : {}),
+            ...(opts.offLine ? { off_line: true } : {}),
+          },
         });
       });
       // (cache, after the protocol) manifest, worktree state and catalog row in the index
-      recordSnapshot(idx, layout, id, wt.name, m.entries, probeNs);
+      recordSnapshot(idx, layout, id, wt.name, m.entries, probeNs, partial);
       tracePhase('snapshot: audit, index write');
       return {
         snapshot_id: id,
@@ -240,6 +279,8 @@ export async function createSnapshot(layout: Layout, opts: SnapshotOptions): Pro
         duration_ms: Date.now() - started,
         degraded,
         incremental: { ...(m.stats ?? { linked: 0, copied: 0, compared: 0, bytesCopied: 0 }), index: !!idx },
+        ...(newLine ? { new_line: newLine } : {}),
+        ...(opts.offLine ? { off_line: true } : {}),
       };
     } catch (e) {
       if (!published) {
@@ -268,6 +309,23 @@ function hasRootReady(payloadRoot: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * Pin the tip of the line a worktree leaves when it starts a new one, unless that tip
+ * is an ancestor of the new line's parent (then nothing is left behind).
+ */
+function pinLeftLine(layout: Layout, worktree: string, from: string, tip: string): NonNullable<SnapshotResult['new_line']> {
+  for (let cur: string | undefined = from, n = 0; cur && n < 100_000; n++) {
+    if (cur === tip) return { from_snapshot_id: from, left_line_tip: tip, pinned: false };
+    try {
+      cur = readDescriptor(layout, cur).parent_id;
+    } catch {
+      break;
+    }
+  }
+  pinByOperation(layout, tip, `tip of the line worktree '${worktree}' left when it started a new line from ${from}`);
+  return { from_snapshot_id: from, left_line_tip: tip, pinned: true };
 }
 
 /** The filesystem clock; 0 when it cannot be read (then nothing recorded now is ever trusted: safe, slower). */

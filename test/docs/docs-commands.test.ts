@@ -23,14 +23,17 @@ const DOCS: Record<string, string[]> = {
     'Created snapshot',
     'Restored to snapshot',
     'Worktree is now in DETACHED state.',
+    'Kept unsaved changes',
+    'Would remove: 1',
+    'Started a new line from',
     'Worktree is now at HEAD state.',
     "Created worktree 'hero-rework' from snapshot",
     'E_HOOK_REJECTED',
     'from the unreal template',
     'Verified',
   ],
-  'docs/quickstart-agents.md': ['Created snapshot', "Created worktree 'run-1' from snapshot", 'Worktree is now at HEAD state.', "Removed worktree 'run-2'", 'E_DETACHED'],
-  'docs/quickstart-etl.md': ['Created snapshot', 'E_HOOK_REJECTED', 'Worktree is now at HEAD state.', 'no snapshot for a failed stage'],
+  'docs/quickstart-agents.md': ['Created snapshot', "Created worktree 'run-1' from snapshot", 'A snapshot here starts a new line from', 'Started a new line from', 'Kept unsaved changes', 'Bring them back with: jvs restore', 'Would write', 'Worktree is now at HEAD state.', "Removed worktree 'run-2'"],
+  'docs/quickstart-etl.md': ['Created snapshot', 'E_HOOK_REJECTED', 'Worktree is now at HEAD state.', 'no snapshot for a failed stage', 'Started a new line from', '2026-12-01.csv'],
   'docs/recipes/airflow.md': ['stage extract ->', 'stage load ->', 'refused by the pre-snapshot hook'],
   'docs/recipes/unity-build.md': ['build OK', 'build FAILED', 'no snapshot'],
   'docs/recipes/docker-compose.md': [],
@@ -38,7 +41,7 @@ const DOCS: Record<string, string[]> = {
 
 const MOUNT_PHRASES: Record<string, string[]> = {
   'docs/quickstart-games.md': ['Unmounted'],
-  'docs/quickstart-agents.md': ['"ok": true', '"class": "E_DETACHED"', 'refused: the worktree is detached', 'Unmounted'],
+  'docs/quickstart-agents.md': ['"ok": true', '"restore_command": "jvs restore', '"parent_id"', 'Unmounted'],
 };
 
 interface Block {

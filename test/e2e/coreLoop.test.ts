@@ -71,29 +71,46 @@ describe('core loop through the built binary', () => {
     expect(list.worktrees.find((w: any) => w.name === 'main').detached).toBe(true);
   });
 
-  it('a detached worktree refuses snapshot with a hint, and restore HEAD leaves detached state', () => {
-    const { main } = newRepo();
+  it('a snapshot of a detached worktree starts a new line and pins the line it left; restore HEAD leaves detached state', () => {
+    const { root, main } = newRepo();
     writeFiles(main, { f: '1' });
     const a = jvsOk(['snapshot', 'a', '--json'], { cwd: main }).json();
     writeFiles(main, { f: '2' });
     const b = jvsOk(['snapshot', 'b', '--json'], { cwd: main }).json();
-    jvsOk(['restore', a.snapshot_id], { cwd: main });
+    const restored = jvsOk(['restore', a.snapshot_id], { cwd: main });
+    expect(restored.stdout).toContain('Worktree is now in DETACHED state.');
+    expect(restored.stdout).toContain(`A snapshot here starts a new line from ${a.snapshot_id}`);
 
-    const refused = jvs(['snapshot', 'c'], { cwd: main });
-    expect(refused.code).not.toBe(0);
-    expect(refused.stderr).toContain('E_DETACHED');
-    expect(refused.stderr).toContain('jvs restore HEAD');
+    // History labels HEAD where `jvs restore HEAD` goes (the latest), and the head apart.
+    const hist = jvsOk(['history'], { cwd: main }).stdout.split('\n');
+    expect(hist.find((l) => l.startsWith(b.snapshot_id))).toContain('HEAD');
+    expect(hist.find((l) => l.startsWith(a.snapshot_id))).toContain('restored here, detached');
+    expect(hist.find((l) => l.startsWith(a.snapshot_id))).not.toContain('HEAD');
 
-    const refusedJson = jvs(['snapshot', 'c', '--json'], { cwd: main });
-    expect(refusedJson.code).toBe(4);
-    expect(refusedJson.json().error.class).toBe('E_DETACHED');
-    expect(refusedJson.json().error.hint).toContain('jvs restore HEAD');
+    writeFiles(main, { f: '3' });
+    const c = jvsOk(['snapshot', 'c', '--json'], { cwd: main }).json();
+    expect(c.parent_id).toBe(a.snapshot_id);
+    expect(c.new_line).toEqual({ from_snapshot_id: a.snapshot_id, left_line_tip: b.snapshot_id, pinned: true });
+    const st = jvsOk(['status', '--json'], { cwd: main }).json();
+    expect(st).toMatchObject({ head_snapshot_id: c.snapshot_id, latest_snapshot_id: c.snapshot_id, detached: false });
+    const pin = JSON.parse(fs.readFileSync(path.join(root, '.jvs/pins', `${b.snapshot_id}.json`), 'utf8'));
+    expect(pin.reason).toContain("line worktree 'main' left");
+    const all = jvsOk(['history', '--all', '--json'], { cwd: main }).json();
+    expect(all.snapshots.map((x: any) => x.snapshot_id)).toEqual([c.snapshot_id, b.snapshot_id, a.snapshot_id]);
+    expect(all.snapshots.find((x: any) => x.snapshot_id === b.snapshot_id).pinned).toBe(true);
+    const line = jvsOk(['history'], { cwd: main });
+    expect(line.stdout).toContain('1 more snapshot on other lines or worktrees');
 
+    // The pinned tip survives gc, and the repository verifies.
+    const plan = jvsOk(['gc', 'plan', '--json'], { cwd: main }).json();
+    expect(plan.to_delete).not.toContain(b.snapshot_id);
+    jvsOk(['verify', '--all'], { cwd: main });
+
+    jvsOk(['restore', b.snapshot_id], { cwd: main });
     const back = jvsOk(['restore', 'HEAD'], { cwd: main });
-    expect(back.stdout).toContain(`Restored to snapshot ${b.snapshot_id}`);
+    expect(back.stdout).toContain(`Restored to snapshot ${c.snapshot_id}`);
     expect(back.stdout).toContain('Worktree is now at HEAD state.');
-    expect(fs.readFileSync(path.join(main, 'f'), 'utf8')).toBe('2');
-    jvsOk(['snapshot', 'c'], { cwd: main });
+    expect(fs.readFileSync(path.join(main, 'f'), 'utf8')).toBe('3');
   });
 
   it('restore resolves full id, unique prefix, tag, note prefix, HEAD and --latest-tag', () => {

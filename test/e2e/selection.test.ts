@@ -67,6 +67,32 @@ describe('partial snapshots', () => {
     jvsOk(['verify', part.snapshot_id], { cwd: main });
   });
 
+  it('a partial snapshot hides nothing: an unsaved edit outside its paths shows in status and diff and is kept by restore', () => {
+    const { main } = newRepo();
+    writeFiles(main, { 'Assets/a.png': 'A1', 'Scenes/level.unity': 'L1', 'notes.txt': 'n1' });
+    const full = jvsOk(['snapshot', 'full', '--json'], { cwd: main }).json();
+    writeFiles(main, { 'Assets/a.png': 'A2', 'Scenes/level.unity': 'L2 unsaved' });
+    const art = jvsOk(['snapshot', 'art pass', '--paths', 'Assets', '--json'], { cwd: main }).json();
+    const st = jvsOk(['status', '--json'], { cwd: main }).json();
+    expect(st).toMatchObject({ clean: false, added: [], modified: ['Scenes/level.unity'], removed: [], compared_with: [full.snapshot_id] });
+    expect(jvsOk(['status'], { cwd: main }).stdout).toContain('modified: Scenes/level.unity');
+    const d = jvsOk(['diff', '--json'], { cwd: main }).json();
+    expect(d).toMatchObject({ from_snapshot_id: art.snapshot_id, added: [], modified: ['Scenes/level.unity'], removed: [] });
+    // Another edit outside, a file removed outside: both show; Assets stays clean.
+    fs.rmSync(path.join(main, 'notes.txt'));
+    expect(jvsOk(['status', '--json'], { cwd: main }).json()).toMatchObject({ modified: ['Scenes/level.unity'], removed: ['notes.txt'] });
+    // The same after the index is gone (everything hashed from the payloads).
+    fs.rmSync(path.join(main, '../.jvs/index.sqlite'), { force: true });
+    expect(jvsOk(['status', '--json'], { cwd: main }).json()).toMatchObject({ modified: ['Scenes/level.unity'], removed: ['notes.txt'] });
+    // A restore of the full snapshot would overwrite the edit: it is kept first.
+    const r = jvsOk(['restore', full.snapshot_id, '--json'], { cwd: main }).json();
+    expect(r.unsaved).toMatchObject({ total_added: 0, total_modified: 1, total_removed: 1 });
+    jvsOk(['restore', r.unsaved.snapshot_id], { cwd: main });
+    expect(fs.readFileSync(path.join(main, 'Scenes/level.unity'), 'utf8')).toBe('L2 unsaved');
+    expect(fs.readFileSync(path.join(main, 'Assets/a.png'), 'utf8')).toBe('A2');
+    expect(fs.existsSync(path.join(main, 'notes.txt'))).toBe(false);
+  });
+
   it('paths after -- work like --paths, and a path leaving the worktree is refused', () => {
     const { main } = newRepo();
     writeFiles(main, { 'Assets/a': '1', b: '1' });

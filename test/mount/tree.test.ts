@@ -14,6 +14,7 @@ import { route } from '../../src/fuse/router.js';
 import { initRepo } from '../../src/init/initRepo.js';
 import { Layout } from '../../src/repo/layout.js';
 import { listSnapshotIds } from '../../src/repo/snapshots.js';
+import { readWorktreeConfig } from '../../src/repo/worktreeConfig.js';
 import { restoreSnapshot } from '../../src/restore/restoreSnapshot.js';
 import { createSnapshot } from '../../src/snapshot/createSnapshot.js';
 import { tmpDir, writeFiles } from '../helpers/tmp.js';
@@ -186,20 +187,27 @@ describe('mount tree', () => {
     expect(listSnapshotIds(layout)).toHaveLength(1);
   });
 
-  it('refuses a snapshot of a detached worktree with EBUSY', async () => {
+  it('a control-file snapshot of a detached worktree starts a new line', async () => {
     const { tree, layout, s1 } = await fixture();
-    await createSnapshot(layout, { worktree: 'main', note: 'second' });
+    const s2 = await createSnapshot(layout, { worktree: 'main', note: 'second' });
     await restoreSnapshot(layout, { worktree: 'main', ref: s1.snapshot_id });
-    expect(await errnoFrom(ctlWrite(tree, 'snapshot', 'third\n'))).toBe('EBUSY');
-    expect(JSON.parse(await readAll(tree, '/.jvs/ctl/snapshot')).error.class).toBe('E_DETACHED');
+    await ctlWrite(tree, 'snapshot', 'third\n');
+    const r = JSON.parse(await readAll(tree, '/.jvs/ctl/snapshot'));
+    expect(r).toMatchObject({ ok: true, parent_id: s1.snapshot_id });
+    expect(readWorktreeConfig(layout, 'main')).toMatchObject({ head_snapshot_id: r.snapshot_id, latest_snapshot_id: r.snapshot_id });
+    expect(fs.existsSync(layout.pin(s2.snapshot_id))).toBe(true);
   });
 
   it('restores through ctl/restore and reports status', async () => {
-    const { tree, main, s1 } = await fixture();
+    const { tree, main, s1, layout } = await fixture();
     fs.writeFileSync(path.join(main, 'a.txt'), 'changed\n');
     await ctlWrite(tree, 'restore', 'v1\n');
     expect(fs.readFileSync(path.join(main, 'a.txt'), 'utf8')).toBe('one\n');
-    expect(JSON.parse(await readAll(tree, '/.jvs/ctl/restore'))).toMatchObject({ ok: true, snapshot_id: s1.snapshot_id, detached: false });
+    const res = JSON.parse(await readAll(tree, '/.jvs/ctl/restore'));
+    expect(res).toMatchObject({ ok: true, snapshot_id: s1.snapshot_id, detached: false });
+    // Unsaved work in current/ was kept first, off the line, with the command to get it back.
+    expect(res.unsaved.restore_command).toBe(`jvs restore ${res.unsaved.snapshot_id}`);
+    expect(fs.readFileSync(path.join(layout.snapshotDir(res.unsaved.snapshot_id), 'a.txt'), 'utf8')).toBe('changed\n');
     const status = JSON.parse(await readAll(tree, '/.jvs/ctl/status'));
     expect(status).toMatchObject({ worktree: 'main', head_snapshot_id: s1.snapshot_id, latest_snapshot_id: s1.snapshot_id, detached: false });
     expect(typeof status.engine).toBe('string');
@@ -209,6 +217,20 @@ describe('mount tree', () => {
     const after = JSON.parse(await readAll(tree, '/.jvs/ctl/status'));
     expect(after.changes).toMatchObject({ clean: false, added: ['new.txt'], modified: ['a.txt'], removed: [] });
     expect(await errnoFrom(tree.open('/.jvs/ctl/status', O_WRONLY))).toBe('EACCES');
+  });
+
+  it('a control-file restore with "discard_changes" keeps no unsaved snapshot', async () => {
+    const { tree, main, layout } = await fixture();
+    fs.writeFileSync(path.join(main, 'a.txt'), 'changed\n');
+    const before = listSnapshotIds(layout).length;
+    await ctlWrite(tree, 'restore', '{"ref":"v1","discard_changes":true}');
+    const res = JSON.parse(await readAll(tree, '/.jvs/ctl/restore'));
+    expect(res).toMatchObject({ ok: true });
+    expect(res.unsaved).toBeUndefined();
+    expect(listSnapshotIds(layout)).toHaveLength(before);
+    expect(fs.readFileSync(path.join(main, 'a.txt'), 'utf8')).toBe('one\n');
+    expect(parseRestoreRequest('{"ref":"HEAD","discard_changes":true}')).toEqual({ ref: 'HEAD', discardChanges: true });
+    expect(() => parseRestoreRequest('{"ref":"HEAD","discard_changes":"yes"}')).toThrow(/discard_changes/);
   });
 
   it('leaves .fuse_hidden files out of control-file snapshots', async () => {

@@ -8,8 +8,10 @@ export function registerCoreCommands(program: Command, run: Runner): void {
   program
     .command('init')
     .argument('[name]', 'folder to create the repository in')
-    .option('--template <t>', 'write main/.jvsignore from a template (unity, unreal, python, node)')
-    .description('create a repository (payload in <name>/main)')
+    .option('--template <t>', 'write main/.jvsignore from a template (unity, unreal, python, node); without a name, inside a repository: add its rules to this worktree\'s .jvsignore')
+    .option('--here', 'make the current (existing) project folder a repository: its entries move into main/ by rename, nothing is copied')
+    .option('--force', 'create the repository even inside another repository\'s folder')
+    .description('create a repository (payload in <name>/main), or adopt a project folder with --here')
     .action(run(lazy(cmds, 'runInit')));
   program.command('info').description('show repository facts (format, engine, counts)').action(run(lazy(cmds, 'runInfo')));
   program
@@ -34,6 +36,8 @@ export function registerCoreCommands(program: Command, run: Runner): void {
     .command('restore')
     .argument('[ref]', 'snapshot id, unique id prefix, tag, note prefix or HEAD')
     .option('--latest-tag <tag>', 'restore the newest snapshot carrying tag')
+    .option('--discard-changes', 'do not keep unsaved changes as a snapshot first (they are lost)')
+    .option('--dry-run', 'show what would be written, removed and kept; change nothing')
     .description('bring the worktree to a snapshot (only what differs is rewritten)')
     .action(run(lazy(cmds, 'runRestore')));
   program

@@ -13,7 +13,8 @@ export async function runStatus(g: GlobalOptions): Promise<CommandOutput> {
     `Worktree: ${r.worktree}`,
     `Head:     ${r.head_snapshot_id ?? '(no snapshots yet)'}${r.detached ? ` ${s.yellow('(DETACHED)')}` : ''}`,
   ];
-  if (r.detached) human.push('Worktree is in DETACHED state: run `jvs restore HEAD` to return to the latest snapshot.');
+  if (r.detached) human.push('Worktree is in DETACHED state: a snapshot here starts a new line (`jvs restore HEAD` returns to the latest).');
+  if (r.compared_with) human.push(`The head is a partial snapshot: other paths are compared with ${r.compared_with.join(', ')}.`);
   if (r.clean) human.push('No changes since head.');
   else {
     human.push(`Changes since head: ${r.total_added} added, ${r.total_modified} modified, ${r.total_removed} removed`);
