@@ -47,6 +47,8 @@ export function changedPayloadFiles(layout: Layout, descriptors: readonly Descri
   if (!idx) return out;
   try {
     for (const d of descriptors) {
+      // A compressed snapshot's manifest names the files it decompresses to, not its `.gz` files.
+      if (compressionOf(d)) continue;
       const m = getSnapshotManifest(idx, d.snapshot_id);
       if (!m || manifestProblem(m, d)) continue; // a damaged manifest is --strict's finding
       const root = layout.snapshotDir(d.snapshot_id);
