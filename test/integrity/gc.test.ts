@@ -166,6 +166,11 @@ describe('gc: plan, run, pins, retention', () => {
     // Flags win over the file.
     p = plan(repo, ['--within', '0s']);
     expect(p.to_delete).toEqual([s1, o1, o2].sort());
+    // retention.keep from the file.
+    jvsOk(['config', 'set', 'retention.keep', '2'], { cwd: repo.main });
+    p = plan(repo, ['--within', '0s']);
+    expect(p.retention_policy).toEqual({ keep: 2, within: '0s' });
+    expect(p.to_delete).toEqual([o1, o2]);
   });
 
   it('with a retention policy a pin keeps its own line (keep N from the pin), a tag keeps only itself, --include-tagged lifts tags', () => {
