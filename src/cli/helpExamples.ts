@@ -105,13 +105,14 @@ export const EXAMPLES: Readonly<Record<string, readonly Example[]>> = {
     ['jvs doctor --repair-list', 'the repairs doctor knows'],
   ],
   gc: [
-    ['jvs gc plan --keep 20', 'what may go, keeping the 20 newest (deletes nothing)'],
+    ['jvs gc plan --keep 20', 'what may go, keeping the 20 newest of each line (deletes nothing)'],
     ['jvs gc run --plan-id <plan_id>', 'delete exactly what that plan listed'],
     ['jvs gc pin v1 --reason "shipped build"', 'keep v1 whatever the plan says'],
   ],
   'gc plan': [
     ['jvs gc plan', 'what may be deleted under the configured retention (deletes nothing)'],
-    ['jvs gc plan --keep 20 --within 30d', 'also keep the 20 newest and the last 30 days'],
+    ['jvs gc plan --keep 20 --within 30d', 'keep the 20 newest of each line and the last 30 days; older ones may go'],
+    ['jvs gc plan --keep 5 --include-tagged', 'tagged snapshots may go too'],
     ['jvs gc plan --json', 'the plan, with plan_id and to_delete'],
   ],
   'gc run': [['jvs gc run --plan-id <plan_id>', 'refused (E_GC_PLAN_MISMATCH) if a planned snapshot became protected since']],

@@ -9,6 +9,8 @@ import type { Layout } from '../repo/layout.js';
 import type { Reporter } from '../progress.js';
 import { withRepoLock } from '../repo/lock.js';
 import { loadDescriptors } from '../repo/snapshots.js';
+import { IndexDb } from '../index/indexDb.js';
+import { pruneGone } from '../index/incremental.js';
 import type { Tombstone } from '../repo/tombstones.js';
 
 export type { Tombstone } from '../repo/tombstones.js';
@@ -23,6 +25,16 @@ export interface GcRunResult {
   /** Only when resuming: planned snapshots that became protected meanwhile and were kept. */
   kept: string[];
   resumed: boolean;
+}
+
+function dropFromIndex(layout: Layout): void {
+  const idx = IndexDb.open(layout);
+  if (!idx) return;
+  try {
+    idx.transaction(() => pruneGone(idx, layout));
+  } finally {
+    idx.close();
+  }
 }
 
 export function gcIntentId(planId: string): string {
@@ -126,6 +138,8 @@ export function executeGc(layout: Layout, planId: string, resumeOnly: boolean): 
   }
   completeIntent(layout, intentId);
   faultPoint('gc.6-intent-done');
+  // (cache) the deleted snapshots' manifests leave the index now, not at the next snapshot.
+  if (deleted.length) dropFromIndex(layout);
   for (const id of deleted) appendAudit(layout, { event_type: 'snapshot_delete', snapshot_id: id, details: { plan_id: planId } });
   appendAudit(layout, { event_type: 'gc_run', details: { plan_id: planId, deleted: deleted.length, ...(resumed ? { resumed: true } : {}), ...(kept.size ? { kept: [...kept] } : {}) } });
   return { plan_id: planId, deleted, already_deleted: already, kept: [...kept], resumed };

@@ -249,6 +249,17 @@ export function withRepoLock<T>(layout: Layout, opts: LockOptions, fn: () => T):
 }
 
 /**
+ * Run the publish steps of an operation whose long part is done. They wait for the
+ * repository lock as long as it takes, whatever `--wait`/`--no-wait` said: those bound
+ * the start of an operation (checked before the long part), and giving up here would
+ * throw the finished work away or, for a restore, leave the worktree applied but not
+ * recorded. Holders of the repository lock only ever hold it briefly or for a gc run.
+ */
+export function withPublishLock<T>(layout: Layout, opts: LockOptions, fn: () => T): T {
+  return withRepoLock(layout, { ...opts, waitMs: Infinity }, fn);
+}
+
+/**
  * Run the long part of an operation on these worktrees: the shared operations lock,
  * then each worktree's lock (in name order). Publish steps inside `fn` take the
  * repository lock with `withRepoLock`. Without shared locks (no addon) the repository
@@ -265,8 +276,9 @@ export function withWorktreeLock<T>(layout: Layout, worktrees: string[], opts: L
     [
       () => acquire(layout, { name: 'ops', shared: true, what: 'repository' }, opts),
       ...names.map((n) => () => acquire(layout, { name: `worktree-${n}`, shared: false, what: `worktree '${n}'` }, opts)),
-      // --no-wait fails fast: a busy repository lock is reported now, not after the long part.
-      ...(opts.waitMs ? [] : [() => (acquireRepoLock(layout, opts).release(), once(() => {}))]),
+      // A bounded wait (--no-wait, --wait N) is spent before the long part: a busy
+      // repository lock is reported now, not after the work (the publish then waits).
+      ...(opts.waitMs === Infinity ? [] : [() => (acquireRepoLock(layout, opts).release(), once(() => {}))]),
     ],
     fn,
   );

@@ -13,7 +13,7 @@ import { readRepoConfig } from '../repo/config.js';
 import { faultPoint } from '../repo/faults.js';
 import { completeIntent, writeIntent } from '../repo/intents.js';
 import { READY_FILE, type Layout } from '../repo/layout.js';
-import { withRepoLock, withWorktreeLock } from '../repo/lock.js';
+import { withPublishLock, withRepoLock, withWorktreeLock } from '../repo/lock.js';
 import { isDetached, readWorktreeConfig, writeWorktreeConfig } from '../repo/worktreeConfig.js';
 import type { Reporter } from '../progress.js';
 import { readDescriptor } from '../repo/snapshots.js';
@@ -130,7 +130,7 @@ export async function restoreSnapshot(layout: Layout, opts: RestoreOptions): Pro
       faultPoint('restore.2-applied');
       const next = { ...wt, head_snapshot_id: id };
       if (!next.latest_snapshot_id) next.latest_snapshot_id = id;
-      withRepoLock(layout, lockOpts, () => {
+      withPublishLock(layout, lockOpts, () => {
         writeWorktreeConfig(layout, next);
         faultPoint('restore.3-head');
         completeIntent(layout, opId);

@@ -18,7 +18,7 @@ import { faultPoint } from '../repo/faults.js';
 import { completeIntent, writeIntent } from '../repo/intents.js';
 import type { Layout } from '../repo/layout.js';
 import { READY_FILE } from '../repo/layout.js';
-import { withRepoLock, withWorktreeLock } from '../repo/lock.js';
+import { withPublishLock, withWorktreeLock } from '../repo/lock.js';
 import { isDetached, readWorktreeConfig, writeWorktreeConfig } from '../repo/worktreeConfig.js';
 import type { Reporter } from '../progress.js';
 import { validateNote, validateTags } from './notes.js';
@@ -223,7 +223,7 @@ export async function createSnapshot(layout: Layout, opts: SnapshotOptions): Pro
       const degraded = [...(engineNote ? [engineNote] : []), ...m.degraded];
       const files = m.entries.filter((e) => e.type === 'file').length;
       let newLine: SnapshotResult['new_line'];
-      withRepoLock(layout, lockOpts, () => {
+      withPublishLock(layout, lockOpts, () => {
         // 7. publish the snapshot folder
         fs.renameSync(tmpDir, layout.snapshotDir(id));
         fsyncDir(layout.snapshots);

@@ -14,7 +14,7 @@ import { readRepoConfig } from '../repo/config.js';
 import { faultPoint } from '../repo/faults.js';
 import { completeIntent, writeIntent } from '../repo/intents.js';
 import { MAIN_WORKTREE, READY_FILE, type Layout } from '../repo/layout.js';
-import { withRepoLock, withWorktreeLock } from '../repo/lock.js';
+import { withPublishLock, withRepoLock, withWorktreeLock } from '../repo/lock.js';
 import { validateName } from '../repo/names.js';
 import { resolveRef } from '../repo/refs.js';
 import { readWorktreeConfig, writeWorktreeConfig, type WorktreeConfig } from '../repo/worktreeConfig.js';
@@ -121,7 +121,7 @@ export async function forkWorktree(layout: Layout, opts: ForkOptions): Promise<F
         fs.chmodSync(stage, 0o755);
       }
       faultPoint('fork.2-materialize');
-      withRepoLock(layout, lockOpts, () => {
+      withPublishLock(layout, lockOpts, () => {
         fs.mkdirSync(layout.otherWorktreePayloads, { recursive: true });
         fs.renameSync(stage, dest);
         fsyncDir(layout.otherWorktreePayloads);

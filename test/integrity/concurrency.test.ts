@@ -157,6 +157,70 @@ describe('repository lock', () => {
   });
 });
 
+describe('publish steps wait', () => {
+  it('--no-wait bounds only the start: a restore whose publish finds the repository lock busy waits for it, leaving no open intent', async () => {
+    const repo = newRepo();
+    const files: Record<string, string> = {};
+    for (let i = 0; i < 400; i++) files[`d${i % 20}/f${i}.txt`] = `v1 ${i} `.repeat(20_000);
+    writeFiles(repo.main, files);
+    const v1 = snapshot(repo, 'v1');
+    for (const k of Object.keys(files)) files[k] = `v2 ${k} `.repeat(20_000);
+    writeFiles(repo.main, files);
+    snapshot(repo, 'v2');
+    // Another process, ready before the restore starts, takes the repository lock as soon
+    // as the restore has written its intent (and so released the lock for its long
+    // part, ~60 MiB to write), and keeps it for 8 s, longer than that part takes.
+    const script = `
+      const { default: fs } = await import('node:fs');
+      const { Layout } = await import(${JSON.stringify(path.join(ROOT, 'dist/repo/layout.js'))});
+      const { acquireRepoLock } = await import(${JSON.stringify(path.join(ROOT, 'dist/repo/lock.js'))});
+      const dir = ${JSON.stringify(path.join(repo.ctl, 'intents'))};
+      process.stdout.write('ready\\n');
+      while (!fs.readdirSync(dir).some((n) => n.startsWith('restore-'))) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
+      const lock = acquireRepoLock(new Layout(${JSON.stringify(repo.root)}), { waitMs: Infinity, command: 'test-holder' });
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 8000);
+      lock.release();
+    `;
+    const holder = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const held = new Promise<void>((r) => holder.on('close', () => r()));
+    await new Promise<void>((r) => holder.stdout.on('data', (d) => String(d).includes('ready') && r()));
+    const r = await runAsync(['--no-wait', 'restore', v1, '--json'], repo.main);
+    await held;
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(fs.readFileSync(path.join(repo.main, 'd7/f7.txt'), 'utf8')).toBe('v1 7 '.repeat(20_000));
+    expect(fs.readdirSync(path.join(repo.ctl, 'intents'))).toEqual([]);
+    expect(worktreeConfig(repo).head_snapshot_id).toBe(v1);
+    expect(run(['doctor', '--strict'], repo.main).stdout).toContain('Repository is healthy.');
+  });
+});
+
+describe('gc against operations running at the same time', () => {
+  it('gc run and a restore of a snapshot the plan would delete never both succeed: the restore\'s intent protects it', async () => {
+    for (let round = 0; round < 3; round++) {
+      const repo = newRepo();
+      writeFiles(repo.main, { 'a.txt': 'old', 'big.bin': 'x'.repeat(4 << 20) });
+      const old = snapshot(repo, 'old');
+      writeFiles(repo.main, { 'a.txt': 'new', 'big.bin': 'y'.repeat(4 << 20) });
+      snapshot(repo, 'new');
+      const p = jvsOk(['gc', 'plan', '--keep', '1', '--json'], { cwd: repo.main }).json();
+      expect(p.to_delete).toEqual([old]);
+      const [r, g] = await Promise.all([runAsync(['restore', old, '--json'], repo.main), runAsync(['gc', 'run', '--plan-id', p.plan_id, '--json'], repo.main)]);
+      if (r.code === 0) {
+        expectError(g, 'E_GC_PLAN_MISMATCH');
+        expect(descriptorIds(repo)).toContain(old);
+        expect(fs.readFileSync(path.join(repo.main, 'a.txt'), 'utf8')).toBe('old');
+      } else {
+        expect(g.code, g.stdout + g.stderr).toBe(0);
+        expectError(r, 'E_NOT_FOUND');
+        expect(descriptorIds(repo)).not.toContain(old);
+        expect(fs.readFileSync(path.join(repo.main, 'a.txt'), 'utf8')).toBe('new');
+      }
+      expect(run(['verify', '--all'], repo.main).code).toBe(0);
+      expect(fs.readdirSync(path.join(repo.ctl, 'intents'))).toEqual([]);
+    }
+  });
+});
+
 describe('8 concurrent writers on one repository', () => {
   const OPS = (planId: string): string[][] => [
     ['snapshot', 'w1', '--json'],

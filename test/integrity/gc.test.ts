@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { jvsOk } from '../helpers/cli.js';
@@ -165,6 +166,11 @@ describe('gc: plan, run, pins, retention', () => {
     // Flags win over the file.
     p = plan(repo, ['--within', '0s']);
     expect(p.to_delete).toEqual([s1, o1, o2].sort());
+    // retention.keep from the file.
+    jvsOk(['config', 'set', 'retention.keep', '2'], { cwd: repo.main });
+    p = plan(repo, ['--within', '0s']);
+    expect(p.retention_policy).toEqual({ keep: 2, within: '0s' });
+    expect(p.to_delete).toEqual([o1, o2]);
   });
 
   it('with a retention policy a pin keeps its own line (keep N from the pin), a tag keeps only itself, --include-tagged lifts tags', () => {
@@ -218,6 +224,15 @@ describe('gc: plan, run, pins, retention', () => {
     const freed = before - usedBytes(repo.ctl);
     expect(freed).toBeGreaterThanOrEqual(5 << 20);
     expect(descriptorIds(repo)).toEqual(ids.slice(8));
+    // The index cache forgets the deleted snapshots' manifests at once.
+    const D = createRequire(import.meta.url)('better-sqlite3');
+    const db = new D(path.join(repo.ctl, 'index.sqlite'), { readonly: true });
+    try {
+      const owners = (db.prepare('SELECT owner FROM lists').all() as { owner: string }[]).map((r) => r.owner).filter((o) => o.startsWith('snapshot:'));
+      expect(owners.sort()).toEqual(ids.slice(8).map((id) => `snapshot:${id}`));
+    } finally {
+      db.close();
+    }
 
     // verify: clean, and the kept snapshot's parent is reported as pruned (from the tombstone).
     const v = run(['verify', '--all', '--json'], repo.main);
