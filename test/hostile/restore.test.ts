@@ -116,6 +116,9 @@ describe('issue 14: restore never acts outside the repository', () => {
       expect(v.state()).toEqual(before);
       expect(treeState(repo.main)).toEqual(worktreeBefore);
       expect(fs.readdirSync(path.join(repo.ctl, 'intents'))).toEqual([]);
+      // fork reads the snapshot the same way.
+      expectError(run(['worktree', 'fork', s1, 'f', '--json'], repo.main, env), 'E_PATH_ESCAPE');
+      expect(fs.existsSync(path.join(repo.root, 'worktrees', 'f'))).toBe(false);
       // A single file swapped for a link to a file outside.
       fs.rmSync(path.join(snap, 'd'));
       fs.renameSync(path.join(repo.ctl, 'tmp', 'd.saved'), path.join(snap, 'd'));
@@ -154,6 +157,8 @@ describe('issue 14: restore never acts outside the repository', () => {
       expectError(run(['restore', s1, '--json'], repo.main, env), 'E_PAYLOAD_HASH_MISMATCH');
       expect(treeState(repo.main)).toEqual(worktreeBefore);
       expect(fs.readdirSync(path.join(repo.ctl, 'intents'))).toEqual([]);
+      expectError(run(['worktree', 'fork', s1, 'f', '--json'], repo.main, env), 'E_PAYLOAD_HASH_MISMATCH');
+      expect(fs.existsSync(path.join(repo.root, 'worktrees', 'f'))).toBe(false);
       const doc = run(['doctor', '--json'], repo.main);
       expect(doc.code).not.toBe(0);
       expect(doc.stdout).toMatch(/E_PAYLOAD_HASH_MISMATCH/);
