@@ -84,6 +84,8 @@ describe('issue 14: restore never acts outside the repository', () => {
     expectError(run(['-w', 'main', 'restore', s1, '--json'], repo.root), 'E_PATH_ESCAPE');
     expectError(run(['-w', 'main', 'snapshot', 'x', '--json'], repo.root), 'E_PATH_ESCAPE');
     expectError(run(['-w', 'main', 'status', '--json'], repo.root), 'E_PATH_ESCAPE');
+    expectError(run(['doctor', '--json'], repo.root), 'E_PATH_ESCAPE');
+    expectError(run(['doctor', '--repair-runtime', '--json'], repo.root), 'E_PATH_ESCAPE');
     // Another worktree's folder as a link, and `worktrees/` itself as a link.
     const w = path.join(repo.root, 'worktrees', 'w');
     fs.rmSync(w, { recursive: true });
