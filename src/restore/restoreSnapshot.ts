@@ -50,6 +50,8 @@ export interface RestoreResult {
 }
 
 const SKIP_READY = new Set([READY_FILE]);
+/** How long a restore whose worktree has changed waits for the repository lock to publish (steps of milliseconds). */
+const PUBLISH_WAIT_MS = 120_000;
 
 /**
  * Bring a worktree to a snapshot's state, in place. Only entries that differ are
@@ -68,6 +70,7 @@ export async function restoreSnapshot(layout: Layout, opts: RestoreOptions): Pro
   // and the intent written (so gc cannot take the snapshot away meanwhile: a live
   // intent protects it) and again around the publish steps.
   const lockOpts = { waitMs: opts.lockWaitMs, command: 'restore', reporter: opts.reporter };
+  const publishOpts = { ...lockOpts, waitMs: Math.max(opts.lockWaitMs ?? 0, PUBLISH_WAIT_MS) };
   return withWorktreeLock(layout, [opts.worktree], lockOpts, () => {
     const wt = readWorktreeConfig(layout, opts.worktree);
     layout.worktreeRoot(wt.name); // a symlinked or misplaced root: refused before the intent
@@ -93,7 +96,9 @@ export async function restoreSnapshot(layout: Layout, opts: RestoreOptions): Pro
       faultPoint('restore.2-applied');
       const next = { ...wt, head_snapshot_id: id };
       if (!next.latest_snapshot_id) next.latest_snapshot_id = id;
-      withRepoLock(layout, lockOpts, () => {
+      // The worktree has changed: the short publish waits for the repository lock even
+      // under --no-wait (failing now would leave the intent for doctor to finish).
+      withRepoLock(layout, publishOpts, () => {
         writeWorktreeConfig(layout, next);
         faultPoint('restore.3-head');
         completeIntent(layout, opId);
@@ -114,7 +119,7 @@ export async function restoreSnapshot(layout: Layout, opts: RestoreOptions): Pro
     } catch (e) {
       if (e instanceof JvsError && e.details?.destination_unchanged) {
         // Refused before the worktree changed (a damaged snapshot, a full disk while staging): nothing to finish.
-        withRepoLock(layout, lockOpts, () => completeIntent(layout, opId));
+        withRepoLock(layout, publishOpts, () => completeIntent(layout, opId));
         throw e;
       }
       // The intent stays: the worktree may be partly restored, and doctor finishes it.
