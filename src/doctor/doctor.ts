@@ -136,6 +136,14 @@ export async function doctor(layout: Layout, opts: DoctorOptions = {}): Promise<
       findings.push({ check: 'lineage', severity: 'error', error_class: p.error_class, message: `${p.worktree ? `worktree '${p.worktree}'` : `snapshot ${p.snapshot_id}`}: ${p.problem}`, ...(p.worktree ? { path: layout.worktreeConfig(p.worktree) } : {}) });
     }
     for (const w of worktrees) {
+      try {
+        layout.worktreeRoot(w);
+      } catch (e) {
+        if (!(e instanceof JvsError)) throw e;
+        // A symlinked or misplaced root: every command refuses it; doctor says so (and never follows it).
+        findings.push({ check: 'worktree', severity: 'critical', error_class: e.code, message: e.message, path: layout.payload(w) });
+        continue;
+      }
       if (!fs.existsSync(layout.payload(w))) {
         findings.push({ check: 'worktree', severity: 'error', error_class: 'E_NOT_FOUND', message: `payload folder of worktree '${w}' is missing (recreate it with \`mkdir\` and \`jvs restore HEAD\`)`, path: layout.payload(w) });
       }

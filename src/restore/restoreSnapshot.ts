@@ -153,7 +153,7 @@ export async function restoreSnapshot(layout: Layout, opts: RestoreOptions): Pro
     } catch (e) {
       if (e instanceof JvsError && e.details?.destination_unchanged) {
         // Refused before the worktree changed (a damaged snapshot, a full disk while staging): nothing to finish.
-        completeIntent(layout, opId);
+        withPublishLock(layout, lockOpts, () => completeIntent(layout, opId));
         throw e;
       }
       // The intent stays: the worktree may be partly restored, and doctor finishes it.

@@ -7,7 +7,11 @@ import { materializeTree } from '../engines/materialize.js';
 import { fsClockNs } from '../index/changeDetect.js';
 import { IndexDb } from '../index/indexDb.js';
 import { stateAfterApply } from '../index/incremental.js';
-import { getSnapshotManifest, putSnapshotManifest, putWorktreeState } from '../index/manifests.js';
+import { checkedSnapshotManifest, getSnapshotManifest, putSnapshotManifest, putWorktreeState, type IndexedEntry } from '../index/manifests.js';
+import { applyTree } from '../engines/applyTree.js';
+import { applyMetadata } from '../engines/metadata.js';
+import { rootHashOf } from '../fsutil/rootHash.js';
+import type { Descriptor } from '../format/descriptor.js';
 import { fsyncDir } from '../fsutil/atomic.js';
 import { appendAudit } from '../repo/audit.js';
 import { readRepoConfig } from '../repo/config.js';
@@ -61,9 +65,10 @@ export async function forkWorktree(layout: Layout, opts: ForkOptions): Promise<F
   // written (a live intent keeps gc off the snapshot), and again around the publish.
   const lockOpts = { waitMs: opts.lockWaitMs, command: 'worktree fork', reporter: opts.reporter };
   return withWorktreeLock(layout, [validateName(opts.name, 'worktree')], lockOpts, () => {
-    const { name, snapshotId, engine, opId, stage, dest } = withRepoLock(layout, lockOpts, () => {
+    const { name, snapshotId, descriptor, engine, opId, stage, dest } = withRepoLock(layout, lockOpts, () => {
       const name = assertNewWorktreeName(layout, opts.name);
       let snapshotId: string | undefined;
+      let descriptor: Descriptor | undefined;
       if (!opts.empty) {
         const src: WorktreeConfig = readWorktreeConfig(layout, opts.fromWorktree);
         const ref = opts.ref ?? src.head_snapshot_id;
@@ -72,7 +77,7 @@ export async function forkWorktree(layout: Layout, opts: ForkOptions): Promise<F
             hint: 'take one first with `jvs snapshot "note"`, or create an empty worktree with `jvs worktree create <name>`',
           });
         }
-        const { descriptor } = resolveRef(layout, ref, src);
+        descriptor = resolveRef(layout, ref, src).descriptor;
         assertRestorable(layout, descriptor);
         snapshotId = descriptor.snapshot_id;
       }
@@ -83,7 +88,7 @@ export async function forkWorktree(layout: Layout, opts: ForkOptions): Promise<F
       fs.mkdirSync(layout.tmp, { recursive: true });
       const dest = layout.worktreeRoot(name);
       writeIntent(layout, { id: opId, operation: 'fork', worktree_name: name, ...(snapshotId ? { snapshot_id: snapshotId } : {}), details: { stage } });
-      return { name, snapshotId, engine, opId, stage, dest };
+      return { name, snapshotId, descriptor, engine, opId, stage, dest };
     });
     faultPoint('fork.1-intent');
     try {
@@ -98,15 +103,37 @@ export async function forkWorktree(layout: Layout, opts: ForkOptions): Promise<F
       } else if (snapshotId) {
         const idx = IndexDb.open(layout);
         try {
-          // Hashes come from the snapshot's manifest; only without one are files hashed while copied.
-          let manifest = getSnapshotManifest(idx, snapshotId);
-          const m = materializeTree(layout.snapshotDir(snapshotId), stage, engine, {
-            skipNames: new Set([READY_FILE]),
-            hash: !manifest,
-            onProgress: opts.reporter ? (d, t) => opts.reporter!.progress('fork', d, t) : undefined,
-          });
-          files = m.entries.filter((e) => e.type === 'file').length;
-          if (idx && !manifest) putSnapshotManifest(idx, snapshotId, (manifest = m.entries));
+          let manifest: IndexedEntry[] | undefined;
+          const from = layout.snapshotDir(snapshotId);
+          if (idx && !engine.cloneTree) {
+            // As restore does: the manifest checked against the descriptor, every file
+            // opened below the snapshot root without following symlinks and checked
+            // against the manifest while copied (applyTree into the empty stage).
+            manifest = checkedSnapshotManifest(idx, layout, descriptor!);
+            fs.mkdirSync(stage, { mode: 0o700 });
+            applyTree(from, stage, engine, {
+              skipNames: new Set([READY_FILE]),
+              sourceEntries: manifest,
+              onProgress: opts.reporter ? (d, t) => opts.reporter!.progress('fork', d, t) : undefined,
+            });
+            applyMetadata(stage, fs.lstatSync(from, { bigint: true }), false);
+            files = manifest.filter((e) => e.type === 'file').length;
+          } else {
+            // Hashes come from the snapshot's manifest; only without one are files hashed while copied.
+            manifest = getSnapshotManifest(idx, snapshotId);
+            const m = materializeTree(from, stage, engine, {
+              skipNames: new Set([READY_FILE]),
+              hash: !manifest,
+              onProgress: opts.reporter ? (d, t) => opts.reporter!.progress('fork', d, t) : undefined,
+            });
+            files = m.entries.filter((e) => e.type === 'file').length;
+            if (!manifest && rootHashOf(m.entries) !== descriptor!.payload_root_hash) {
+              throw new JvsError('E_PAYLOAD_HASH_MISMATCH', `snapshot ${snapshotId}: its payload does not match its descriptor; nothing was created`, {
+                hint: '`jvs verify --all` lists the damaged snapshots; fork another snapshot',
+              });
+            }
+            if (idx && !manifest) putSnapshotManifest(idx, snapshotId, (manifest = m.entries));
+          }
           if (idx && manifest) {
             // The stage is private until published, so its files can be vouched for by a
             // clock probe taken after they were written (nobody else can write them meanwhile).

@@ -84,6 +84,8 @@ describe('issue 14: restore never acts outside the repository', () => {
     expectError(run(['-w', 'main', 'restore', s1, '--json'], repo.root), 'E_PATH_ESCAPE');
     expectError(run(['-w', 'main', 'snapshot', 'x', '--json'], repo.root), 'E_PATH_ESCAPE');
     expectError(run(['-w', 'main', 'status', '--json'], repo.root), 'E_PATH_ESCAPE');
+    expectError(run(['doctor', '--json'], repo.root), 'E_PATH_ESCAPE');
+    expectError(run(['doctor', '--repair-runtime', '--json'], repo.root), 'E_PATH_ESCAPE');
     // Another worktree's folder as a link, and `worktrees/` itself as a link.
     const w = path.join(repo.root, 'worktrees', 'w');
     fs.rmSync(w, { recursive: true });
@@ -116,6 +118,9 @@ describe('issue 14: restore never acts outside the repository', () => {
       expect(v.state()).toEqual(before);
       expect(treeState(repo.main)).toEqual(worktreeBefore);
       expect(fs.readdirSync(path.join(repo.ctl, 'intents'))).toEqual([]);
+      // fork reads the snapshot the same way.
+      expectError(run(['worktree', 'fork', s1, 'f', '--json'], repo.main, env), 'E_PATH_ESCAPE');
+      expect(fs.existsSync(path.join(repo.root, 'worktrees', 'f'))).toBe(false);
       // A single file swapped for a link to a file outside.
       fs.rmSync(path.join(snap, 'd'));
       fs.renameSync(path.join(repo.ctl, 'tmp', 'd.saved'), path.join(snap, 'd'));
@@ -154,6 +159,8 @@ describe('issue 14: restore never acts outside the repository', () => {
       expectError(run(['restore', s1, '--json'], repo.main, env), 'E_PAYLOAD_HASH_MISMATCH');
       expect(treeState(repo.main)).toEqual(worktreeBefore);
       expect(fs.readdirSync(path.join(repo.ctl, 'intents'))).toEqual([]);
+      expectError(run(['worktree', 'fork', s1, 'f', '--json'], repo.main, env), 'E_PAYLOAD_HASH_MISMATCH');
+      expect(fs.existsSync(path.join(repo.root, 'worktrees', 'f'))).toBe(false);
       const doc = run(['doctor', '--json'], repo.main);
       expect(doc.code).not.toBe(0);
       expect(doc.stdout).toMatch(/E_PAYLOAD_HASH_MISMATCH/);
