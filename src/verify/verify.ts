@@ -41,6 +41,17 @@ export function indexManifestProblems(layout: Layout, descriptors: readonly Desc
  * per file, no reads: cheap enough for plain `jvs doctor`. Snapshots without a manifest
  * in the index are skipped (`verify` hashes them). At most `limit` per snapshot.
  */
+/**
+ * Payload mtimes are compared to a millisecond: without the addon a copy's times are set
+ * through Node's utimes, whose seconds are a double (the nanoseconds come back rounded),
+ * and some filesystems keep only microseconds. A write that keeps the size and puts the
+ * mtime back that closely is `--strict`'s to find, as it is at any precision.
+ */
+function sameMtime(a: bigint, b: bigint): boolean {
+  const d = a - b;
+  return d < 1_000_000n && d > -1_000_000n;
+}
+
 export function changedPayloadFiles(layout: Layout, descriptors: readonly Descriptor[], limit = 20): Array<{ snapshot_id: string; rels: string[]; more: number }> {
   const out: Array<{ snapshot_id: string; rels: string[]; more: number }> = [];
   const idx = IndexDb.open(layout);
@@ -62,7 +73,7 @@ export function changedPayloadFiles(layout: Layout, descriptors: readonly Descri
         } catch {
           st = undefined;
         }
-        if (st && st.isFile() && st.size === BigInt(e.size) && st.mtimeNs === e.mtimeNs) continue;
+        if (st && st.isFile() && st.size === BigInt(e.size) && sameMtime(st.mtimeNs, e.mtimeNs)) continue;
         if (rels.length < limit) rels.push(e.rel);
         else more++;
       }
