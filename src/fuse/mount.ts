@@ -19,6 +19,15 @@ import { MountTree } from './mountTree.js';
 import { isFuseHidden, Passthrough } from './passthrough.js';
 import { SnapshotView } from './snapshotView.js';
 
+
+/**
+ * How long a control-file snapshot or restore waits for a lock another process holds
+ * (another worktree publishing, a CLI command on this one) before failing with EAGAIN.
+ * Publishing holds the repository lock for milliseconds, so parallel agents on one
+ * repository queue instead of failing; the wait is bounded because it holds the
+ * daemon's JavaScript thread (ctl/ and the snapshot names) meanwhile.
+ */
+const CONTROL_LOCK_WAIT_MS = 10_000;
 /** Longest path list shown per kind in .jvs/ctl/status. */
 const MAX_LISTED = 100;
 
@@ -71,7 +80,7 @@ export async function buildMountTree(layout: Layout, worktree: string, opts: { o
       gate.exclusiveRun(async () => {
         try {
           const prev = opts.operationUmask === undefined ? undefined : process.umask(opts.operationUmask);
-          const r = await createSnapshot(layout, { worktree, ...req, exclude: isFuseHidden }).finally(() => prev !== undefined && process.umask(prev));
+          const r = await createSnapshot(layout, { worktree, ...req, exclude: isFuseHidden, lockWaitMs: CONTROL_LOCK_WAIT_MS }).finally(() => prev !== undefined && process.umask(prev));
           return {
             snapshot_id: r.snapshot_id,
             ...(r.parent_id ? { parent_id: r.parent_id } : {}),
@@ -92,7 +101,7 @@ export async function buildMountTree(layout: Layout, worktree: string, opts: { o
         .exclusiveRun(async () => {
           try {
             const prev = opts.operationUmask === undefined ? undefined : process.umask(opts.operationUmask);
-            const r = await restoreSnapshot(layout, { worktree, ...('ref' in req ? { ref: req.ref } : { latestTag: req.latestTag }), discardChanges: !!req.discardChanges, exclude: isFuseHidden, checkOpenFiles: false }).finally(() => prev !== undefined && process.umask(prev));
+            const r = await restoreSnapshot(layout, { worktree, ...('ref' in req ? { ref: req.ref } : { latestTag: req.latestTag }), discardChanges: !!req.discardChanges, exclude: isFuseHidden, checkOpenFiles: false, lockWaitMs: CONTROL_LOCK_WAIT_MS }).finally(() => prev !== undefined && process.umask(prev));
             return { ...r };
           } finally {
             view.invalidate();

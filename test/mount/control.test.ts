@@ -60,6 +60,16 @@ os.close(fd)
     expect(hist.snapshots.map((s) => s.note)).toEqual(['part one, part two, part three']);
   });
 
+  it('a control-file snapshot waits for a lock another process holds briefly (another worktree publishing), then succeeds', () => {
+    const m = mountNewRepo({ 'f.txt': 'x\n' });
+    const lock = path.join(m.root, '.jvs/locks/repo');
+    fs.mkdirSync(path.dirname(lock), { recursive: true });
+    // util-linux flock takes the same flock(2) lock JVS takes; it lets go after 1.5 s.
+    shOk(`(flock -x '${lock}' sleep 1.5 &) ; sleep 0.3 ; echo "queued" > .jvs/ctl/snapshot`, m.mnt);
+    expect(snapshotIds(m.mnt)).toHaveLength(1);
+    expect(JSON.parse(fs.readFileSync(path.join(m.mnt, '.jvs/ctl/snapshot'), 'utf8'))).toMatchObject({ ok: true, note: 'queued' });
+  });
+
   it('a pretty-printed JSON request spanning lines and writes is one snapshot', () => {
     const m = mountNewRepo({ 'f.txt': 'x\n' });
     shOk(`printf '{\\n  "note": "multi",\\n' > /tmp/jvs-ctl-$$; printf '  "tags": ["t1"]\\n}\\n' >> /tmp/jvs-ctl-$$; python3 -c '
