@@ -340,6 +340,11 @@ static int open_beneath(int root, const char *rel, int flags, mode_t mode) {
   }
 }
 
+/* open_beneath for the addon's other sources (jvs_native.h). */
+int jvs_open_beneath(int root, const char *rel, int flags, mode_t mode) {
+  return open_beneath(root, rel, flags, mode);
+}
+
 /* The job's source (read) or destination (create), by absolute path or below its root. */
 static int open_src(Run *r, size_t i) {
   if (r->src_root < 0) return open_read(r->src[i], O_RDONLY | O_CLOEXEC | O_NOFOLLOW);

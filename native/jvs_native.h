@@ -5,6 +5,7 @@
 #include <node_api.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* The errno's symbolic name as Node.js spells it in `err.code` ("EIO" when unlisted). */
 const char *jvs_errno_name(int e);
@@ -36,6 +37,13 @@ int jvs_utf8_valid(const char *s, size_t n);
 int jvs_name_unit(const unsigned char *s, size_t n, size_t *used, uint16_t units[2]);
 napi_status jvs_create_name(napi_env env, const char *s, size_t len, napi_value *out);
 char *jvs_get_path(napi_env env, napi_value v, size_t *len_out);
+
+/*
+ * Opens `rel` below the folder fd `root` without following any symlink and without
+ * leaving it (openat2 RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS, or an O_NOFOLLOW walk on
+ * kernels without openat2; jvs_hash.c). A symlink on the way is ELOOP, `..` EXDEV.
+ */
+int jvs_open_beneath(int root, const char *rel, int flags, mode_t mode);
 
 /* Registers rootHash (jvs_roothash.c); called by jvs_hash_init when SHA-256 is available. */
 napi_value jvs_roothash_init(napi_env env, napi_value exports);

@@ -510,11 +510,75 @@ struct link_job {
   size_t from, to;
 };
 
+/*
+ * The folder part of a link's rel, opened below each root (jvs_open_beneath: no symlink,
+ * no `..`), kept while consecutive rels share it (a run in walk order mostly does).
+ */
+struct link_dirs {
+  char dir[4096];
+  size_t len; /* SIZE_MAX: none open yet */
+  int from, to, err;
+};
+
+static void link_dirs_close(struct link_dirs *d, const struct link_job *j) {
+  if (d->from >= 0 && d->from != j->from_fd) close(d->from);
+  if (d->to >= 0 && d->to != j->to_fd) close(d->to);
+  d->from = d->to = -1;
+}
+
+/* Points d at rel's folder on both sides; 0, or the errno that refuses it. */
+static int link_dirs_at(struct link_dirs *d, const struct link_job *j, const char *rel, size_t len) {
+  if (len == d->len && memcmp(d->dir, rel, len) == 0) return d->err;
+  link_dirs_close(d, j);
+  d->len = SIZE_MAX;
+  d->err = 0;
+  if (len == 0) {
+    d->from = j->from_fd;
+    d->to = j->to_fd;
+  } else if (len >= sizeof d->dir) {
+    d->err = ENAMETOOLONG;
+  } else {
+    memcpy(d->dir, rel, len);
+    d->dir[len] = 0;
+    d->from = jvs_open_beneath(j->from_fd, d->dir, O_PATH | O_DIRECTORY, 0);
+    if (d->from < 0) d->err = errno;
+    else if ((d->to = jvs_open_beneath(j->to_fd, d->dir, O_PATH | O_DIRECTORY, 0)) < 0) d->err = errno;
+  }
+  if (len < sizeof d->dir) {
+    memcpy(d->dir, rel, len);
+    d->len = len;
+  }
+  return d->err;
+}
+
+/*
+ * Each link is made between the two folders' fds by base name, so no symlink inside
+ * either tree is followed on the way (a parent snapshot whose folder was swapped for a
+ * link to an outside folder gives ELOOP, and the caller copies from the worktree
+ * instead). linkat without AT_SYMLINK_FOLLOW never follows a final symlink either: it
+ * would link the symlink itself, which the lstat after it catches (ELOOP, the link is
+ * removed): only a regular file of the tree is ever linked.
+ */
 static void *link_run(void *arg) {
   struct link_job *j = arg;
+  struct link_dirs d = {.len = SIZE_MAX, .from = -1, .to = -1};
   for (size_t i = j->from; i < j->to; i++) {
-    j->errs[i] = linkat(j->from_fd, j->rels[i], j->to_fd, j->rels[i], 0) == 0 ? 0 : errno;
+    const char *rel = j->rels[i];
+    const char *slash = strrchr(rel, '/');
+    const char *base = slash ? slash + 1 : rel;
+    int e = link_dirs_at(&d, j, rel, slash ? (size_t)(slash - rel) : 0);
+    if (e == 0 && linkat(d.from, base, d.to, base, 0) != 0) e = errno;
+    if (e == 0) {
+      struct stat st;
+      if (fstatat(d.to, base, &st, AT_SYMLINK_NOFOLLOW) != 0) e = errno;
+      else if (!S_ISREG(st.st_mode)) {
+        unlinkat(d.to, base, 0);
+        e = ELOOP;
+      }
+    }
+    j->errs[i] = e;
   }
+  link_dirs_close(&d, j);
   return NULL;
 }
 
@@ -565,11 +629,11 @@ static napi_value batch_launch(napi_env env, struct link_batch *b) {
   return handle;
 }
 
-/* An O_PATH fd of the folder `v` names, for the *at() calls; -1 with errno, or -2 with a JS exception pending. */
+/* An O_PATH fd of the folder `v` names (never a symlink to one), for the *at() calls; -1 with errno, or -2 with a JS exception pending. */
 static int dir_fd_arg(napi_env env, napi_value v) {
   char *p = get_string(env, v, NULL);
   if (!p) return -2;
-  int fd = open(p, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  int fd = open(p, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC); /* a root swapped for a symlink: ENOTDIR */
   int e = errno;
   free(p);
   errno = e;

@@ -6,7 +6,7 @@ import { hashFile } from '../fsutil/fileHash.js';
 import { permBits, readLink, scannedSize, scannedStat, statRecord, under, walkTree, type EntryStat, type EntryType, type PendingWalk, type TreeEntry, type WalkFilter } from '../fsutil/walk.js';
 import type { Engine } from './engine.js';
 import { applyCopyMetadata, applyMetadata } from './metadata.js';
-import { copyHashed, copyKnown, runParallel, worthParallel, type ParallelJob } from './parallelCopy.js';
+import { copyHashed, copyKnown, plainFileBelow, runParallel, worthParallel, type ParallelJob } from './parallelCopy.js';
 import { materializeByClone } from './materializeClone.js';
 import { native } from '../native/native.js';
 import { JvsError } from '../errors.js';
@@ -311,14 +311,27 @@ export function materializeTree(srcRootIn: string, dstRootIn: string, engine: En
   return { entries, degraded, bytes: total, stats, finish, pending: !finished && (!!links?.size || laterLinks.length > 0) };
 }
 
-const LINK_FALLBACK = new Set(['ENOENT', 'EMLINK', 'EXDEV', 'EPERM', 'EACCES']);
+/**
+ * Link failures a copy works around: the link count limit, another device, a parent
+ * file gone, and a parent snapshot reached through a symlink (ELOOP, ENOTDIR: someone
+ * swapped a folder or file of `.jvs/snapshots/<parent>`; the file is copied from the
+ * worktree instead, so nothing outside the repository is ever linked in).
+ */
+const LINK_FALLBACK = new Set(['ENOENT', 'EMLINK', 'EXDEV', 'EPERM', 'EACCES', 'ELOOP', 'ENOTDIR']);
 
-function tryLink(from: string, to: string): boolean {
+/**
+ * Hard-links the parent snapshot's file at `rel` to `to` (no addon: the addon's links
+ * go through fds of both roots, native/jvs_tree.c link_run). Each component below the
+ * parent's root is lstat-ed first: a symlink on the way refuses the link.
+ */
+function tryLink(parentDir: string, rel: string, to: string): boolean {
   try {
-    fs.linkSync(fsPath(from), fsPath(to));
+    plainFileBelow(parentDir, rel); // ELOOP (a symlink on the way), EBADMSG (not a file)
+    fs.linkSync(fsPath(under(parentDir, rel)), fsPath(to));
     return true;
   } catch (err) {
-    if (LINK_FALLBACK.has((err as NodeJS.ErrnoException).code ?? '')) return false;
+    const code = (err as NodeJS.ErrnoException).code ?? '';
+    if (LINK_FALLBACK.has(code) || code === 'EBADMSG') return false;
     throw err;
   }
 }
@@ -380,7 +393,7 @@ function placeFile(src: string, dst: string, e: TreeEntry, m: ManifestEntry, eng
         links.push({ rel: e.rel, e, m });
         return true;
       }
-      if (linkable && tryLink(under(k.parentDir, e.rel), dst)) {
+      if (linkable && tryLink(k.parentDir, e.rel, dst)) {
         m.contentHash = trusted;
         stats.linked++;
         return false;
@@ -395,7 +408,7 @@ function placeFile(src: string, dst: string, e: TreeEntry, m: ManifestEntry, eng
     if (parentSame) {
       stats.compared++;
       const h = hashFile(src);
-      if (h === p!.contentHash && k.link && k.linkable(e.rel) && tryLink(under(k.parentDir, e.rel), dst)) {
+      if (h === p!.contentHash && k.link && k.linkable(e.rel) && tryLink(k.parentDir, e.rel, dst)) {
         m.contentHash = h;
         stats.linked++;
         return false;

@@ -348,7 +348,7 @@ function verifiedFailure(e: unknown, job: VerifiedJob | undefined, srcRoot: stri
 }
 
 /** Fallback check of the addon's open_beneath: no component of `rel` below `root` is a symlink, and it names a regular file. */
-function plainFileBelow(root: string, rel: string): fs.BigIntStats {
+export function plainFileBelow(root: string, rel: string): fs.BigIntStats {
   let at = root;
   const parts = rel.split('/');
   for (let i = 0; i < parts.length; i++) {

@@ -51,7 +51,9 @@ export function snapshotKnowledge(layout: Layout, idx: IndexDb | undefined, work
     }
     return (decoded = { ...(state ? { state } : {}), ...(stateMap ? { stateMap } : {}), ...(parentMap ? { parentMap } : {}), grouped });
   };
-  const canLink = link && !!parentRaw;
+  // Links come only from a parent snapshot folder that is a real folder (not a symlink
+  // someone put in `.jvs/snapshots`); the addon also opens it with O_NOFOLLOW.
+  const canLink = link && !!parentRaw && isRealDir(parentDir);
   return {
     ...(canLink && stateRaw
       ? {
@@ -180,4 +182,12 @@ export function stateAfterApply(root: string, target: readonly IndexedEntry[], s
     out.push(p && sameEncoding(p, next) ? p : next);
   }
   return out;
+}
+
+function isRealDir(dir: string): boolean {
+  try {
+    return fs.lstatSync(dir).isDirectory();
+  } catch {
+    return false;
+  }
 }
