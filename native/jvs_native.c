@@ -236,6 +236,7 @@ static napi_value flock_shared(napi_env env, napi_callback_info info) {
 
 napi_value jvs_tree_init(napi_env env, napi_value exports);
 napi_value jvs_hash_init(napi_env env, napi_value exports);
+napi_value jvs_beneath_init(napi_env env, napi_value exports);
 
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
@@ -250,6 +251,7 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   jvs_tree_init(env, exports);
   jvs_hash_init(env, exports);
+  jvs_beneath_init(env, exports);
   return exports;
 }
 

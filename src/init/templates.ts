@@ -3,6 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { JvsError } from '../errors.js';
 import { writeFileAtomic } from '../fsutil/atomic.js';
+import { readIgnoreText } from '../select/selection.js';
 
 /**
  * `.jvsignore` templates shipped in the package's `templates/` folder, one
@@ -44,12 +45,9 @@ export function readTemplate(name: string, dir: string = TEMPLATES_DIR): string 
  */
 export function applyTemplate(payloadRoot: string, name: string, text: string): { added: number; created: boolean } {
   const file = path.join(payloadRoot, '.jvsignore');
-  let current: string | undefined;
-  try {
-    current = fs.readFileSync(file, 'utf8');
-  } catch {
-    current = undefined;
-  }
+  // Read as the commands read it: never through a symlink (whose target would be
+  // copied into the worktree) nor from a FIFO; such a file is refused.
+  const current = readIgnoreText(payloadRoot, 'worktree');
   const rules = (t: string) => t.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
   if (current === undefined) {
     writeFileAtomic(file, text);

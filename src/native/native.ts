@@ -72,6 +72,12 @@ export interface NativeAddon {
    * reproduce src/format/payloadHash.ts exactly; throws when a file has no content hash.
    */
   rootHash(fields: string, types: Uint8Array, modes: Uint16Array, sizes: Float64Array): string | null;
+  /**
+   * An fd of `rel` opened below the folder `root` (itself never a symlink) without
+   * following any symlink, the last component included (ELOOP; native/jvs_beneath.c).
+   * `flags`: open(2) flags. The caller closes it. Absent in older builds.
+   */
+  openBeneath?(root: string, rel: string, flags: number): number;
 }
 
 let cached: NativeAddon | null | undefined;

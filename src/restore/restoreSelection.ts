@@ -19,6 +19,6 @@ export function isSelected(sel: IgnoreMatcher, rel: string, isDir: boolean): boo
  */
 export function restoreSelection(layout: Layout, worktree: string, d: Descriptor): IgnoreMatcher {
   const current = loadIgnore(layout.payload(worktree));
-  const recorded = loadIgnore(layout.snapshotDir(d.snapshot_id));
+  const recorded = loadIgnore(layout.snapshotDir(d.snapshot_id), 'snapshot');
   return selection({ ignored: [current, recorded].filter((m): m is IgnoreMatcher => !!m), partial: d.partial_paths ?? [] });
 }

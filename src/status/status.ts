@@ -101,7 +101,7 @@ export function headBaseline(layout: Layout, idx: IndexDb | undefined, worktree:
   if (!fs.existsSync(layout.snapshotDir(head))) {
     throw new JvsError('E_NOT_FOUND', `the head snapshot ${head} of worktree '${worktree}' has no payload folder`, { hint: 'run `jvs doctor --strict` to inspect the repository' });
   }
-  const recorded = loadIgnore(layout.snapshotDir(head));
+  const recorded = loadIgnore(layout.snapshotDir(head), 'snapshot');
   const sel = selection({ ignored: [current, recorded].filter((m): m is IgnoreMatcher => !!m) });
   const manifestOf = (id: string) => ensureSnapshotManifest(idx, layout, id);
   const composed = composedHead(head, (id) => readDescriptor(layout, id), manifestOf, (id) => fs.existsSync(layout.snapshotDir(id)));
