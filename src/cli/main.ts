@@ -11,6 +11,7 @@ import { registerIntegrityCommands } from './commands/registerIntegrity.js';
 import { registerStatusCommands } from './commands/registerStatus.js';
 import { applyHelpExamples } from './helpExamples.js';
 import { tracePhase } from '../trace.js';
+import { argvWithBytes } from './rawArgs.js';
 import { outputPreferences } from '../config/configOps.js';
 
 /** Each command group registers itself; add a group by adding its registrar here. */
@@ -103,8 +104,9 @@ export function unknownCommand(program: Command, argv: string[]): JvsError | und
   return undefined;
 }
 
-export async function main(argv: string[]): Promise<number> {
+export async function main(argvIn: string[]): Promise<number> {
   tracePhase('cli: loaded');
+  const argv = argvWithBytes(argvIn);
   dropOutputToClosedPipes();
   const program = new Command('jvs');
   let exitCode = 0;

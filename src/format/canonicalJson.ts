@@ -5,7 +5,12 @@
  *  - no whitespace; `undefined` members are omitted, never written as null;
  *  - strings escaped as Go does: `"` `\\` `\b` `\f` `\n` `\r` `\t` short forms, other
  *    C0 controls as \u00xx (lower-case hex), `<` `>` `&` and U+2028/U+2029 as \u escapes,
- *    lone surrogates (invalid UTF-8 in Go) as \ufffd;
+ *    lone surrogates as \ufffd — except U+DC80..U+DCFF, a byte of a name that is not
+ *    UTF-8 (format/nameBytes.ts), written as its own escape `\udcXX`. Go writes such a
+ *    byte as \ufffd and cannot read it back (the name and the checksum over it are lost:
+ *    the reference re-serialises the U+FFFD it reads as three raw bytes); the escape
+ *    keeps the exact bytes (JSON.parse gives the surrogate back), so a descriptor whose
+ *    `partial_paths` holds such a name keeps its name and checksum (docs/integrity.md §11);
  *  - numbers as JavaScript prints them, which matches Go for the integers and the
  *    short decimals the format stores.
  */
@@ -31,6 +36,10 @@ export function escapeJsonString(s: string): string {
       } else {
         out += '\\ufffd';
       }
+      continue;
+    }
+    if (c >= 0xdc80 && c <= 0xdcff) {
+      out += '\\udc' + HEX[(c >> 4) & 15]! + HEX[c & 15]!; // a name's byte: lossless
       continue;
     }
     if (c >= 0xdc00 && c <= 0xdfff) {

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { JvsError } from '../errors.js';
+import { fsPath, nameFromBytes } from '../format/nameBytes.js';
 
 const NAME_RE = /^[a-zA-Z0-9._-]+$/;
 export const MAX_NAME_LENGTH = 255;
@@ -49,9 +50,9 @@ export function resolveInside(root: string, rel: string): string {
   }
   // Check the deepest existing ancestor with symlinks resolved.
   let probe = target;
-  while (!fs.existsSync(probe) && probe !== root) probe = path.dirname(probe);
+  while (!fs.existsSync(fsPath(probe)) && probe !== root) probe = path.dirname(probe);
   const realRoot = fs.realpathSync(root);
-  const realProbe = fs.realpathSync(probe);
+  const realProbe = nameFromBytes(fs.realpathSync.native(fsPath(probe), { encoding: 'buffer' }));
   if (!isInside(realRoot, realProbe)) {
     throw new JvsError('E_PATH_ESCAPE', `path ${shown} leads outside ${root} through a symbolic link`, {
       hint: 'snapshots never follow symlinks out of the worktree; pass a path that stays inside it',

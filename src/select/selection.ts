@@ -4,6 +4,7 @@ import path from 'node:path';
 import { JvsError } from '../errors.js';
 import { resolveInside } from '../repo/names.js';
 import { native } from '../native/native.js';
+import { fsPath } from '../format/nameBytes.js';
 
 /**
  * Which paths of a worktree an operation sees: `.jvsignore` rules (gitignore syntax,
@@ -89,7 +90,7 @@ export function normalizePartialPaths(root: string, raw: readonly string[], cwd:
     if (rel === '') {
       throw new JvsError('E_USAGE', `--paths ${JSON.stringify(p)} names the whole worktree`, { hint: 'leave out --paths to snapshot everything' });
     }
-    if (!fs.existsSync(abs) && !isSymlink(abs)) {
+    if (!fs.existsSync(fsPath(abs)) && !isSymlink(abs)) {
       throw new JvsError('E_NOT_FOUND', `--paths ${JSON.stringify(p)} does not exist in the worktree`, { hint: 'pass paths relative to the worktree root, e.g. `--paths Assets ProjectSettings`' });
     }
     out.add(rel);
@@ -101,7 +102,7 @@ export function normalizePartialPaths(root: string, raw: readonly string[], cwd:
 
 function isSymlink(p: string): boolean {
   try {
-    return fs.lstatSync(p).isSymbolicLink();
+    return fs.lstatSync(fsPath(p)).isSymbolicLink();
   } catch {
     return false;
   }

@@ -1,8 +1,12 @@
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { jvs, jvsOk } from '../helpers/cli.js';
+import { JVS_CMD, jvs, jvsOk } from '../helpers/cli.js';
+import { itWith } from '../helpers/prereq.js';
 import { tmpDir } from '../helpers/tmp.js';
+import { fuseMissing, MOUNT_MODES, mountNewRepo, useMountEnv } from '../mount/mountHelpers.js';
 
 // Issue 14, item 8: any byte string the kernel allows as a name is snapshotted, hashed
 // as bytes (like the reference), restored, shown by status and diff, and printed escaped.
@@ -164,4 +168,98 @@ describe('names that are not UTF-8 or hold control characters (issue 14, item 8)
     }
     expect(hashes[0]).toBe(hashes[1]);
   });
+});
+
+/**
+ * jvs with arguments given as bytes (Buffers): run through bash, each argument a
+ * $'…' word with every byte as \xNN, so the process receives exactly those bytes
+ * (a JavaScript string argument would be sent as UTF-8).
+ */
+function jvsBytes(args: Array<string | Buffer>, cwd: string, env: Record<string, string> = {}) {
+  const words = args.map((a) => `$'${[...(typeof a === 'string' ? Buffer.from(a) : a)].map((x) => `\\x${x.toString(16).padStart(2, '0')}`).join('')}'`);
+  const r = spawnSync('bash', ['-c', `exec "$0" ${words.join(' ')}`, JVS_CMD], { cwd, env: { ...process.env, NO_COLOR: '1', ...env }, encoding: 'utf8', input: '', timeout: 300_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('byte names on the command line and through the mount (issue 14, item 8)', () => {
+  for (const mode of ['addon', 'JavaScript fallback'] as const) {
+    it(`snapshot --paths <byte name> records the exact bytes (descriptor checksum holds), and restore of that partial snapshot brings them back (${mode})`, () => {
+      const env: Record<string, string> = mode === 'addon' ? {} : { JVS_DISABLE_NATIVE: '1' };
+      const dir = tmpDir();
+      jvsOk(['init', 'repo'], { cwd: dir, env });
+      const repo = `${dir}/repo`;
+      const main = `${repo}/main`;
+      populate(main);
+      jvsOk(['snapshot', 'base'], { cwd: main, env });
+      fs.writeFileSync(join(main, CAFE), 'second version\n');
+      fs.writeFileSync(join(main, ODD_DIR, NEWLINE), 'second newline\n');
+      fs.writeFileSync(join(main, 'plain.txt'), 'not selected\n');
+
+      const r = jvsBytes(['--json', 'snapshot', 'partial', '--paths', CAFE, join(ODD_DIR, NEWLINE)], main, env);
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      const snap = JSON.parse(r.stdout);
+      expect(snap.partial_paths).toEqual(['caf\udce9.txt', 'd\udcff\x01ir/new\nline']);
+      expect(snap.files).toBe(2);
+      const stored = b(`${repo}/.jvs/snapshots/${snap.snapshot_id}`);
+      expect(fs.readFileSync(join(stored, CAFE), 'utf8')).toBe('second version\n');
+      expect(fs.existsSync(join(stored, 'plain.txt'))).toBe(false);
+      // The descriptor keeps the bytes (\udcXX escapes) and its checksum over them holds.
+      const descriptor = fs.readFileSync(`${repo}/.jvs/descriptors/${snap.snapshot_id}.json`, 'utf8');
+      expect(descriptor).toContain('"caf\\udce9.txt"');
+      const v = jvs(['--json', 'verify', '--all'], { cwd: main, env });
+      expect(v.code, v.stdout + v.stderr).toBe(0);
+      // Humans see the name escaped.
+      const human = jvsBytes(['snapshot', 'partial again', '--paths', CAFE], main, env);
+      expect(human.code, human.stderr).toBe(0);
+      expect(human.stdout).toContain('Partial snapshot of: "caf\\xe9.txt"');
+      noRawControls(human.stdout);
+
+      // Restore of the partial snapshot touches only its paths and writes their exact bytes.
+      fs.writeFileSync(join(main, CAFE), 'third\n');
+      fs.rmSync(join(main, ODD_DIR, NEWLINE));
+      const back = jvs(['--json', 'restore', snap.snapshot_id, '--discard-changes'], { cwd: main, env });
+      expect(back.code, back.stdout + back.stderr).toBe(0);
+      expect(fs.readFileSync(join(main, CAFE), 'utf8')).toBe('second version\n');
+      expect(fs.readFileSync(join(main, ODD_DIR, NEWLINE), 'utf8')).toBe('second newline\n');
+      expect(fs.readFileSync(join(main, 'plain.txt'), 'utf8')).toBe('not selected\n');
+      // A path that does not exist is still reported, escaped.
+      const missing = jvsBytes(['--json', 'snapshot', 'x', '--paths', b('nope\xe9')], main, env);
+      expect(JSON.parse(missing.stdout).error.class).toBe('E_NOT_FOUND');
+    });
+  }
+
+  const MISSING = fuseMissing();
+  for (const m of MOUNT_MODES.filter((x) => !('JVS_MOUNT_SINGLE_THREAD' in x.env) && !('JVS_MOUNT_JS_PASSTHROUGH' in x.env))) {
+    itWith('FUSE', MISSING, `through the mount (${m.name}): a byte-named file made in current/ is snapshotted by .jvs/ctl/snapshot, shown in .jvs/snapshots/HEAD/ and restored by .jvs/ctl/restore`, () => {
+      useMountEnv(m.env);
+      const mounted = mountNewRepo({ 'plain.txt': 'plain\n' });
+      const cur = b(path.join(mounted.mnt, 'current'));
+      fs.writeFileSync(join(cur, CAFE), 'made through the mount\n');
+      fs.mkdirSync(join(cur, ODD_DIR));
+      fs.writeFileSync(join(cur, ODD_DIR, NEWLINE), 'nested\n');
+      // The worktree on disk holds the exact bytes.
+      expect(fs.readFileSync(join(b(mounted.main), CAFE), 'utf8')).toBe('made through the mount\n');
+
+      fs.writeFileSync(path.join(mounted.mnt, '.jvs/ctl/snapshot'), 'byte names\n');
+      const res = JSON.parse(fs.readFileSync(path.join(mounted.mnt, '.jvs/ctl/snapshot'), 'utf8'));
+      expect(res, JSON.stringify(res)).toMatchObject({ ok: true, files: 3 });
+      const head = b(path.join(mounted.mnt, '.jvs/snapshots/HEAD'));
+      expect(fs.readdirSync(head, { encoding: 'buffer' }).map((n) => n.toString('hex')).sort()).toEqual([CAFE, ODD_DIR, b('plain.txt')].map((n) => n.toString('hex')).sort());
+      expect(fs.readFileSync(join(head, CAFE), 'utf8')).toBe('made through the mount\n');
+      expect(fs.readFileSync(join(head, ODD_DIR, NEWLINE), 'utf8')).toBe('nested\n');
+      const desc = JSON.parse(fs.readFileSync(path.join(mounted.root, '.jvs/descriptors', `${res.snapshot_id}.json`), 'utf8'));
+      expect(desc.payload_root_hash).toBe(referenceRootHash(b(path.join(mounted.root, '.jvs/snapshots', res.snapshot_id)))); // hashed as bytes, like the reference
+
+      fs.writeFileSync(join(cur, CAFE), 'changed\n');
+      fs.rmSync(join(cur, ODD_DIR), { recursive: true });
+      fs.writeFileSync(path.join(mounted.mnt, '.jvs/ctl/restore'), 'HEAD\n');
+      const rr = JSON.parse(fs.readFileSync(path.join(mounted.mnt, '.jvs/ctl/restore'), 'utf8'));
+      expect(rr, JSON.stringify(rr)).toMatchObject({ ok: true });
+      expect(fs.readFileSync(join(cur, CAFE), 'utf8')).toBe('made through the mount\n');
+      expect(fs.readFileSync(join(cur, ODD_DIR, NEWLINE), 'utf8')).toBe('nested\n');
+      expect(fs.readFileSync(join(b(mounted.main), ODD_DIR, NEWLINE), 'utf8')).toBe('nested\n');
+      const v = jvs(['--json', 'verify', '--all'], { cwd: mounted.main });
+      expect(v.code, v.stdout + v.stderr).toBe(0);
+    }, 180_000);
+  }
 });

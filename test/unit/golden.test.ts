@@ -60,6 +60,14 @@ describe('canonical JSON (byte-exact with Go encoding/json)', () => {
     expect(canonicalJson('a\ud800b')).toBe('"a\\ufffdb"');
   });
 
+  it('keeps a non-UTF-8 name byte (U+DC80..U+DCFF, nameBytes.ts) as its own escape, so parsing gives the same name back', () => {
+    const name = 'caf\udce9.txt';
+    expect(canonicalJson([name])).toBe('["caf\\udce9.txt"]');
+    expect(JSON.parse(canonicalJson([name]))).toEqual([name]);
+    expect(canonicalJson(JSON.parse(canonicalJson([name])))).toBe(canonicalJson([name]));
+    expect(canonicalJson('a\udc7fb')).toBe('"a\\ufffdb"'); // below the byte range: not a name byte
+  });
+
   it('formats timestamps as Go does: fraction trimmed, dropped when zero', () => {
     expect(formatTimestamp(new Date('2026-02-28T14:03:12.500Z'))).toBe('2026-02-28T14:03:12.5Z');
     expect(formatTimestamp(new Date('2026-02-28T14:03:12.120Z'))).toBe('2026-02-28T14:03:12.12Z');

@@ -4,7 +4,7 @@ import { JvsError } from '../../errors.js';
 import type { Layout } from '../../repo/layout.js';
 import { commandContext, usage } from '../context.js';
 import type { CommandOutput, GlobalOptions } from '../output.js';
-import { shownText, styles } from '../output.js';
+import { shownName, shownText, styles } from '../output.js';
 import { cliReporter } from '../progressBar.js';
 
 /** Handlers return data; main.ts prints and picks the exit code. */
@@ -105,7 +105,7 @@ export async function runSnapshot(
     human: [
       `Created snapshot ${s.bold(r.snapshot_id)}`,
       ...(r.tags.length ? [`Tags: ${r.tags.join(', ')}`] : []),
-      ...(r.partial_paths ? [`Partial snapshot of: ${r.partial_paths.join(', ')}`] : []),
+      ...(r.partial_paths ? [`Partial snapshot of: ${r.partial_paths.map(shownName).join(', ')}`] : []),
       ...(r.new_line
         ? [`Started a new line from ${r.new_line.from_snapshot_id}; the line it left ends at ${r.new_line.left_line_tip}${r.new_line.pinned ? ' (pinned, kept from gc)' : ''}: \`jvs history --all\` shows both.`]
         : []),
