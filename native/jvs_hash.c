@@ -52,7 +52,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
-#include <linux/openat2.h>
 #include <node_api.h>
 #include <openssl/evp.h>
 #include <pthread.h>
@@ -295,68 +294,18 @@ static int open_read(const char *path, int flags) {
   return fd;
 }
 
-/*
- * Opens `rel` below the folder `root` without following any symlink and without
- * leaving it: openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS); where the kernel lacks
- * openat2 (before 5.6), one O_NOFOLLOW open per component. A symlink on the way fails
- * with ELOOP, `..` or an absolute path with EXDEV.
- */
-static int open_beneath(int root, const char *rel, int flags, mode_t mode) {
-  struct open_how how;
-  memset(&how, 0, sizeof how);
-  how.flags = (uint64_t)(flags | O_NOFOLLOW | O_CLOEXEC);
-  how.mode = (flags & O_CREAT) ? mode : 0;
-  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-  long fd = syscall(SYS_openat2, root, rel, &how, sizeof how);
-  if (fd >= 0 || errno != ENOSYS) return (int)fd;
-  if (rel[0] == '/' || rel[0] == 0) {
-    errno = EXDEV;
-    return -1;
-  }
-  char part[4096];
-  int dir = root;
-  const char *p = rel;
-  for (;;) {
-    const char *slash = strchr(p, '/');
-    size_t len = slash ? (size_t)(slash - p) : strlen(p);
-    if (len == 0 || len >= sizeof part || (len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.')) {
-      if (dir != root) close(dir);
-      errno = len >= sizeof part ? ENAMETOOLONG : EXDEV;
-      return -1;
-    }
-    memcpy(part, p, len);
-    part[len] = 0;
-    int next = slash ? openat(dir, part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-                     : openat(dir, part, flags | O_NOFOLLOW | O_CLOEXEC, mode);
-    int e = errno;
-    if (dir != root) close(dir);
-    if (next < 0) {
-      errno = e == ENOTDIR && slash ? ELOOP : e; /* a symlinked folder on the way */
-      return -1;
-    }
-    if (!slash) return next;
-    dir = next;
-    p = slash + 1;
-  }
-}
-
-/* open_beneath for the addon's other sources (jvs_native.h). */
-int jvs_open_beneath(int root, const char *rel, int flags, mode_t mode) {
-  return open_beneath(root, rel, flags, mode);
-}
-
 /* The job's source (read) or destination (create), by absolute path or below its root. */
 static int open_src(Run *r, size_t i) {
   if (r->src_root < 0) return open_read(r->src[i], O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  int fd = open_beneath(r->src_root, r->src[i], O_RDONLY | O_NONBLOCK | O_NOATIME, 0);
-  if (fd < 0 && errno == EPERM) fd = open_beneath(r->src_root, r->src[i], O_RDONLY | O_NONBLOCK, 0);
+  int fd = jvs_open_beneath(r->src_root, r->src[i], O_RDONLY | O_NONBLOCK | O_NOATIME, 0);
+  if (fd < 0 && errno == EPERM) fd = jvs_open_beneath(r->src_root, r->src[i], O_RDONLY | O_NONBLOCK, 0);
   return fd;
 }
 
 static int open_dst(Run *r, size_t i, mode_t mode) {
   int flags = (r->verify ? O_RDWR : O_WRONLY) | O_CREAT | O_EXCL | O_CLOEXEC;
   if (r->dst_root < 0) return open(r->dst[i], flags, mode);
-  return open_beneath(r->dst_root, r->dst[i], flags, mode);
+  return jvs_open_beneath(r->dst_root, r->dst[i], flags, mode);
 }
 
 static int64_t ns_of(struct timespec t) {

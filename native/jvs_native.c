@@ -252,6 +252,7 @@ static napi_value init(napi_env env, napi_value exports) {
   jvs_tree_init(env, exports);
   jvs_hash_init(env, exports);
   jvs_beneath_init(env, exports);
+  jvs_procfd_init(env, exports);
   return exports;
 }
 

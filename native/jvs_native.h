@@ -40,10 +40,17 @@ char *jvs_get_path(napi_env env, napi_value v, size_t *len_out);
 
 /*
  * Opens `rel` below the folder fd `root` without following any symlink and without
- * leaving it (openat2 RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS, or an O_NOFOLLOW walk on
- * kernels without openat2; jvs_hash.c). A symlink on the way is ELOOP, `..` EXDEV.
+ * leaving it (jvs_beneath.c): openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS), or one
+ * O_NOFOLLOW open per component where the kernel lacks openat2. A symlink on the way
+ * fails with ELOOP, `..` or an absolute path with EXDEV.
  */
-int jvs_open_beneath(int root, const char *rel, int flags, mode_t mode);
+int jvs_open_beneath(int root, const char *rel, int flags, unsigned int mode);
+
+/* Registers the *Beneath functions (jvs_beneath.c). */
+napi_value jvs_beneath_init(napi_env env, napi_value exports);
+
+/* Registers openFilesStart/openFilesWait (jvs_procfd.c). */
+napi_value jvs_procfd_init(napi_env env, napi_value exports);
 
 /* Registers rootHash (jvs_roothash.c); called by jvs_hash_init when SHA-256 is available. */
 napi_value jvs_roothash_init(napi_env env, napi_value exports);

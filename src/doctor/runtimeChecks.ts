@@ -24,11 +24,11 @@ function readdir(dir: string): string[] {
 /**
  * Readers that hold no lock also use `.jvs/tmp/`: engine probes (`.probe-*`), clock
  * probes (`.clock-<pid>-*`), mount daemon logs (`mount-<pid>.log`) and sockets
- * (`.mount-<pid>-<worktree>.sock`). An entry naming
+ * (`.mount-<pid>-<worktree>.sock`), and restores stage files in `.apply-<pid>-*`. An entry naming
  * a live pid, or a hidden one younger than a minute, is not a leftover.
  */
 function inUseByOthers(p: string, name: string): boolean {
-  const pid = /^(?:\.clock-|\.?mount-)(\d+)[-.]/.exec(name)?.[1];
+  const pid = /^(?:\.clock-|\.?mount-|\.apply-)(\d+)[-.]/.exec(name)?.[1];
   if (pid) {
     try {
       process.kill(Number(pid), 0);

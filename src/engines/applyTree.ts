@@ -7,11 +7,12 @@ import { native } from '../native/native.js';
 import type { Engine } from './engine.js';
 import type { MaterializeResult } from './materialize.js';
 import { materializeByClone } from './materializeClone.js';
-import { applyMetadata } from './metadata.js';
 import { copyVerified, type VerifiedJob } from './parallelCopy.js';
 import { tracePhase } from '../trace.js';
+import { faultPoint } from '../repo/faults.js';
 import { takesEverything } from '../select/selection.js';
-import { fsPath, nameBytes } from '../format/nameBytes.js';
+import { fsPath, nameFromBytes } from '../format/nameBytes.js';
+import { treeWriter, type TreeWriter } from './treeWriter.js';
 
 export interface ApplyOptions extends WalkFilter {
   /** Names never taken from the source (e.g. `.READY`). */
@@ -41,6 +42,14 @@ export interface ApplyOptions extends WalkFilter {
    * (null: none; record i is stateEntries()[i]) and the state's clock probe.
    */
   raw?: { target: Buffer; state: Buffer | null; probeNs: bigint; stateEntries(): readonly object[] };
+  /**
+   * A folder on the destination's filesystem that only JVS writes (the repository's
+   * `.jvs/tmp`). New files, links and cloned folders are made in a private folder there
+   * and renamed into place through the destination's fd, so nobody writing into the
+   * destination meanwhile can redirect where they are made. Without it (or on another
+   * filesystem) they are made in a temp folder inside the destination.
+   */
+  stageDir?: string;
 }
 
 /** What applyTree needs of a source entry when it comes from a manifest. */
@@ -165,6 +174,8 @@ export interface ApplyResult {
   statOf?(rel: string): EntryStat | undefined;
   /** Files left untouched because sameContent answered with a record: that record, by path. */
   vouched?: Map<string, object>;
+  /** Whether this run replaced or removed the entry at `rel` (its old inode left the tree). */
+  replaced?(rel: string): boolean;
 }
 
 const TMP_MARK = '.jvs-tmp-';
@@ -174,7 +185,6 @@ const SAME = 2;
 const UNCHANGED = 3;
 const baseName = (rel: string) => rel.slice(rel.lastIndexOf('/') + 1);
 const isTmp = (rel: string) => rel.includes(TMP_MARK) && baseName(rel).includes(TMP_MARK);
-const tmpName = (p: string) => path.join(path.dirname(p), `.${path.basename(p)}${TMP_MARK}${randomBytes(4).toString('hex')}`);
 
 /**
  * An error raised before applyTree changed the destination, marked so (details:
@@ -185,15 +195,79 @@ function beforeChanges(e: unknown): JvsError {
   return new JvsError(j.code, j.message, { hint: j.hint, cause: j.cause, details: { ...j.details, destination_unchanged: true } });
 }
 
-/** Replace whatever is at `dst` with `make(tmp)`'s result, atomically per entry. */
-function replaceWith(dst: string, make: (tmp: string) => void): void {
-  const tmp = tmpName(dst);
+/**
+ * Where an apply makes what it then renames into place: a private folder in the
+ * caller's stageDir (same filesystem as the destination), else one inside the
+ * destination. Entries are named by number; `abs` is for engines that take paths.
+ */
+class Stage {
+  private made = false;
+  private n = 0;
+  private constructor(
+    /** The tree holding the stage folder (its fd resolves every name). */
+    readonly tree: TreeWriter,
+    /** The stage folder's name in `tree` ('' when `tree` is the stage itself). */
+    private readonly dir: string,
+    private readonly own: boolean,
+  ) {}
+
+  static open(dst: TreeWriter, stageDir: string | undefined): Stage {
+    if (stageDir && sameDevice(stageDir, dst.root)) {
+      const abs = fs.mkdtempSync(path.join(stageDir, `.apply-${process.pid}-`));
+      fs.chmodSync(abs, 0o700);
+      const s = new Stage(treeWriter(abs), '', true);
+      s.made = true;
+      return s;
+    }
+    return new Stage(dst, `${TMP_MARK}${randomBytes(4).toString('hex')}`, false);
+  }
+
+  /** A fresh name in the stage (its folder made on first use). */
+  name(): string {
+    if (!this.made) {
+      this.tree.mkdir(this.dir, 0o700);
+      this.made = true;
+    }
+    const k = String(this.n++);
+    return this.dir ? `${this.dir}/${k}` : k;
+  }
+
+  abs(name: string): string {
+    return under(this.tree.root, name);
+  }
+
+  /** Move the staged `name` to `rel` of the destination (replacing what is there). */
+  place(dst: TreeWriter, name: string, rel: string): void {
+    dst.rename(name, rel, this.tree === dst ? undefined : this.tree);
+  }
+
+  /** Replace whatever is at `rel` with what `make` builds at the staged path it is given. */
+  replace(dst: TreeWriter, rel: string, make: (name: string) => void): void {
+    const name = this.name();
+    try {
+      make(name);
+      this.place(dst, name, rel);
+    } catch (e) {
+      this.tree.remove(name);
+      throw e;
+    }
+  }
+
+  remove(): void {
+    if (!this.made) return;
+    if (this.own) {
+      fs.rmSync(this.tree.root, { recursive: true, force: true });
+      this.tree.close();
+    } else this.tree.remove(this.dir);
+    this.made = false;
+  }
+}
+
+function sameDevice(a: string, b: string): boolean {
   try {
-    make(tmp);
-    fs.renameSync(fsPath(tmp), fsPath(dst));
-  } catch (e) {
-    fs.rmSync(fsPath(tmp), { force: true, recursive: true });
-    throw e;
+    return fs.statSync(a).dev === fs.statSync(b).dev;
+  } catch {
+    return false;
   }
 }
 
@@ -212,23 +286,33 @@ function cloneable(src: readonly TreeEntry[], i: number): boolean {
 
 /**
  * A destination holding nothing of the source (a restore into an emptied worktree): one
- * clone of the whole source into a temp folder inside the destination, whose entries
- * are then renamed into place. Hard links within the tree survive (the clone re-joins
- * them). A crash leaves the temp folder, which the next run removes, and converges.
+ * clone of the whole source into the stage, whose entries are then renamed into place.
+ * Hard links within the tree survive (the clone re-joins them). A crash leaves the
+ * stage, which the next run (or doctor's clean_tmp) removes, and converges.
  */
-function cloneIntoEmpty(srcRoot: string, dstRoot: string, clone: (src: string, dst: string) => void, filter: WalkFilter, res: ApplyResult, opts: ApplyOptions): ApplyResult {
-  const stage = path.join(dstRoot, `${TMP_MARK}${randomBytes(4).toString('hex')}`);
+function cloneIntoEmpty(srcRoot: string, dst: TreeWriter, stage: Stage, clone: (src: string, dst: string) => void, filter: WalkFilter, res: ApplyResult, opts: ApplyOptions): ApplyResult {
+  const folder = stage.name();
+  const m = materializeByClone(srcRoot, stage.abs(folder), clone, filter, { hash: false });
+  // Names as bytes: one that is not UTF-8 must keep them (format/nameBytes.ts).
+  for (const b of fs.readdirSync(fsPath(stage.abs(folder)), { encoding: 'buffer' })) {
+    const name = nameFromBytes(b);
+    stage.place(dst, `${folder}/${name}`, name);
+  }
+  res.written = m.entries.filter((e) => e.type === 'file').length;
+  res.bytesWritten = m.bytes;
+  opts.onProgress?.(m.bytes, m.bytes);
+  return res;
+}
+
+/** Replace whatever is at `rel` with what `make` puts at a temp sibling (a symlink or a hard link), atomically. */
+function replaceBySibling(dst: TreeWriter, rel: string, make: (tmp: string) => void): void {
+  const slash = rel.lastIndexOf('/');
+  const tmp = `${rel.slice(0, slash + 1)}.${rel.slice(slash + 1)}${TMP_MARK}${randomBytes(4).toString('hex')}`;
   try {
-    const m = materializeByClone(srcRoot, stage, clone, filter, { hash: false });
-    // Names as bytes: one that is not UTF-8 must keep them (format/nameBytes.ts).
-    for (const name of fs.readdirSync(stage, { encoding: 'buffer' })) fs.renameSync(Buffer.concat([nameBytes(`${stage}/`), name]), Buffer.concat([nameBytes(`${dstRoot}/`), name]));
-    fs.rmdirSync(stage);
-    res.written = m.entries.filter((e) => e.type === 'file').length;
-    res.bytesWritten = m.bytes;
-    opts.onProgress?.(m.bytes, m.bytes);
-    return res;
+    make(tmp);
+    dst.rename(tmp, rel);
   } catch (e) {
-    fs.rmSync(stage, { recursive: true, force: true });
+    dst.remove(tmp);
     throw e;
   }
 }
@@ -262,215 +346,230 @@ export function applyTree(srcRootIn: string, dstRootIn: string, engine: Engine, 
   let total = 0;
   let done = 0;
   const removals: string[] = [];
+  const replacedRels = new Set<string>();
+  res.replaced = (rel) => {
+    for (let p = rel; ; p = p.slice(0, p.lastIndexOf('/'))) {
+      if (replacedRels.has(p)) return true;
+      if (!p.includes('/')) break;
+    }
+    return removals.some((r) => rel === r || rel.startsWith(`${r}/`));
+  };
   fs.mkdirSync(dstRoot, { recursive: true });
-  // The usual restore (whole tree listed by its manifest, worktree scanned, an index):
-  // the addon decides which files stay as they are and what goes; only the rest is
-  // looked at here. JVS_NO_CLASSIFY=1 keeps the JavaScript path (tests compare both).
-  const planned = listed && whole && opts.destWalk?.scan && opts.raw && process.env.JVS_NO_CLASSIFY !== '1' ? native()?.restorePlan?.(opts.destWalk.scan, opts.raw.target, opts.raw.state, opts.raw.probeNs) ?? undefined : undefined;
-  if (planned && listed) {
-    tracePhase('apply: plan');
-    for (let j = 0; j < planned.removeRels.length; j++) removals.push(under(dstRoot, planned.removeRels[j]!));
-    const recorded = opts.raw!.stateEntries();
-    src = [];
-    for (let i = 0; i < listed.length; i++) {
-      const e = listed[i]!;
-      if (e.type === 'file') total += e.size;
-      const v = planned.vouched[i]!;
-      if (v >= 0) {
-        res.unchanged++;
-        vouched.set(e.rel, recorded[v]!);
-        done += e.size;
-        continue;
-      }
-      src.push(listedSource(srcRoot, e));
-      const at = planned.destIndex[i]!;
-      if (at >= 0) dstByRel.set(e.rel, { rel: e.rel, type: e.type, stat: scannedStat(planned.destStats, at) });
-    }
-    if (done) opts.onProgress?.(done, total);
-  } else {
-    src = sourceOf(srcRoot, listed && whole ? undefined : filter, listed);
-    tracePhase('apply: source listing');
-    // Leftover temp files of an interrupted run are always removed.
-    const dstAll = (opts.destWalk && whole ? opts.destWalk.result() : walkTree(dstRoot, { include: (rel, isDir) => isTmp(rel) || (opts.include ? opts.include(rel, isDir) : true) })).entries;
-    tracePhase('apply: destination walk');
-    const srcByRel = new Map<string, Source>();
-    for (const e of src) srcByRel.set(e.rel, e);
-
-    // Removals (made first, once the copies are staged): entries absent from the source, or of another type.
-    let removedPrefix: string | undefined;
-    for (const d of dstAll) {
-      if (removedPrefix && d.rel.startsWith(removedPrefix)) continue;
-      const s = srcByRel.get(d.rel);
-      if (!s || s.type !== d.type || isTmp(d.rel)) {
-        removals.push(under(dstRoot, d.rel));
-        if (d.type === 'dir') removedPrefix = d.rel + '/';
-        continue;
-      }
-      dstByRel.set(d.rel, d);
-    }
-    total = src.reduce((n, e) => n + (e.type === 'file' ? (e.listed?.size ?? Number(e.stat.size)) : 0), 0);
+  const dst = treeWriter(dstRoot);
+  let stage: Stage | undefined;
+  try {
+    stage = Stage.open(dst, opts.stageDir);
+    return applyInto(dst, stage);
+  } finally {
+    stage?.remove();
+    dst.close();
   }
 
-  // What happens to each plain file, decided before anything changes: UNCHANGED (as
-  // it is), SAME (content kept, metadata set) or WRITE; with `sameAs` the record that
-  // vouched for it. Listed folders and symlinks are checked against the snapshot now.
-  const act = new Uint8Array(src.length);
-  const sameAs: Array<object | undefined> = [];
-  // Listed sources (a manifest): every file to write is copied into a private stage in
-  // the destination and checked against the manifest first (copyVerified), so a
-  // damaged or swapped snapshot file stops the apply before the destination changes.
-  let stage: string | undefined;
-  const staged = new Map<number, string>();
-  try {
-    for (let i = 0; i < src.length; i++) {
-      const s = src[i]!;
-      if (s.type !== 'file') {
-        if (s.listed) void s.stat.mode; // ListedStat: lstat now, refusing a swapped entry
-        continue;
+  function applyInto(dst: TreeWriter, stage: Stage): ApplyResult {
+    // The usual restore (whole tree listed by its manifest, worktree scanned, an index):
+    // the addon decides which files stay as they are and what goes; only the rest is
+    // looked at here. JVS_NO_CLASSIFY=1 keeps the JavaScript path (tests compare both).
+    const planned = listed && whole && opts.destWalk?.scan && opts.raw && process.env.JVS_NO_CLASSIFY !== '1' ? native()?.restorePlan?.(opts.destWalk.scan, opts.raw.target, opts.raw.state, opts.raw.probeNs) ?? undefined : undefined;
+    if (planned && listed) {
+      tracePhase('apply: plan');
+      for (let j = 0; j < planned.removeRels.length; j++) removals.push(planned.removeRels[j]!);
+      const recorded = opts.raw!.stateEntries();
+      src = [];
+      for (let i = 0; i < listed.length; i++) {
+        const e = listed[i]!;
+        if (e.type === 'file') total += e.size;
+        const v = planned.vouched[i]!;
+        if (v >= 0) {
+          res.unchanged++;
+          vouched.set(e.rel, recorded[v]!);
+          done += e.size;
+          continue;
+        }
+        src.push(listedSource(srcRoot, e));
+        const at = planned.destIndex[i]!;
+        if (at >= 0) dstByRel.set(e.rel, { rel: e.rel, type: e.type, stat: scannedStat(planned.destStats, at) });
       }
-      if (s.linkOf !== undefined) continue;
-      const d = dstByRel.get(s.rel);
-      if (!d) {
-        act[i] = WRITE;
-        continue;
+      if (done) opts.onProgress?.(done, total);
+    } else {
+      src = sourceOf(srcRoot, listed && whole ? undefined : filter, listed);
+      tracePhase('apply: source listing');
+      // Leftover temp files of an interrupted run are always removed.
+      const dstAll = (opts.destWalk && whole ? opts.destWalk.result() : walkTree(dstRoot, { include: (rel, isDir) => isTmp(rel) || (opts.include ? opts.include(rel, isDir) : true) })).entries;
+      tracePhase('apply: destination walk');
+      const srcByRel = new Map<string, Source>();
+      for (const e of src) srcByRel.set(e.rel, e);
+
+      // Removals (made first, once the copies are staged): entries absent from the source, or of another type.
+      let removedPrefix: string | undefined;
+      for (const d of dstAll) {
+        if (removedPrefix && d.rel.startsWith(removedPrefix)) continue;
+        const s = srcByRel.get(d.rel);
+        if (!s || s.type !== d.type || isTmp(d.rel)) {
+          removals.push(d.rel);
+          if (d.type === 'dir') removedPrefix = d.rel + '/';
+          continue;
+        }
+        dstByRel.set(d.rel, d);
       }
-      // The common case first, with nothing built for it: a file the worktree already
-      // holds with the snapshot's content, mode and mtime (compared with the manifest's
-      // numbers when the source is listed).
-      const l = s.listed;
-      const size = l ? l.size : Number(s.stat.size);
-      const same = Number(d.stat.size) === size && d.stat.nlink === 1n ? opts.sameContent?.(s.rel, l ?? NO_HASH, d) : undefined;
-      if (typeof same === 'object') sameAs[i] = same;
-      act[i] = !same ? WRITE : permBits(d.stat) === (l ? l.mode : permBits(s.stat)) && d.stat.mtimeNs === (l ? l.mtimeNs : s.stat.mtimeNs) ? UNCHANGED : SAME;
-      if (act[i] === SAME && l) void s.stat.uid; // its metadata is copied later: the entry is checked now
+      total = src.reduce((n, e) => n + (e.type === 'file' ? (e.listed?.size ?? Number(e.stat.size)) : 0), 0);
     }
-    tracePhase('apply: decisions');
-    if (listed && !engine.cloneTree) {
-      const jobs: VerifiedJob[] = [];
+
+    // What happens to each plain file, decided before anything changes: UNCHANGED (as
+    // it is), SAME (content kept, metadata set) or WRITE; with `sameAs` the record that
+    // vouched for it. Listed folders and symlinks are checked against the snapshot now.
+    const act = new Uint8Array(src.length);
+    const sameAs: Array<object | undefined> = [];
+    // Listed sources (a manifest): every file to write is copied into a private stage in
+    // the destination and checked against the manifest first (copyVerified), so a
+    // damaged or swapped snapshot file stops the apply before the destination changes.
+    const staged = new Map<number, string>();
+    try {
       for (let i = 0; i < src.length; i++) {
-        if (act[i] !== WRITE) continue;
-        const l = src[i]!.listed!;
-        if (!l.contentHash) continue; // a manifest without hashes (none are written so): copied as before
-        jobs.push({ rel: l.rel, dst: String(i), mode: l.mode, size: l.size, mtimeNs: l.mtimeNs, hash: l.contentHash });
-        staged.set(i, '');
+        const s = src[i]!;
+        if (s.type !== 'file') {
+          if (s.listed) void s.stat.mode; // ListedStat: lstat now, refusing a swapped entry
+          continue;
+        }
+        if (s.linkOf !== undefined) continue;
+        const d = dstByRel.get(s.rel);
+        if (!d) {
+          act[i] = WRITE;
+          continue;
+        }
+        // The common case first, with nothing built for it: a file the worktree already
+        // holds with the snapshot's content, mode and mtime (compared with the manifest's
+        // numbers when the source is listed).
+        const l = s.listed;
+        const size = l ? l.size : Number(s.stat.size);
+        const same = Number(d.stat.size) === size && d.stat.nlink === 1n ? opts.sameContent?.(s.rel, l ?? NO_HASH, d) : undefined;
+        if (typeof same === 'object') sameAs[i] = same;
+        act[i] = !same ? WRITE : permBits(d.stat) === (l ? l.mode : permBits(s.stat)) && d.stat.mtimeNs === (l ? l.mtimeNs : s.stat.mtimeNs) ? UNCHANGED : SAME;
+        if (act[i] === SAME && l) void s.stat.uid; // its metadata is copied later: the entry is checked now
       }
-      if (jobs.length) {
-        stage = `${dstRoot}/${TMP_MARK}${randomBytes(4).toString('hex')}`;
-        fs.mkdirSync(stage, { mode: 0o700 });
-        try {
-          copyVerified(jobs, engine, srcRoot, stage, (bytes) => {
+      tracePhase('apply: decisions');
+      if (listed && !engine.cloneTree) {
+        const jobs: VerifiedJob[] = [];
+        for (let i = 0; i < src.length; i++) {
+          if (act[i] !== WRITE) continue;
+          const l = src[i]!.listed!;
+          if (!l.contentHash) continue; // a manifest without hashes (none are written so): copied as before
+          const name = stage.name();
+          jobs.push({ rel: l.rel, dst: name, mode: l.mode, size: l.size, mtimeNs: l.mtimeNs, hash: l.contentHash });
+          staged.set(i, name);
+        }
+        if (jobs.length) {
+          // Made through the stage's root fd (hashMany opens each name beneath it).
+          copyVerified(jobs, engine, srcRoot, stage.tree.root, (bytes) => {
             done += bytes;
             opts.onProgress?.(done, total);
           });
-        } catch (e) {
-          fs.rmSync(stage, { recursive: true, force: true });
-          throw e;
+          tracePhase('apply: staged');
         }
-        for (const i of staged.keys()) staged.set(i, `${stage}/${i}`);
-        tracePhase('apply: staged');
       }
+    } catch (e) {
+      throw beforeChanges(e);
     }
-  } catch (e) {
-    throw beforeChanges(e);
-  }
 
-  for (const r of removals) {
-    fs.rmSync(fsPath(r), { recursive: true, force: true });
-    res.removed++;
-  }
-  tracePhase('apply: removals');
-  if (engine.cloneTree && dstByRel.size === 0 && src.length > 0) return cloneIntoEmpty(srcRoot, dstRoot, engine.cloneTree.bind(engine), filter, res, opts);
+    faultPoint('apply.staged');
+    for (const r of removals) {
+      dst.remove(r);
+      res.removed++;
+    }
+    tracePhase('apply: removals');
+    if (engine.cloneTree && dstByRel.size === 0 && src.length > 0) return cloneIntoEmpty(srcRoot, dst, stage, engine.cloneTree.bind(engine), filter, res, opts);
 
-  const dirs: Array<{ abs: string; stat: EntryStat }> = [];
-  let clonedPrefix: string | undefined;
-  const changed = new Set<string>();
-  res.statOf = (rel) => (changed.has(rel) ? undefined : dstByRel.get(rel)?.stat);
-  for (let i = 0; i < src.length; i++) {
-    const s = src[i]!;
-    if (clonedPrefix && s.rel.startsWith(clonedPrefix)) continue;
-    const d = dstByRel.get(s.rel);
-    if (act[i] === UNCHANGED) {
-      res.unchanged++;
-      const same = sameAs[i];
-      if (same) vouched.set(s.rel, same);
-      if (opts.onProgress) {
-        done += s.listed ? s.listed.size : Number(s.stat.size);
-        opts.onProgress(done, total);
+    const dirs: Array<{ rel: string; stat: EntryStat }> = [];
+    let clonedPrefix: string | undefined;
+    const changed = new Set<string>();
+    res.statOf = (rel) => (changed.has(rel) ? undefined : dstByRel.get(rel)?.stat);
+    for (let i = 0; i < src.length; i++) {
+      const s = src[i]!;
+      if (clonedPrefix && s.rel.startsWith(clonedPrefix)) continue;
+      const d = dstByRel.get(s.rel);
+      if (act[i] === UNCHANGED) {
+        res.unchanged++;
+        const same = sameAs[i];
+        if (same) vouched.set(s.rel, same);
+        if (opts.onProgress) {
+          done += s.listed ? s.listed.size : Number(s.stat.size);
+          opts.onProgress(done, total);
+        }
+        continue;
       }
-      continue;
-    }
-    const from = under(srcRoot, s.rel);
-    const to = under(dstRoot, s.rel);
-    switch (s.type) {
-      case 'dir':
-        if (!d && engine.cloneTree && cloneable(src, i)) {
-          // A folder the destination lacks entirely: one whole-tree clone (juicefs clone)
-          // into a temp sibling, renamed in once complete.
-          const sub: WalkFilter = { include: (rel, isDir) => filter.include!(`${s.rel}/${rel}`, isDir) };
-          let m: MaterializeResult | undefined;
-          replaceWith(to, (tmp) => (m = materializeByClone(from, tmp, (a, b) => engine.cloneTree!(a, b), sub, { hash: false })));
-          const files = m!.entries.filter((e) => e.type === 'file');
-          res.written += files.length;
-          res.bytesWritten += m!.bytes;
-          done += m!.bytes;
-          opts.onProgress?.(done, total);
-          clonedPrefix = `${s.rel}/`;
+      const from = under(srcRoot, s.rel);
+      switch (s.type) {
+        case 'dir':
+          if (!d && engine.cloneTree && cloneable(src, i)) {
+            // A folder the destination lacks entirely: one whole-tree clone (juicefs clone)
+            // into a temp sibling, renamed in once complete.
+            const sub: WalkFilter = { include: (rel, isDir) => filter.include!(`${s.rel}/${rel}`, isDir) };
+            let m: MaterializeResult | undefined;
+            stage.replace(dst, s.rel, (name) => (m = materializeByClone(from, stage.abs(name), (a, b) => engine.cloneTree!(a, b), sub, { hash: false })));
+          replacedRels.add(s.rel);
+            const files = m!.entries.filter((e) => e.type === 'file');
+            res.written += files.length;
+            res.bytesWritten += m!.bytes;
+            done += m!.bytes;
+            opts.onProgress?.(done, total);
+            clonedPrefix = `${s.rel}/`;
+            break;
+          }
+          if (!d) dst.mkdir(s.rel, 0o700);
+          dirs.push({ rel: s.rel, stat: s.stat });
           break;
-        }
-        if (!d) fs.mkdirSync(fsPath(to), { mode: 0o700 });
-        dirs.push({ abs: to, stat: s.stat });
-        break;
-      case 'symlink': {
-        const target = s.target ?? readLink(from);
-        if (d && readLink(to) === target) {
-          res.unchanged++;
-        } else {
-          replaceWith(to, (tmp) => fs.symlinkSync(fsPath(target), fsPath(tmp)));
-          res.written++;
-        }
-        applyMetadata(to, s.stat, true);
-        changed.add(s.rel);
-        break;
-      }
-      case 'file': {
-        const first = s.linkOf;
-        if (first !== undefined) {
-          // A hard link the user made inside the payload: restore it as a link.
-          const firstAbs = path.join(dstRoot, first);
-          if (!(d && d.stat.ino === fs.lstatSync(fsPath(firstAbs), { bigint: true }).ino)) {
-            replaceWith(to, (tmp) => fs.linkSync(fsPath(firstAbs), fsPath(tmp)));
+        case 'symlink': {
+          const target = s.target ?? readLink(from);
+          if (d && readLink(under(dstRoot, s.rel)) === target) {
+            res.unchanged++;
+          } else {
+            replaceBySibling(dst, s.rel, (tmp) => dst.symlink(target, tmp));
+            replacedRels.add(s.rel);
             res.written++;
-          } else res.unchanged++;
-          changed.add(s.rel); // a link's ctime moves with its group's
+          }
+          dst.setMetadata(s.rel, s.stat, true);
+          changed.add(s.rel);
           break;
         }
-        if (act[i] === SAME && d) {
-          res.unchanged++;
-          if (permBits(d.stat) !== permBits(s.stat) || d.stat.mtimeNs !== s.stat.mtimeNs) {
-            applyMetadata(to, s.stat, false);
+        case 'file': {
+          const first = s.linkOf;
+          if (first !== undefined) {
+            // A hard link the user made inside the payload: restore it as a link.
+            if (!(d && d.stat.ino === fs.lstatSync(fsPath(under(dstRoot, first)), { bigint: true }).ino)) {
+              replaceBySibling(dst, s.rel, (tmp) => dst.link(first, tmp));
+              replacedRels.add(s.rel);
+              res.written++;
+            } else res.unchanged++;
+            changed.add(s.rel); // a link's ctime moves with its group's
+            break;
+          }
+          if (act[i] === SAME && d) {
+            res.unchanged++;
+            if (permBits(d.stat) !== permBits(s.stat) || d.stat.mtimeNs !== s.stat.mtimeNs) {
+              dst.setMetadata(s.rel, s.stat, false);
+              changed.add(s.rel);
+            }
+          } else {
             changed.add(s.rel);
+            replacedRels.add(s.rel);
+            const ready = staged.get(i);
+            if (ready) stage.place(dst, ready, s.rel); // checked, with its metadata: in place at once
+            else {
+              stage.replace(dst, s.rel, (name) => {
+                engine.copyFile(from, stage.abs(name), permBits(s.stat), false);
+                stage.tree.setMetadata(name, s.stat, false);
+              });
+            }
+            res.written++;
+            res.bytesWritten += Number(s.stat.size);
+            if (ready) break; // its bytes were counted while staged
           }
-        } else {
-          changed.add(s.rel);
-          const ready = staged.get(i);
-          if (ready) fs.renameSync(ready, fsPath(to)); // checked, with its metadata: in place at once
-          else {
-            replaceWith(to, (tmp) => {
-              engine.copyFile(from, tmp, permBits(s.stat), false);
-              applyMetadata(tmp, s.stat, false);
-            });
-          }
-          res.written++;
-          res.bytesWritten += Number(s.stat.size);
-          if (ready) break; // its bytes were counted while staged
+          done += Number(s.stat.size);
+          opts.onProgress?.(done, total);
+          break;
         }
-        done += Number(s.stat.size);
-        opts.onProgress?.(done, total);
-        break;
       }
     }
+    for (let i = dirs.length - 1; i >= 0; i--) dst.setMetadata(dirs[i]!.rel, dirs[i]!.stat, false);
+    return res;
   }
-  if (stage) fs.rmSync(stage, { recursive: true, force: true });
-  for (let i = dirs.length - 1; i >= 0; i--) applyMetadata(dirs[i]!.abs, dirs[i]!.stat, false);
-  return res;
 }

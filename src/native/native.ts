@@ -78,6 +78,22 @@ export interface NativeAddon {
    * `flags`: open(2) flags. The caller closes it. Absent in older builds.
    */
   openBeneath?(root: string, rel: string, flags: number): number;
+  /**
+   * Changes inside a tree through a directory fd of its root (native/jvs_beneath.c):
+   * each resolves its entry's folder with openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)
+   * and never follows the entry itself. Names are relative. Absent in older builds.
+   */
+  openRoot?(path: string): number;
+  removeBeneath?(root: number, rel: string): boolean;
+  mkdirBeneath?(root: number, rel: string, mode: number): void;
+  renameBeneath?(fromRoot: number, from: string, toRoot: number, to: string): void;
+  symlinkBeneath?(root: number, target: string, rel: string): void;
+  linkBeneath?(fromRoot: number, from: string, toRoot: number, to: string): void;
+  /** Which other processes hold files open below `prefix` (ending in "/"), scanned from /proc on a background thread (native/jvs_procfd.c). */
+  openFilesStart?(prefix: string): object;
+  openFilesWait?(handle: object): Array<{ pid: number; target: string; command: string }>;
+  /** what: 1 owner, 2 permission bits (never through a symlink), 4 times. */
+  metaBeneath?(root: number, rel: string, what: number, mode: number, uid: bigint, gid: bigint, atimeNs: bigint, mtimeNs: bigint): void;
 }
 
 let cached: NativeAddon | null | undefined;

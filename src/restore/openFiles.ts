@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { native } from '../native/native.js';
 
 export interface OpenFile {
   /** Worktree-relative path. */
@@ -9,20 +10,42 @@ export interface OpenFile {
   command: string;
 }
 
+/** A scan of open files running in the background (the addon's thread); wait() gives its answer. */
+export interface OpenFileScan {
+  wait(): OpenFile[];
+}
+
 /**
  * Files below `root` that other processes hold open, from /proc/<pid>/fd (Linux). Only
  * processes we may inspect are seen (all of them as root, the user's own otherwise);
  * elsewhere the answer is empty. The cost is one readlink per open fd on the machine,
  * no walk of the worktree. Links of files already deleted (" (deleted)") are skipped.
+ * With the addon the scan runs on its own thread from now until wait().
  */
+export function startOpenFileScan(root: string): OpenFileScan {
+  const prefix = root.endsWith('/') ? root : `${root}/`;
+  const n = native();
+  if (n?.openFilesStart && n.openFilesWait) {
+    const handle = n.openFilesStart(prefix);
+    const wait = n.openFilesWait;
+    return { wait: () => wait(handle).map((o) => ({ path: relOf(prefix, o.target), pid: o.pid, command: o.command })) };
+  }
+  return { wait: () => scanInProcess(prefix) };
+}
+
 export function openFilesBelow(root: string): OpenFile[] {
+  return startOpenFileScan(root).wait();
+}
+
+const relOf = (prefix: string, target: string) => target.slice(prefix.length).split(path.sep).join('/');
+
+function scanInProcess(prefix: string): OpenFile[] {
   let pids: string[];
   try {
     pids = fs.readdirSync('/proc').filter((n) => /^\d+$/.test(n) && Number(n) !== process.pid);
   } catch {
     return [];
   }
-  const prefix = root.endsWith('/') ? root : `${root}/`;
   const out: OpenFile[] = [];
   for (const pid of pids) {
     let fds: string[];
@@ -43,7 +66,7 @@ export function openFilesBelow(root: string): OpenFile[] {
       if (!target.startsWith(prefix) || target.endsWith(' (deleted)') || seen.has(target)) continue;
       seen.add(target);
       command ??= readComm(pid);
-      out.push({ path: path.relative(root, target).split(path.sep).join('/'), pid: Number(pid), command });
+      out.push({ path: relOf(prefix, target), pid: Number(pid), command });
     }
   }
   return out;

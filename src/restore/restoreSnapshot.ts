@@ -23,8 +23,8 @@ import { isSelected, restoreSelection } from './restoreSelection.js';
 import { assertRestorable } from '../verify/restorable.js';
 import { expandCompressed } from '../verify/compressedPayload.js';
 import { compressionOf } from '../format/compression.js';
-import type { OpenFile } from './openFiles.js';
-import { keepUnsavedWork, openFilesTouched, resolveTarget } from './restorePlan.js';
+import { startOpenFileScan, type OpenFile } from './openFiles.js';
+import { keepUnsavedWork, resolveTarget } from './restorePlan.js';
 import { tracePhase } from '../trace.js';
 
 export { restoreSelection } from './restoreSelection.js';
@@ -106,8 +106,9 @@ export async function restoreSnapshot(layout: Layout, opts: RestoreOptions): Pro
   const first = resolveTarget(layout, opts, readWorktreeConfig(layout, opts.worktree));
   const kept = await keepUnsavedWork(layout, opts, first.descriptor, UNSAVED_TAG);
   tracePhase('restore: unsaved work');
-  const openFiles = opts.checkOpenFiles === false ? [] : openFilesTouched(layout, opts.worktree, first.descriptor);
-  tracePhase('restore: open files');
+  // Other processes' open files, scanned on the addon's thread while the restore goes on;
+  // those the restore then replaced or removed are named in the result.
+  const openScan = opts.checkOpenFiles === false ? undefined : startOpenFileScan(layout.worktreeRoot(opts.worktree));
   return withWorktreeLock(layout, [opts.worktree], lockOpts, () => {
     const wt = readWorktreeConfig(layout, opts.worktree);
     layout.worktreeRoot(wt.name); // a symlinked or misplaced root: refused before the intent
@@ -128,6 +129,7 @@ export async function restoreSnapshot(layout: Layout, opts: RestoreOptions): Pro
     try {
       const r = applyRestore(layout, wt.name, id, engine, opts.reporter, include);
       faultPoint('restore.2-applied');
+      const openFiles = openScan?.wait().filter((o) => r.replaced?.(o.path) ?? true) ?? [];
       const next = { ...wt, head_snapshot_id: id };
       if (!next.latest_snapshot_id) next.latest_snapshot_id = id;
       withPublishLock(layout, lockOpts, () => {
@@ -179,7 +181,7 @@ export function applyRestore(layout: Layout, worktree: string, snapshotId: strin
   if (compressionOf(descriptor)) {
     // A compressed snapshot is applied from its decompressed, verified copy in .jvs/tmp
     // (real names and modes; src/verify/compressedPayload.ts). No index shortcuts.
-    return expandCompressed(layout, descriptor, (tree) => applyTree(tree, root, engine, { skipNames: SKIP_READY, include: sel, onProgress: reporter ? (x, t) => reporter.progress('restore', x, t) : undefined }));
+    return expandCompressed(layout, descriptor, (tree) => applyTree(tree, root, engine, { skipNames: SKIP_READY, include: sel, stageDir: layout.tmp, onProgress: reporter ? (x, t) => reporter.progress('restore', x, t) : undefined }));
   }
   // Nothing to leave out: the worktree is scanned on every core while the index is opened and read.
   const destWalk = !engine.cloneTree && sel === takesEverything && fs.existsSync(root) ? startWalk(root) : undefined;
@@ -200,6 +202,7 @@ export function applyRestore(layout: Layout, worktree: string, snapshotId: strin
     const r = applyTree(layout.snapshotDir(snapshotId), root, engine, {
       skipNames: SKIP_READY,
       include: sel,
+      stageDir: layout.tmp,
       ...(sameContent ? { sameContent } : {}),
       // The manifest lists the snapshot: no walk of the snapshot folder.
       ...(target ? { sourceEntries: target } : {}),
