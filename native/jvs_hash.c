@@ -192,7 +192,32 @@ static void hash_zeros(EVP_MD_CTX *ctx, int64_t n) {
  * one fstat is all the check costs. A file that grows while it is read is read to its new
  * end (the sparse walk hands over to plain reads at the size it started with).
  */
+/*
+ * Where a file's data lies: lseek(SEEK_DATA / SEEK_HOLE), or, where the filesystem serves
+ * no SEEK_DATA (JuiceFS answers "all data"), the caller's list of data runs (`runs`:
+ * n sorted start, end pairs; see hashRuns), answered the way lseek would.
+ */
+/* A non-NULL run list of length 0 (a file that is one hole). */
+static const int64_t zeros_run[2];
+
+static off_t seek_data(int fd, off_t at, int whence, const int64_t *runs, size_t n) {
+  if (!runs) return lseek(fd, at, whence);
+  for (size_t i = 0; i < n; i++) {
+    if (runs[2 * i + 1] <= at) continue;
+    if (whence == SEEK_DATA) return runs[2 * i] > at ? runs[2 * i] : at;
+    return runs[2 * i] > at ? at : runs[2 * i + 1];
+  }
+  errno = ENXIO;
+  return -1;
+}
+
+static int64_t copy_hash_runs(int in, int out, unsigned char *buf, unsigned char digest[32], const char **syscall, const int64_t *runs, size_t nruns);
+
 static int64_t copy_hash_fd(int in, int out, unsigned char *buf, unsigned char digest[32], const char **syscall) {
+  return copy_hash_runs(in, out, buf, digest, syscall, NULL, 0);
+}
+
+static int64_t copy_hash_runs(int in, int out, unsigned char *buf, unsigned char digest[32], const char **syscall, const int64_t *runs, size_t nruns) {
   EVP_MD_CTX *ctx = ossl.ctx_new();
   if (!ctx || ossl.init(ctx, ossl.md, NULL) != 1) {
     ossl.ctx_free(ctx);
@@ -209,12 +234,12 @@ static int64_t copy_hash_fd(int in, int out, unsigned char *buf, unsigned char d
   /* Fewer blocks than bytes: holes. From 1 MiB up SEEK_DATA is asked anyway (two
      syscalls against at least four reads): some filesystems (JuiceFS) count blocks
      from the length. Where SEEK_DATA is not served, the file is one data run. */
-  int sparse = S_ISREG(st.st_mode) && ((int64_t)st.st_blocks * 512 < (int64_t)st.st_size || st.st_size >= (1 << 20));
+  int sparse = S_ISREG(st.st_mode) && (runs || (int64_t)st.st_blocks * 512 < (int64_t)st.st_size || st.st_size >= (1 << 20));
   int64_t run_end = 0; /* sparse: end of the data run being read */
   for (;;) {
     if (sparse && total >= run_end) {
-      off_t d = lseek(in, total, SEEK_DATA);
-      off_t h = d >= 0 ? lseek(in, d, SEEK_HOLE) : -1;
+      off_t d = seek_data(in, total, SEEK_DATA, runs, nruns);
+      off_t h = d >= 0 ? seek_data(in, d, SEEK_HOLE, runs, nruns) : -1;
       if (d < 0 && errno == ENXIO) {
         /* Only a hole from here to the size the walk started with; plain reads after it. */
         if ((int64_t)st.st_size > total) {
@@ -731,10 +756,76 @@ oom_after:
   return NULL;
 }
 
+/*
+ * hashRuns(path, runs) -> { hash, size }: SHA-256 of one file whose data runs the caller
+ * knows (BigInt64Array of sorted, non-overlapping start, end pairs) on a filesystem that
+ * serves no SEEK_DATA (JuiceFS: `juicefs info` lists a file's slices). copy_hash_fd's
+ * sparse walk with those runs instead of lseek: only the runs are read, every other byte
+ * is hashed as the zero it reads as. The file is opened O_NOFOLLOW.
+ */
+static napi_value hash_runs(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  napi_typedarray_type type;
+  size_t len = 0;
+  void *data = NULL;
+  if (argc != 2 || napi_get_typedarray_info(env, argv[1], &type, &len, &data, NULL, NULL) != napi_ok || type != napi_bigint64_array || len % 2) {
+    napi_throw_type_error(env, NULL, "hashRuns(path, runs: BigInt64Array of start, end pairs)");
+    return NULL;
+  }
+  const int64_t *runs = data;
+  for (size_t i = 0; i < len; i++) {
+    if (runs[i] < 0 || (i && runs[i] < runs[i - 1])) {
+      napi_throw_range_error(env, NULL, "hashRuns: runs must be sorted, non-overlapping and non-negative");
+      return NULL;
+    }
+  }
+  char *path = jvs_get_path(env, argv[0], NULL);
+  if (!path) return NULL;
+  unsigned char *buf = aligned_alloc(4096, BUF_SIZE);
+  unsigned char digest[32];
+  const char *syscall = "open";
+  int64_t n = -1;
+  int fd = buf ? open_read(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) : -1;
+  if (!buf) errno = ENOMEM;
+  if (fd >= 0) {
+    n = copy_hash_runs(fd, -1, buf, digest, &syscall, len ? runs : zeros_run, len / 2);
+    int e = errno;
+    close(fd);
+    errno = e;
+  }
+  free(buf);
+  if (n < 0) {
+    int e = errno;
+    char msg[4400];
+    snprintf(msg, sizeof msg, "%s: %s, %s '%s'", jvs_errno_name(e), strerror(e), syscall, path);
+    free(path);
+    napi_value code, text, err;
+    napi_create_string_utf8(env, jvs_errno_name(e), NAPI_AUTO_LENGTH, &code);
+    napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &text);
+    napi_create_error(env, code, text, &err);
+    napi_set_named_property(env, err, "code", code);
+    napi_throw(env, err);
+    return NULL;
+  }
+  free(path);
+  char hex[65];
+  for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+  napi_value out, v;
+  napi_create_object(env, &out);
+  napi_create_string_utf8(env, hex, 64, &v);
+  napi_set_named_property(env, out, "hash", v);
+  napi_create_double(env, (double)n, &v);
+  napi_set_named_property(env, out, "size", v);
+  return out;
+}
+
 napi_value jvs_hash_init(napi_env env, napi_value exports) {
   if (!load_openssl()) return exports;
   napi_property_descriptor props[] = {
     {"hashMany", NULL, hash_many, NULL, NULL, NULL, napi_default, NULL},
+    {"hashRuns", NULL, hash_runs, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return jvs_roothash_init(env, exports);

@@ -19,6 +19,11 @@ export interface Engine {
    * materializeTree then prunes excluded paths and describes the result.
    */
   cloneTree?(src: string, dst: string): void;
+  /**
+   * SHA-256 of a file already on this engine's filesystem (a clone), where the engine
+   * knows better than lseek where its data lies (juicefs-clone: sparse files).
+   */
+  hashFile?(file: string, size: number): string;
 }
 
 export const ENGINE_NAMES: readonly EngineName[] = ['juicefs-clone', 'reflink-copy', 'copy'];

@@ -4,6 +4,8 @@ import { JvsError } from '../errors.js';
 import { hashFile } from '../fsutil/fileHash.js';
 import type { Engine } from './engine.js';
 import { fsPath } from '../format/nameBytes.js';
+import { native } from '../native/native.js';
+import { juicefsDataRuns, RUNS_PROBE_MIN } from './juicefsRuns.js';
 
 /**
  * `juicefs-clone`: on a JuiceFS mount, trees are cloned by the JuiceFS metadata engine
@@ -32,7 +34,18 @@ export class JuicefsEngine implements Engine {
   copyFile(src: string, dst: string, _mode: number, hash: boolean): string | undefined {
     fs.copyFileSync(fsPath(src), fsPath(dst), fs.constants.COPYFILE_EXCL);
     // Hash what the destination holds: that is what the snapshot will be verified against.
-    return hash ? hashFile(dst) : undefined;
+    return hash ? this.hashFile(dst, fs.statSync(fsPath(dst)).size) : undefined;
+  }
+
+  /**
+   * A large file is hashed from its data runs as `juicefs info` lists them (holes
+   * hashed as zeros, never read through FUSE: JuiceFS serves no SEEK_DATA); smaller
+   * files, or when the listing cannot be used, are read whole (juicefsRuns.ts).
+   */
+  hashFile(file: string, size: number): string {
+    const hashRuns = native()?.hashRuns;
+    const runs = hashRuns && size >= RUNS_PROBE_MIN ? juicefsDataRuns(this.cli, file, size) : undefined;
+    return runs ? hashRuns!(file, runs).hash : hashFile(file);
   }
 
   cloneTree(src: string, dst: string): void {

@@ -116,7 +116,7 @@ export function materializeTree(srcRootIn: string, dstRootIn: string, engine: En
     },
   };
   // Whole-tree cloning engines (juicefs-clone): clone, prune, describe the clone.
-  if (engine.cloneTree) return materializeByClone(srcRoot, dstRoot, (s, d) => engine.cloneTree!(s, d), filter, opts);
+  if (engine.cloneTree) return materializeByClone(srcRoot, dstRoot, (s, d) => engine.cloneTree!(s, d), filter, opts, engine.hashFile?.bind(engine));
   const rootStat = fs.lstatSync(srcRoot, { bigint: true });
   fs.mkdirSync(dstRoot, { mode: 0o700 });
   // The usual incremental snapshot (copy engine, whole tree, an index): the addon puts

@@ -96,6 +96,8 @@ export function materializeByClone(
   clone: (src: string, dst: string) => void,
   filter: WalkFilter,
   opts: MaterializeOptions,
+  /** The engine's own hashing of a file of the clone (juicefs-clone: sparse files), else hashFile. */
+  hashClone: (file: string, size: number) => string = (file) => hashFile(file),
 ): MaterializeResult {
   // 1.
   const skippedTop = cloneSelected(srcRoot, dstRoot, clone, filter);
@@ -186,7 +188,7 @@ export function materializeByClone(
           // The clone's size and mtime (kept by --preserve) must agree as well: a cheap extra check.
           if (trusted !== undefined && c.stat.size === s!.stat.size && c.stat.mtimeNs === s!.stat.mtimeNs) {
             m.contentHash = trusted;
-          } else m.contentHash = hashFile(abs);
+          } else m.contentHash = hashClone(abs, m.size);
           done += m.size;
           opts.onProgress?.(done, total);
         }

@@ -94,6 +94,12 @@ export interface NativeAddon {
   openFilesWait?(handle: object): Array<{ pid: number; target: string; command: string }>;
   /** what: 1 owner, 2 permission bits (never through a symlink), 4 times. */
   metaBeneath?(root: number, rel: string, what: number, mode: number, uid: bigint, gid: bigint, atimeNs: bigint, mtimeNs: bigint): void;
+  /**
+   * SHA-256 of one file reading only the given data runs (sorted start, end pairs) and
+   * hashing every other byte as zero (native/jvs_hash.c): for filesystems without
+   * SEEK_DATA whose data runs are known otherwise (JuiceFS). Absent in older builds.
+   */
+  hashRuns?(path: string, runs: BigInt64Array): { hash: string; size: number };
 }
 
 let cached: NativeAddon | null | undefined;

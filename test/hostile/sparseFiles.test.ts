@@ -6,7 +6,7 @@ import { jvs, jvsOk } from '../helpers/cli.js';
 import { loopFsMissing, mountLoopFs, type LoopFs } from '../helpers/loopfs.js';
 import { itWith } from '../helpers/prereq.js';
 import { tmpDir } from '../helpers/tmp.js';
-import { bucketBytes, juicefsMissing, localVolume, type Volume } from '../juicefs/volume.js';
+import { bucketBytes, fuseReadBytes, juicefsMissing, localVolume, type Volume } from '../juicefs/volume.js';
 import { native } from '../../src/native/native.js';
 
 // Issue 14, item 7: a 4 GiB sparse file holding 8 KiB stays sparse in the snapshot and
@@ -62,7 +62,7 @@ const rootOfOne = (contentHash: string, size: number) => createHash('sha256').up
  * `stored` measures what the data takes where st_blocks does not tell (JuiceFS reports
  * blocks from the length): the volume's object storage, which must not grow by the holes.
  */
-function roundTrip(main: string, env: Record<string, string>, expectEngine: string, size: number, stored?: () => number): void {
+function roundTrip(main: string, env: Record<string, string>, expectEngine: string, size: number, stored?: () => number, readBytes?: () => number): void {
   const blocks = makeSparse(path.join(main, 'big'), size);
   fs.chmodSync(path.join(main, 'big'), 0o644);
   const base = stored?.();
@@ -70,7 +70,11 @@ function roundTrip(main: string, env: Record<string, string>, expectEngine: stri
   isSparse(path.join(main, 'big'));
   const contentHash = expectedContentHash(blocks, size);
 
+  // Where the filesystem counts what it served (JuiceFS's .stats), the cost follows the
+  // data: the snapshot reads the two data blocks, not the holes (an exact counter, not a time).
+  const read0 = readBytes?.();
   const snap = jvsOk(['--json', 'snapshot', 'sparse'], { cwd: main, env }).json();
+  if (readBytes) expect(readBytes() - read0!).toBeLessThan(MAX_ALLOCATED);
   expect(snap.engine).toBe(expectEngine);
   expect(snap.payload_root_hash).toBe(rootOfOne(contentHash, size));
   const inSnapshot = path.join(main, '..', '.jvs', 'snapshots', snap.snapshot_id, 'big');
@@ -79,8 +83,10 @@ function roundTrip(main: string, env: Record<string, string>, expectEngine: stri
 
   // Restore into a worktree that lost the file: written back sparse, the same bytes.
   fs.rmSync(path.join(main, 'big'));
+  const read1 = readBytes?.();
   const r = jvs(['restore', snap.snapshot_id], { cwd: main, env });
   expect(r.code, r.stdout + r.stderr).toBe(0);
+  if (readBytes) expect(readBytes() - read1!).toBeLessThan(MAX_ALLOCATED);
   const restored = path.join(main, 'big');
   expect(fs.statSync(restored).size).toBe(size);
   isSparse(restored);
@@ -128,7 +134,7 @@ describe('sparse files stay sparse (issue 14, item 7)', () => {
   itWith('JuiceFS', jfsMissing, 'juicefs-clone: snapshot and restore keep the file sparse', () => {
     const parent = fs.mkdtempSync(path.join(vol!.mounts[0]!, 'sparse-'));
     jvsOk(['init', 'repo'], { cwd: parent });
-    // 1 GiB: JuiceFS serves no SEEK_DATA, so hashing reads the holes through FUSE (docs/design-notes.md).
-    roundTrip(path.join(parent, 'repo', 'main'), {}, 'juicefs-clone', GiB, () => bucketBytes(vol!));
+    // JuiceFS serves no SEEK_DATA: the data runs come from `juicefs info` (src/engines/juicefsRuns.ts).
+    roundTrip(path.join(parent, 'repo', 'main'), {}, 'juicefs-clone', 4 * GiB, () => bucketBytes(vol!), () => fuseReadBytes(vol!));
   }, 300_000);
 });
