@@ -15,7 +15,8 @@
  *             after cloning still equals `pre`, and steady[i] = 1 says so (hash left
  *             zero); otherwise the clone is hashed. Copies without a clone hash as usual.
  *   hashMany(paths, count, mode, pre, threads, roots, expected)  (restore: mode | VERIFY)
- *     roots   [srcRoot, dstRoot]: every src/dst is a path relative to these folders,
+ *     roots   [srcRoot, dstRoot] (restores, and snapshots copying from the worktree into
+ *             their stage; null: absolute paths): every src/dst is a path relative to these folders,
  *             opened through a directory fd of the root with openat2(RESOLVE_BENEATH |
  *             RESOLVE_NO_SYMLINKS) (or, on kernels without openat2, a walk of O_NOFOLLOW
  *             opens): a symlink anywhere on the way, or `..`, fails with ELOOP/EXDEV
@@ -338,7 +339,7 @@ static int64_t ns_of(struct timespec t) {
 }
 
 static void do_hash(Run *r, size_t i, unsigned char *buf) {
-  int fd = open_read(r->src[i], O_RDONLY | O_CLOEXEC);
+  int fd = r->src_root < 0 ? open_read(r->src[i], O_RDONLY | O_CLOEXEC) : open_src(r, i);
   if (fd < 0) return fail(r, i, "open", r->src[i], errno);
   int64_t n = hash_fd(fd, buf, r->hashes + 32 * i);
   int e = errno;
@@ -377,10 +378,17 @@ static const char *finish_dst(Run *r, int out, const int64_t *pre) {
   return NULL;
 }
 
-/* Whether `path`'s lstat still shows the walked ctime, mtime, size and inode (and `n` bytes were read). */
-static int as_walked(const char *path, const int64_t *pre, int64_t n) {
+/* Whether job i's source (lstat, or an O_PATH open beneath its root) still shows the walked ctime, mtime, size and inode (and `n` bytes were read). */
+static int as_walked(Run *r, size_t i, const int64_t *pre, int64_t n) {
   struct stat a;
-  return lstat(path, &a) == 0 && (int64_t)a.st_ctim.tv_sec * 1000000000LL + a.st_ctim.tv_nsec == pre[0] &&
+  int got;
+  if (r->src_root < 0) got = lstat(r->src[i], &a) == 0;
+  else {
+    int fd = jvs_open_beneath(r->src_root, r->src[i], O_PATH, 0);
+    got = fd >= 0 && fstat(fd, &a) == 0;
+    if (fd >= 0) close(fd);
+  }
+  return got && (int64_t)a.st_ctim.tv_sec * 1000000000LL + a.st_ctim.tv_nsec == pre[0] &&
          (int64_t)a.st_mtim.tv_sec * 1000000000LL + a.st_mtim.tv_nsec == pre[1] && (int64_t)a.st_size == pre[2] &&
          (int64_t)a.st_ino == pre[3] && n == pre[2];
 }
@@ -453,7 +461,7 @@ static void do_copy(Run *r, size_t i, unsigned char *buf) {
     if (r->known) {
       /* The caller's hash holds if the source is still as walked after the clone. */
       close(in);
-      if (as_walked(src, pre, pre[2])) {
+      if (as_walked(r, i, pre, pre[2])) {
         r->steady[i] = 1;
         r->sizes[i] = (double)pre[2];
         return;
@@ -465,12 +473,12 @@ static void do_copy(Run *r, size_t i, unsigned char *buf) {
       e = errno;
       close(in);
       if (n < 0) return fail(r, i, "read", src, e);
-      if (as_walked(src, pre, n)) {
+      if (as_walked(r, i, pre, n)) {
         r->sizes[i] = (double)n;
         return;
       }
     }
-    int c = open(dst, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    int c = r->dst_root < 0 ? open(dst, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) : jvs_open_beneath(r->dst_root, dst, O_RDONLY, 0);
     if (c < 0) return fail(r, i, "open", dst, errno);
     n = hash_fd(c, buf, digest);
     e = errno;

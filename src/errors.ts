@@ -115,6 +115,13 @@ export function fromSystemError(e: unknown, what: string): JvsError {
         hint: 'check the owner and permissions of that path, then retry',
         cause: e,
       });
+    case 'ELOOP':
+      // Every open JVS makes inside a tree refuses symlinks (O_NOFOLLOW, RESOLVE_NO_SYMLINKS):
+      // one met there replaced a file or folder after JVS had looked at it.
+      return new JvsError('E_PATH_ESCAPE', `${what}: ${err.path ?? 'a path'} is, or passes through, a symbolic link where JVS had seen a file or folder (it changed meanwhile); JVS does not follow it`, {
+        hint: 'find out what else writes into that folder, then retry',
+        cause: e,
+      });
     case 'ENOENT':
       return new JvsError('E_NOT_FOUND', `${what}: ${err.path ?? 'path'} does not exist`, {
         hint: 'check the path; `jvs doctor` reports damaged repositories',

@@ -11,6 +11,7 @@ import { materializeByClone } from './materializeClone.js';
 import { native } from '../native/native.js';
 import { JvsError } from '../errors.js';
 import { tracePhase } from '../trace.js';
+import { faultPoint } from '../repo/faults.js';
 import { fsPath } from '../format/nameBytes.js';
 
 /** One entry of a materialised tree: what the payload hash and the manifest need. */
@@ -107,6 +108,8 @@ export interface MaterializeStats {
 export function materializeTree(srcRootIn: string, dstRootIn: string, engine: Engine, opts: MaterializeOptions = {}): MaterializeResult {
   const srcRoot = path.resolve(srcRootIn);
   const dstRoot = path.resolve(dstRootIn);
+  // Copies open their source and destination below fds of these (parallelCopy.ts roots).
+  const roots = [srcRoot, dstRoot] as const;
   const skip = opts.skipNames;
   const include = opts.include;
   const filter: WalkFilter = {
@@ -127,6 +130,7 @@ export function materializeTree(srcRootIn: string, dstRootIn: string, engine: En
   const classified = k?.link && k.native && opts.walk?.scan && !opts.skipNames && process.env.JVS_NO_CLASSIFY !== '1' ? native()?.classify?.(opts.walk.scan, k.native.state, k.native.probeNs, k.native.parent, k.parentDir, dstRoot, os.availableParallelism()) ?? undefined : undefined;
   const walk = classified ? undefined : opts.walk ? opts.walk.result() : walkTree(srcRoot, filter);
   tracePhase('materialize: walk');
+  faultPoint('materialize.walked');
   const unsupported = walk ? walk.unsupported : classified!.rels.filter((_, i) => classified!.types[i] === 3);
   const degraded = unsupported.map((rel) => `skipped special file (socket, FIFO or device): ${rel}`);
   let total = 0;
@@ -219,7 +223,7 @@ export function materializeTree(srcRootIn: string, dstRootIn: string, engine: En
           break;
         }
         if (key) firstOfInode.set(key, m);
-        if (placeFile(src, dst, e, m, engine, opts, stats, queue, links, knownQueue)) {
+        if (placeFile(src, dst, e, m, engine, opts, stats, roots, queue, links, knownQueue)) {
           queuedRel.add(e.rel);
           break;
         }
@@ -357,12 +361,13 @@ interface Deferred {
 }
 
 /** A job's source stat before the copy and the metadata the copy must get (plain data: jobs may go to a worker). */
-function jobOf(src: string, dst: string, e: TreeEntry): ParallelJob {
+function jobOf(src: string, dst: string, e: TreeEntry, roots?: readonly [string, string]): ParallelJob {
   const st = e.stat;
   return {
     kind: 'copy',
     src,
     dst,
+    ...(roots ? { roots } : {}),
     mode: permBits(st),
     pre: [st.ctimeNs.toString(), st.mtimeNs.toString(), st.size.toString(), st.ino.toString()],
     meta: { atimeNs: st.atimeNs, mtimeNs: st.mtimeNs, uid: st.uid, gid: st.gid },
@@ -379,7 +384,7 @@ interface PendingLink {
 }
 
 /** Returns true when the copy or link was deferred (the caller runs them after the walk). */
-function placeFile(src: string, dst: string, e: TreeEntry, m: ManifestEntry, engine: Engine, opts: MaterializeOptions, stats: MaterializeStats, queue?: Deferred[], links?: { push(l: PendingLink): void }, knownQueue?: Deferred[]): boolean {
+function placeFile(src: string, dst: string, e: TreeEntry, m: ManifestEntry, engine: Engine, opts: MaterializeOptions, stats: MaterializeStats, roots: readonly [string, string], queue?: Deferred[], links?: { push(l: PendingLink): void }, knownQueue?: Deferred[]): boolean {
   const mode = permBits(e.stat);
   const k = opts.known;
   if (k) {
@@ -399,10 +404,10 @@ function placeFile(src: string, dst: string, e: TreeEntry, m: ManifestEntry, eng
         return false;
       }
       if (knownQueue) {
-        knownQueue.push({ job: jobOf(src, dst, e), dst, e, m, trusted });
+        knownQueue.push({ job: jobOf(src, dst, e, roots), dst, e, m, trusted });
         return true;
       }
-      copyTrusted(src, dst, e, m, engine, stats, trusted);
+      copyTrusted(src, dst, e, m, engine, stats, trusted, roots);
       return false;
     }
     if (parentSame) {
@@ -422,7 +427,7 @@ function placeFile(src: string, dst: string, e: TreeEntry, m: ManifestEntry, eng
     applyCopyMetadata(dst, permBits(e.stat), e.stat);
     return false;
   }
-  const job = jobOf(src, dst, e);
+  const job = jobOf(src, dst, e, roots);
   if (queue) {
     queue.push({ job, dst, e, m });
     return true;
@@ -435,8 +440,8 @@ function placeFile(src: string, dst: string, e: TreeEntry, m: ManifestEntry, eng
 }
 
 /** Copy a file whose content the stat vouches for: read only if it changed while being copied (copyKnown). */
-function copyTrusted(src: string, dst: string, e: TreeEntry, m: ManifestEntry, engine: Engine, stats: MaterializeStats, trusted: string): void {
-  tookKnown(dst, e, m, stats, copyKnown([jobOf(src, dst, e)], engine)[0]!, trusted);
+function copyTrusted(src: string, dst: string, e: TreeEntry, m: ManifestEntry, engine: Engine, stats: MaterializeStats, trusted: string, roots: readonly [string, string]): void {
+  tookKnown(dst, e, m, stats, copyKnown([jobOf(src, dst, e, roots)], engine)[0]!, trusted);
 }
 
 /** A copyKnown outcome into the manifest entry: the vouched-for hash unless the copy had to be hashed. */
@@ -512,7 +517,7 @@ function linkBatcher(engine: Engine, stats: MaterializeStats, fromRoot: string, 
           const m: ManifestEntry = l.at === undefined ? l.m : (entries[l.at] = { ...statRecord(l.e), contentHash: l.m.contentHash! });
           const before = `${m.contentHash}:${m.size}`;
           try {
-            copyTrusted(under(srcRoot, l.rel), dst, l.e, m, engine, stats, m.contentHash!);
+            copyTrusted(under(srcRoot, l.rel), dst, l.e, m, engine, stats, m.contentHash!, [srcRoot, dstRoot]);
           } catch (e) {
             failure = e;
             break;

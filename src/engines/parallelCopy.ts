@@ -44,6 +44,13 @@ export interface ParallelJob {
    * again (the addon sets them through the open fd: no extra path lookups).
    */
   meta?: JobMeta;
+  /**
+   * The folders `src` and `dst` lie in (one tuple shared by the jobs of one tree). The
+   * addon then opens both below directory fds of these roots without following any
+   * symlink on the way (openat2 RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS), so a folder of
+   * the source swapped for a symlink after the walk is not read through (ELOOP).
+   */
+  roots?: readonly [string, string];
 }
 
 /** What `meta` carries: a walked stat (EntryStat, fs.BigIntStats) fits as is. */
@@ -148,16 +155,18 @@ const BATCH_JOBS = 4096;
 function runNativeBatch(jobs: readonly ParallelJob[], mode: HashModeValue, engineName: string, threads: number, start = 0, end = jobs.length, known = false): { outcomes: CopyOutcome[]; cloneRefused: boolean; byOtherThreads: number } {
   const many = nativeHashMany()!;
   const n = end - start;
+  const roots = sharedRoots(jobs, start, end);
   const parts = new Array<string>(mode === HashMode.hash ? n : 2 * n);
   const pre = mode === HashMode.hash ? null : new BigInt64Array(PRE_PER_JOB * n);
   for (let k = 0; k < n; k++) {
     const job = jobs[start + k]!;
+    const src = roots ? job.src.slice(rootPrefix(roots[0]).length) : job.src;
     if (pre === null) {
-      parts[k] = job.src;
+      parts[k] = src;
       continue;
     }
-    parts[2 * k] = job.src;
-    parts[2 * k + 1] = job.dst!;
+    parts[2 * k] = src;
+    parts[2 * k + 1] = roots ? job.dst!.slice(rootPrefix(roots[1]).length) : job.dst!;
     const p = job.pre;
     const at = PRE_PER_JOB * k;
     if (p) {
@@ -178,7 +187,7 @@ function runNativeBatch(jobs: readonly ParallelJob[], mode: HashModeValue, engin
   parts.push('');
   let r;
   try {
-    r = many(parts.join('\0'), n, known ? mode | KNOWN : mode, pre, threads);
+    r = many(parts.join('\0'), n, known ? mode | KNOWN : mode, pre, threads, roots ? [roots[0], roots[1]] : null);
   } catch (e) {
     const err = e as NodeJS.ErrnoException & { index?: number };
     if (engineName === 'reflink-copy' && err.syscall === 'ioctl_ficlone') throw cloneFailure(jobs[start + (err.index ?? 0)]!.src, e);
@@ -190,6 +199,20 @@ function runNativeBatch(jobs: readonly ParallelJob[], mode: HashModeValue, engin
     if (mode !== HashMode.hash && jobs[start + k]!.meta) outcomes[k]!.metaApplied = true;
   }
   return { outcomes, cloneRefused: r.cloneRefused, byOtherThreads: r.byOtherThreads };
+}
+
+const rootPrefix = (root: string) => (root.endsWith('/') ? root : `${root}/`);
+
+/** The roots every job of jobs[start..end) names and lies below, or undefined (absolute paths then). */
+function sharedRoots(jobs: readonly ParallelJob[], start: number, end: number): readonly [string, string] | undefined {
+  const roots = jobs[start]?.roots;
+  if (!roots) return undefined;
+  const [s, d] = [rootPrefix(roots[0]), rootPrefix(roots[1])];
+  for (let k = start; k < end; k++) {
+    const j = jobs[k]!;
+    if (j.roots !== roots || !j.src.startsWith(s) || (j.dst !== undefined && !j.dst.startsWith(d))) return undefined;
+  }
+  return roots;
 }
 
 function runNative(jobs: readonly ParallelJob[], mode: HashModeValue, engineName: string, onDone?: (outcome: CopyOutcome, index: number) => void): CopyOutcome[] & { byWorker?: number } {

@@ -13,7 +13,7 @@ import { JVS_BIN, descriptorIds, faultSteps, newRepo, run, snapshot, treeState, 
  * a mix), and nothing half-made stays behind.
  */
 
-const SNAPSHOT_STEPS = ['snapshot.1-intent', 'snapshot.2-materialize', 'snapshot.3-fsync', 'snapshot.5-descriptor-tmp', 'snapshot.6-ready', 'snapshot.7-publish-dir', 'snapshot.8-publish-descriptor', 'snapshot.9-head', 'snapshot.10-intent-done'];
+const SNAPSHOT_STEPS = ['snapshot.1-intent', 'materialize.walked', 'snapshot.2-materialize', 'snapshot.3-fsync', 'snapshot.5-descriptor-tmp', 'snapshot.6-ready', 'snapshot.7-publish-dir', 'snapshot.8-publish-descriptor', 'snapshot.9-head', 'snapshot.10-intent-done'];
 const RESTORE_STEPS = ['restore.1-intent', 'apply.staged', 'restore.2-applied', 'restore.3-head'];
 const FORK_STEPS = ['fork.1-intent', 'fork.2-materialize', 'fork.3-publish', 'fork.4-config'];
 const GC_STEPS = ['gc.1-intent', 'gc.2-tombstone', 'gc.3-descriptor', 'gc.4-payload-moved', 'gc.5-payload-removed', 'gc.6-intent-done'];

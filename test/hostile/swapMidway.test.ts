@@ -95,3 +95,38 @@ describe('issue 14: a folder swapped for a symlink during a restore', () => {
     expect(fs.readdirSync(repo.main).sort()).toEqual(['b.txt', 'd']);
   });
 });
+
+/** Files below `root` (symlinks not followed) whose bytes contain `text`. */
+function filesHolding(root: string, text: string): string[] {
+  const out: string[] = [];
+  const walk = (dir: string) => {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.isFile() && fs.readFileSync(p).includes(text)) out.push(path.relative(root, p));
+    }
+  };
+  walk(root);
+  return out;
+}
+
+describe('issue 14: a folder swapped for a symlink during a snapshot', () => {
+  it('the snapshot never copies through it: E_PATH_ESCAPE, and no outside byte lands in the repository', async () => {
+    const repo = newRepo();
+    writeFiles(repo.main, { 'd/f.txt': 'inside\n', 'top.txt': 'top\n' });
+    const victim = path.join(path.dirname(repo.root), 'victim');
+    writeFiles(victim, { 'f.txt': 'OUTSIDE SECRET\n' });
+    const { pid, done } = await startStopped(['snapshot', 'first', '--json'], repo.main, 'materialize.walked');
+    // The worktree was walked (d/f.txt is a file); now d becomes a link to the outside folder.
+    fs.renameSync(path.join(repo.main, 'd'), path.join(repo.root, 'd-moved-away'));
+    fs.symlinkSync(victim, path.join(repo.main, 'd'));
+    process.kill(pid, 'SIGCONT');
+    const r = await done;
+    expectError(r, 'E_PATH_ESCAPE');
+    expect(filesHolding(repo.root, 'OUTSIDE SECRET')).toEqual([]);
+    expect(fs.readdirSync(path.join(repo.ctl, 'descriptors'))).toEqual([]);
+    const d = run(['doctor', '--repair-runtime', '--json'], repo.main);
+    expect(d.code, d.stdout + d.stderr).toBe(0);
+    expect(filesHolding(repo.root, 'OUTSIDE SECRET')).toEqual([]);
+  });
+});
