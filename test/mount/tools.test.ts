@@ -216,6 +216,12 @@ f.close()
   it('kill -9 of the daemon, then a new jvs mount on the same mountpoint works', () => {
     const m = mountNewRepo({ 'f.txt': 'alive\n' });
     process.kill(m.pid, 'SIGKILL');
+    // kill(2) only sends the signal: under load the daemon (and its live mount) can still
+    // be there a moment later, and a mount over a live one is refused (E_ALREADY_EXISTS),
+    // which made this test flaky. The claim is about a dead daemon's mount.
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline && isAlive(m.pid)) spawnSync('sleep', ['0.05']);
+    expect(isAlive(m.pid)).toBe(false);
     mountAgain(m.main, m.mnt);
     expect(fs.readFileSync(path.join(m.mnt, 'current/f.txt'), 'utf8')).toBe('alive\n');
     shOk('echo "after crash" > .jvs/ctl/snapshot', m.mnt);
@@ -278,3 +284,12 @@ describe('jvs mount in the foreground', () => {
     }
   }, 60_000);
 });
+
+/** Whether process `pid` still exists (a zombie not yet reaped counts as gone: its fds are closed). */
+function isAlive(pid: number): boolean {
+  try {
+    return !/^\S+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
