@@ -8,11 +8,14 @@
  *       come sorted in UTF-16 code-unit order, the order JavaScript's sort gives (names
  *       that are not valid UTF-8 cross as jvs_names.c escapes them, and sort so). An
  *       entry that vanishes between readdir and lstat is left out. Throws the first error.
- *   scanTreeStart(root, threads) -> handle;  scanTreeWait(handle) -> Array<{ rel, names, stats }>
+ *   scanTreeStart(root, threads, reuse?) -> handle;  scanTreeWait(handle) -> Array<{ rel, names, stats }>
  *       every folder below root (root itself as rel ""), scanned as scanDirs does, by
  *       `threads` background threads that take folders from a shared queue and add the
  *       subfolders they find (symlinks are not followed): the whole tree on every core
- *       while JavaScript does other work. Folders come in no particular order.
+ *       while JavaScript does other work. Folders come in no particular order. With
+ *       reuse ({ previous, dirs, trees }: dirty tracking's word that only those folders
+ *       changed since the finished scan `previous` began), other folders are taken
+ *       from `previous` without being read (reuse_take).
  *   linkStart(fromRoot, toRoot, rels, count, threads) -> handle;  linkWait(handle) -> Int32Array
  *       rels is "a\0b\0..." (count paths): each toRoot/rel becomes a hard link to
  *       fromRoot/rel (linkat through fds of the two roots), made on `threads` background
@@ -341,7 +344,13 @@ struct tree_scan {
   uint32_t threads;
   pthread_t tids[16];
   int started[16], joined;
+  struct reuse *reuse; /* scanTreeStart's optional third argument (see reuse_take) */
+  size_t reused;       /* folders taken from it */
 };
+
+struct reuse;
+static int reuse_take(struct reuse *u, const char *rel, struct scan_result *out);
+static void reuse_free(napi_env env, struct reuse *u);
 
 static char *join_rel(const char *a, const char *b) {
   size_t la = strlen(a), lb = strlen(b);
@@ -374,7 +383,10 @@ static void *tree_run(void *arg) {
 
     char *abs = rel[0] ? join_rel(t->root, rel) : strdup(t->root);
     struct scan_result r = {0};
-    if (abs) {
+    int took = t->reuse && reuse_take(t->reuse, rel, &r);
+    if (took) {
+      /* the earlier scan's result still describes this folder */
+    } else if (abs) {
       scan_one(abs, &r);
       scan_sort(&r);
     } else r.err = ENOMEM;
@@ -394,6 +406,7 @@ static void *tree_run(void *arg) {
 
     pthread_mutex_lock(&t->mu);
     t->busy--;
+    t->reused += took;
     if (r.err) tree_fail(t, r.err, abs ? abs : t->root);
     if (!r.err && t->dlen == t->dcap) {
       size_t cap = t->dcap ? t->dcap * 2 : 64;
@@ -451,18 +464,29 @@ static void tree_free(napi_env env, void *data, void *hint) {
   free(t->queue);
   free(t->err_path);
   free(t->root);
+  if (t->reuse) reuse_free(env, t->reuse);
   pthread_mutex_destroy(&t->mu);
   pthread_cond_destroy(&t->cv);
   free(t);
 }
 
+static struct reuse *reuse_new(napi_env env, napi_value spec);
+
 static napi_value scan_tree_start(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
+  size_t argc = 3;
+  napi_value argv[3];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc != 2) return napi_throw_type_error(env, NULL, "scanTreeStart(root, threads)"), NULL;
+  if (argc != 2 && argc != 3) return napi_throw_type_error(env, NULL, "scanTreeStart(root, threads, reuse?)"), NULL;
   struct tree_scan *t = calloc(1, sizeof *t);
   if (!t) return throw_code(env, "scanTreeStart", ENOMEM);
+  if (argc == 3) {
+    napi_valuetype ty;
+    napi_typeof(env, argv[2], &ty);
+    if (ty == napi_object && !(t->reuse = reuse_new(env, argv[2]))) {
+      free(t);
+      return NULL; /* exception pending */
+    }
+  }
   pthread_mutex_init(&t->mu, NULL);
   pthread_cond_init(&t->cv, NULL);
   napi_get_value_uint32(env, argv[1], &t->threads);
@@ -485,6 +509,21 @@ static napi_value scan_tree_start(napi_env env, napi_callback_info info) {
   napi_value handle;
   napi_create_external(env, t, tree_free, NULL, &handle);
   return handle;
+}
+
+/* scanTreeStats(handle) -> { folders, reused }: of a finished scan, how many folders it
+ * has and how many of them were taken from the earlier scan (reuse). */
+static napi_value scan_tree_stats(napi_env env, napi_callback_info info) {
+  struct tree_scan *t = handle_arg(env, info, "scanTreeStats(handle)");
+  if (!t) return NULL;
+  tree_join(t);
+  napi_value o, v;
+  napi_create_object(env, &o);
+  napi_create_double(env, (double)t->dlen, &v);
+  napi_set_named_property(env, o, "folders", v);
+  napi_create_double(env, (double)t->reused, &v);
+  napi_set_named_property(env, o, "reused", v);
+  return o;
 }
 
 static napi_value scan_tree_wait(napi_env env, napi_callback_info info) {
@@ -849,6 +888,117 @@ static int64_t strtab_get(const struct strtab *t, const char *k, size_t n) {
     if (!t->key[i]) return -1;
     if (t->len[i] == n && memcmp(t->key[i], k, n) == 0) return t->val[i];
   }
+}
+
+/*
+ * Reuse of an earlier whole-tree scan (scanTreeStart's third argument
+ * { previous, dirs, trees }, given by the mount's dirty tracking, native/fuse/dirty.c):
+ * a folder is taken from `previous` instead of being read when it is not in `dirs`,
+ * not at or below one of `trees`, was in the earlier scan, and holds no file with more
+ * than one link (a write through a link in another folder changes it without any event
+ * naming this folder). The caller vouches that nothing else changed since `previous`
+ * began; a folder that did change anyway is exactly as wrong as the caller's claim.
+ */
+struct reuse {
+  struct tree_scan *prev;
+  napi_ref prev_ref;
+  struct strtab prev_dirs, dirty;
+  char **dirs, **trees;
+  size_t ndirs, ntrees;
+};
+
+static char **string_list(napi_env env, napi_value arr, size_t *n) {
+  uint32_t len = 0;
+  bool is_array = false;
+  *n = 0;
+  if (napi_is_array(env, arr, &is_array) != napi_ok || !is_array) return calloc(1, sizeof(char *));
+  napi_get_array_length(env, arr, &len);
+  char **v = calloc(len ? len : 1, sizeof(char *));
+  if (!v) return NULL;
+  for (uint32_t i = 0; i < len; i++) {
+    napi_value e;
+    napi_get_element(env, arr, i, &e);
+    if (!(v[i] = get_string(env, e, NULL))) {
+      for (uint32_t j = 0; j < i; j++) free(v[j]);
+      free(v);
+      return NULL;
+    }
+  }
+  *n = len;
+  return v;
+}
+
+static void reuse_free(napi_env env, struct reuse *u) {
+  if (u->prev_ref) napi_delete_reference(env, u->prev_ref);
+  strtab_free(&u->prev_dirs);
+  strtab_free(&u->dirty);
+  for (size_t i = 0; i < u->ndirs; i++) free(u->dirs[i]);
+  for (size_t i = 0; i < u->ntrees; i++) free(u->trees[i]);
+  free(u->dirs);
+  free(u->trees);
+  free(u);
+}
+
+static struct reuse *reuse_new(napi_env env, napi_value spec) {
+  napi_value pv, dv, tv;
+  void *prev = NULL;
+  if (napi_get_named_property(env, spec, "previous", &pv) != napi_ok || napi_get_value_external(env, pv, &prev) != napi_ok || !prev) {
+    napi_throw_type_error(env, NULL, "scanTreeStart: reuse.previous must be a scanTreeStart handle");
+    return NULL;
+  }
+  struct reuse *u = calloc(1, sizeof *u);
+  if (!u) return throw_code(env, "scanTreeStart", ENOMEM), NULL;
+  u->prev = prev;
+  tree_join(u->prev); /* a finished scan only (the mount starts it well before) */
+  napi_create_reference(env, pv, 1, &u->prev_ref);
+  napi_get_named_property(env, spec, "dirs", &dv);
+  napi_get_named_property(env, spec, "trees", &tv);
+  u->dirs = string_list(env, dv, &u->ndirs);
+  u->trees = string_list(env, tv, &u->ntrees);
+  if (!u->dirs || !u->trees || strtab_init(&u->prev_dirs, u->prev->dlen) || strtab_init(&u->dirty, u->ndirs)) {
+    reuse_free(env, u);
+    return throw_code(env, "scanTreeStart", ENOMEM), NULL;
+  }
+  if (!u->prev->err)
+    for (size_t i = 0; i < u->prev->dlen; i++) strtab_put(&u->prev_dirs, u->prev->done[i].rel, (uint32_t)strlen(u->prev->done[i].rel), (uint32_t)i);
+  for (size_t i = 0; i < u->ndirs; i++) strtab_put(&u->dirty, u->dirs[i], (uint32_t)strlen(u->dirs[i]), 0);
+  return u;
+}
+
+static int reuse_take(struct reuse *u, const char *rel, struct scan_result *out) {
+  size_t n = strlen(rel);
+  if (u->prev->err || strtab_get(&u->dirty, rel, n) >= 0) return 0;
+  for (size_t i = 0; i < u->ntrees; i++) {
+    size_t k = strlen(u->trees[i]);
+    if (k == 0 || (n >= k && memcmp(rel, u->trees[i], k) == 0 && (rel[k] == 0 || rel[k] == '/'))) return 0;
+  }
+  int64_t at = strtab_get(&u->prev_dirs, rel, n);
+  if (at < 0) return 0;
+  const struct scan_result *p = &u->prev->done[at].res;
+  if (p->err || !p->order) return 0;
+  for (size_t k = 0; k < p->n; k++) {
+    const int64_t *st = p->stats + k * SCAN_FIELDS;
+    if (!S_ISDIR((mode_t)st[JVS_STAT_MODE]) && st[JVS_STAT_NLINK] > 1) return 0;
+  }
+  struct scan_result r = {0};
+  size_t cap = p->n ? p->n : 1;
+  r.names = malloc(p->names_len ? p->names_len : 1);
+  r.offsets = malloc(cap * sizeof(size_t));
+  r.stats = malloc(cap * SCAN_FIELDS * sizeof(int64_t));
+  r.order = malloc(cap * sizeof(size_t));
+  if (!r.names || !r.offsets || !r.stats || !r.order) {
+    scan_free(&r);
+    return 0; /* read it instead */
+  }
+  memcpy(r.names, p->names, p->names_len);
+  memcpy(r.offsets, p->offsets, p->n * sizeof(size_t));
+  memcpy(r.stats, p->stats, p->n * SCAN_FIELDS * sizeof(int64_t));
+  memcpy(r.order, p->order, p->n * sizeof(size_t));
+  r.names_len = r.names_cap = p->names_len;
+  r.n = r.cap = p->n;
+  r.odd_names = p->odd_names;
+  *out = r;
+  return 1;
 }
 
 struct classify_out {
@@ -1283,6 +1433,7 @@ napi_value jvs_tree_init(napi_env env, napi_value exports) {
     {"scanDirs", NULL, scan_dirs, NULL, NULL, NULL, napi_default, NULL},
     {"scanTreeStart", NULL, scan_tree_start, NULL, NULL, NULL, napi_default, NULL},
     {"scanTreeWait", NULL, scan_tree_wait, NULL, NULL, NULL, napi_default, NULL},
+    {"scanTreeStats", NULL, scan_tree_stats, NULL, NULL, NULL, napi_default, NULL},
     {"linkStart", NULL, link_start, NULL, NULL, NULL, napi_default, NULL},
     {"linkWait", NULL, link_wait, NULL, NULL, NULL, napi_default, NULL},
     {"classify", NULL, classify, NULL, NULL, NULL, napi_default, NULL},

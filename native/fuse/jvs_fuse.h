@@ -7,6 +7,7 @@
  *   ops.c      current/ and snapshot trees served in C (passthrough, no path strings)
  *   virtual.c  inodes served by TypeScript (root, .jvs/, the name table, control
  *              files): requests handed to the JS thread, replies coming back from it
+ *   dirty.c    dirty tracking of current/ (inotify per folder) for control-file snapshots
  *   session.c  the N-API module: mount, session threads, unmount, the write gate,
  *              syncfs of the mount and cache invalidation
  *
@@ -80,6 +81,7 @@ int jvs_cur_root_fd(void);
 /* ops.c */
 void jvs_ops_install(struct fuse_lowlevel_ops *ops);
 extern pthread_rwlock_t jvs_gate;
+extern __thread int jvs_gate_held;   /* this thread holds the gate shared already */
 extern double jvs_current_timeout;   /* entry/attr timeout of current/ (seconds) */
 extern double jvs_snapshot_timeout;  /* of immutable snapshot trees */
 extern int jvs_switch_creds;         /* run requests with the caller's fsuid/fsgid */
@@ -91,6 +93,9 @@ void jvs_virtual_stop(void);
 /* A request for a virtual inode: hand it to TypeScript. */
 void jvs_virtual_dispatch(fuse_req_t req, const char *op, fuse_ino_t ino, const char *name, const void *data, size_t size, uint64_t a, uint64_t b, struct fuse_file_info *fi);
 napi_value jvs_virtual_exports(napi_env env, napi_value exports);
+
+/* dirty.c */
+napi_value jvs_dirty_exports(napi_env env, napi_value exports);
 
 /* session.c */
 extern struct fuse_session *jvs_se;

@@ -41,7 +41,13 @@ int jvs_writeback = 0;
 /* The fixed virtual nodeids C needs to know (TypeScript assigns the same ones). */
 #define JVS_INO_SNAPSHOTS 3
 
-#define GATED(stmt) do { pthread_rwlock_rdlock(&jvs_gate); stmt; pthread_rwlock_unlock(&jvs_gate); } while (0)
+/* The loop thread takes the gate itself around a change it serves inline (session.c), so
+ * ops must not take it again there: a second read lock behind a waiting writer would
+ * wait for ever on a writer-preferring lock. */
+__thread int jvs_gate_held;
+static void gate_in(void) { if (!jvs_gate_held) pthread_rwlock_rdlock(&jvs_gate); }
+static void gate_out(void) { if (!jvs_gate_held) pthread_rwlock_unlock(&jvs_gate); }
+#define GATED(stmt) do { gate_in(); stmt; gate_out(); } while (0)
 
 /* --- credentials --------------------------------------------------------------- */
 
@@ -186,7 +192,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
   creds_t c;
   creds_begin(req, &c);
   int r = 0;
-  pthread_rwlock_rdlock(&jvs_gate);
+  gate_in();
   if (!r && (to_set & FUSE_SET_ATTR_MODE)) r = chmod(pp, attr->st_mode & 07777);
   if (!r && (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))) {
     uid_t u = (to_set & FUSE_SET_ATTR_UID) ? attr->st_uid : (uid_t) -1;
@@ -218,7 +224,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
     }
   }
   int e = errno;
-  pthread_rwlock_unlock(&jvs_gate);
+  gate_out();
   creds_end(&c);
   struct stat st;
   if (!r) { r = fstat(fd, &st); e = errno; }
@@ -634,6 +640,27 @@ static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fus
   fuse_reply_err(req, r < 0 ? errno : 0);
 }
 
+/* access(2) reaches us only without default_permissions (session.c): the backing file
+ * system answers as the daemon, which is the mounting user (or root for root). */
+static void op_access(fuse_req_t req, fuse_ino_t ino, int mask) {
+  jvs_inode *in = jvs_inode_get(ino);
+  if (!in) {
+    fuse_reply_err(req, 0); /* virtual inodes: their modes already say what opening allows */
+    return;
+  }
+  if ((mask & W_OK) && in->area == JVS_AREA_SNAPSHOT) {
+    fuse_reply_err(req, EROFS);
+    return;
+  }
+  PIN(in, fd)
+  char pp[32];
+  proc_path(pp, fd);
+  int r = in->type == S_IFLNK ? 0 : faccessat(AT_FDCWD, pp, mask, AT_EACCESS);
+  int e = errno;
+  jvs_inode_unpin(in);
+  fuse_reply_err(req, r < 0 ? e : 0);
+}
+
 static void op_statfs(fuse_req_t req, fuse_ino_t ino) {
   jvs_inode *in = jvs_inode_get(ino);
   int fd = in && in->area == JVS_AREA_SNAPSHOT ? jvs_snap_root_fd() : jvs_cur_root_fd();
@@ -670,4 +697,5 @@ void jvs_ops_install(struct fuse_lowlevel_ops *ops) {
   ops->releasedir = op_releasedir;
   ops->fsyncdir = op_fsyncdir;
   ops->statfs = op_statfs;
+  ops->access = op_access;
 }

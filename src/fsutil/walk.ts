@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { native } from '../native/native.js';
+import { native, type ScanReuse } from '../native/native.js';
 import { fsPath, nameFromBytes } from '../format/nameBytes.js';
 
 export type EntryType = 'dir' | 'file' | 'symlink';
@@ -185,10 +185,10 @@ export interface PendingWalk {
  * native threads scan the whole tree (every folder on every core) while the caller
  * reads its index; otherwise the walk simply happens when result() is called.
  */
-export function startWalk(root: string, filter: WalkFilter = {}): PendingWalk {
+export function startWalk(root: string, filter: WalkFilter = {}, reuse?: ScanReuse): PendingWalk {
   const n = native();
   if (!n || filter.include) return { result: () => walkTree(root, filter) };
-  const handle = n.scanTreeStart(root, os.availableParallelism());
+  const handle = reuse ? n.scanTreeStart(root, os.availableParallelism(), reuse) : n.scanTreeStart(root, os.availableParallelism());
   let done: WalkResult | undefined;
   return {
     scan: handle,

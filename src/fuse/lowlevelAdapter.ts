@@ -6,6 +6,7 @@ import type { Attr } from './attrs.js';
 import { errnoOf } from './errno.js';
 import type { FuseMount, FuseMountOptions } from './fuseAdapter.js';
 import type { MountTree } from './mountTree.js';
+import { DirtyWalk } from './dirtyWalk.js';
 import { CONTROL, CTL, CTL_FILES, SNAPSHOTS } from './router.js';
 import os from 'node:os';
 
@@ -27,6 +28,9 @@ interface LowLevelAddon {
   syncfs(): Promise<void>;
   invalidateCurrent(): Promise<void>;
   openFds(): number;
+  dirtyStart(root: string): boolean;
+  dirtyTake(): { all: boolean; dirs: string[]; trees: string[] };
+  dirtyStop(): void;
   replyErr(req: object, errno: number): void;
   replyEntry(req: object, nodeid: number, attr: Float64Array, timeout: number): void;
   replyAttr(req: object, attr: Float64Array, timeout: number): void;
@@ -109,7 +113,7 @@ function timeoutOf(p: string): number {
   return 1;
 }
 
-export async function mountLowLevel(tree: MountTree, mountpoint: string, opts: FuseMountOptions & { singleThread?: boolean; maxFds?: number } = {}): Promise<FuseMount> {
+export async function mountLowLevel(tree: MountTree, mountpoint: string, opts: FuseMountOptions & { loop?: 'hybrid' | 'single' | 'multi'; maxFds?: number } = {}): Promise<FuseMount> {
   const addon = loadLowLevel();
   const ids = new VirtualIds();
   const child = (parent: string, name: string) => (parent === '/' ? `/${name}` : `${parent}/${name}`);
@@ -215,11 +219,17 @@ export async function mountLowLevel(tree: MountTree, mountpoint: string, opts: F
     addon.mount(mountpoint, tree.current.root, tree.snapshots.root, handler, {
       allowOther: !!opts.allowOther,
       debug: !!opts.debug,
-      singleThread: !!opts.singleThread,
+      loop: opts.loop ?? 'hybrid',
       writeback: true,
       switchCreds: !!opts.allowOther && process.getuid?.() === 0,
       ...(opts.maxFds ? { maxFds: opts.maxFds } : {}),
     });
+    // Dirty tracking (native/fuse/dirty.c): off with JVS_MOUNT_DIRTY=0, and by itself on
+    // network and FUSE backings, where other machines' changes raise no event here.
+    if (process.env.JVS_MOUNT_DIRTY !== '0' && addon.dirtyStart(tree.current.root)) {
+      tree.dirtyWalk = new DirtyWalk({ take: () => addon.dirtyTake() }, tree.current.root);
+      tree.dirtyWalk.rebase();
+    }
   } catch (e) {
     throw new JvsError('E_IO', `mounting ${mountpoint} failed: ${(e as Error).message}`, {
       hint: 'check that /dev/fuse exists, fuse3 (fusermount3) is installed and the folder is empty',
@@ -227,6 +237,9 @@ export async function mountLowLevel(tree: MountTree, mountpoint: string, opts: F
     });
   }
   return {
-    unmount: async () => addon.unmount(),
+    unmount: async () => {
+      addon.dirtyStop();
+      addon.unmount();
+    },
   };
 }

@@ -14,6 +14,7 @@ import { ControlFiles } from './control.js';
 import { mountFuse } from './fuseAdapter.js';
 import { mountLowLevel } from './lowlevelAdapter.js';
 import { serveMountSocket } from './mountSocket.js';
+
 import { WriteGate } from './gate.js';
 import { MountTree } from './mountTree.js';
 import { isFuseHidden, Passthrough } from './passthrough.js';
@@ -39,7 +40,11 @@ export const MOUNT_FSTYPE = 'fuse.jvs';
  * (createSnapshot, restoreSnapshot, resolveRef, loadDescriptors). No kernel involved:
  * tests drive it directly.
  */
-export async function buildMountTree(layout: Layout, worktree: string, opts: { operationUmask?: number } = {}): Promise<MountTree> {
+export async function buildMountTree(layout: Layout, worktree: string, opts: { operationUmask?: number; fuseHidden?: boolean } = {}): Promise<MountTree> {
+  // Only libfuse 2 (fuse-native) leaves `.fuse_hidden*` files for files unlinked while
+  // open. Leaving nothing out lets a snapshot use the addon's whole-tree scan (and
+  // dirty tracking) instead of the filtered walk.
+  const exclude = opts.fuseHidden ? isFuseHidden : undefined;
   // The daemon runs with umask 0 (modes from create/mkdir already carry the caller's
   // umask); JVS's own files (descriptors, intents, index, audit) must be written with
   // the user's umask instead. Swapping the process umask is safe during snapshot and
@@ -78,9 +83,14 @@ export async function buildMountTree(layout: Layout, worktree: string, opts: { o
     },
     snapshot: (req) =>
       gate.exclusiveRun(async () => {
+        const dirty = tree.dirtyWalk?.forSnapshot();
+        let ok = false;
         try {
           const prev = opts.operationUmask === undefined ? undefined : process.umask(opts.operationUmask);
-          const r = await createSnapshot(layout, { worktree, ...req, exclude: isFuseHidden, lockWaitMs: CONTROL_LOCK_WAIT_MS }).finally(() => prev !== undefined && process.umask(prev));
+          const r = await createSnapshot(layout, { worktree, ...req, ...(exclude ? { exclude } : {}), lockWaitMs: CONTROL_LOCK_WAIT_MS, ...(dirty ? { walkReuse: dirty.walkReuse, onScan: dirty.onScan } : {}) }).finally(() => prev !== undefined && process.umask(prev));
+          ok = true;
+          // How many folders the walk read, and how many dirty tracking let it take as they were.
+          const walk = dirty?.settle(true);
           return {
             snapshot_id: r.snapshot_id,
             ...(r.parent_id ? { parent_id: r.parent_id } : {}),
@@ -91,8 +101,10 @@ export async function buildMountTree(layout: Layout, worktree: string, opts: { o
             files: r.files,
             bytes: r.bytes,
             ...(r.degraded.length ? { degraded: r.degraded } : {}),
+            ...(walk ? { walk: { folders: walk.folders, folders_not_read: walk.reused } } : {}),
           };
         } finally {
+          if (!ok) dirty?.settle(false);
           view.invalidate();
         }
       }),
@@ -101,9 +113,11 @@ export async function buildMountTree(layout: Layout, worktree: string, opts: { o
         .exclusiveRun(async () => {
           try {
             const prev = opts.operationUmask === undefined ? undefined : process.umask(opts.operationUmask);
-            const r = await restoreSnapshot(layout, { worktree, ...('ref' in req ? { ref: req.ref } : { latestTag: req.latestTag }), discardChanges: !!req.discardChanges, exclude: isFuseHidden, checkOpenFiles: false, lockWaitMs: CONTROL_LOCK_WAIT_MS }).finally(() => prev !== undefined && process.umask(prev));
+            const r = await restoreSnapshot(layout, { worktree, ...('ref' in req ? { ref: req.ref } : { latestTag: req.latestTag }), discardChanges: !!req.discardChanges, ...(exclude ? { exclude } : {}), checkOpenFiles: false, lockWaitMs: CONTROL_LOCK_WAIT_MS }).finally(() => prev !== undefined && process.umask(prev));
             return { ...r };
           } finally {
+            // Still inside the cut: the restore's own writes are behind the new baseline.
+            tree.dirtyWalk?.rebase();
             view.invalidate();
           }
         })
@@ -247,18 +261,42 @@ export function mountImplFromEnv(env: NodeJS.ProcessEnv = process.env): MountImp
   return env.JVS_MOUNT_IMPL === 'fuse-native' ? 'fuse-native' : 'll';
 }
 
+/**
+ * Why `--allow-other` cannot work for this user, or undefined: fusermount lets a user
+ * other than root pass allow_other only when /etc/fuse.conf has a `user_allow_other`
+ * line (Debian's fuse3 package installs the file with that line commented out), and
+ * otherwise fails with a message the daemon's log swallows.
+ */
+export function allowOtherRefusal(uid = process.getuid?.() ?? 0, conf = '/etc/fuse.conf'): JvsError | undefined {
+  if (uid === 0) return undefined;
+  let text = '';
+  try {
+    text = fs.readFileSync(conf, 'utf8');
+  } catch {
+    /* no file: not allowed */
+  }
+  if (text.split('\n').some((l) => l.trim() === 'user_allow_other')) return undefined;
+  return new JvsError('E_USAGE', `--allow-other needs a \`user_allow_other\` line in ${conf} when the mount is not root's`, {
+    hint: `as root: \`echo user_allow_other >> ${conf}\` (Debian's fuse3 ships it commented out), or mount without --allow-other`,
+  });
+}
+
 export async function startMount(layout: Layout, worktree: string, mountpoint: string, opts: { allowOther?: boolean; debug?: boolean; jsPassthrough?: boolean; impl?: MountImpl } = {}): Promise<RunningMount> {
+  if (opts.allowOther) {
+    const refusal = allowOtherRefusal();
+    if (refusal) throw refusal;
+  }
   const mp = path.resolve(mountpoint);
   const { recoveredStale } = prepareMountpoint(layout, mp);
   // Modes from create/mkdir already carry the caller's umask; ours must not cut more.
   const userUmask = process.umask(0);
-  const tree = await buildMountTree(layout, worktree, { operationUmask: userUmask });
   const impl = opts.jsPassthrough ? 'fuse-native' : (opts.impl ?? mountImplFromEnv());
+  const tree = await buildMountTree(layout, worktree, { operationUmask: userUmask, fuseHidden: impl === 'fuse-native' });
   const fuse =
     impl === 'll'
       ? await mountLowLevel(tree, mp, {
           ...opts,
-          singleThread: process.env.JVS_MOUNT_SINGLE_THREAD === '1',
+          loop: process.env.JVS_MOUNT_SINGLE_THREAD === '1' ? 'single' : process.env.JVS_MOUNT_LOOP === 'multi' || process.env.JVS_MOUNT_LOOP === 'single' ? process.env.JVS_MOUNT_LOOP : 'hybrid',
           ...(process.env.JVS_MOUNT_MAX_FDS ? { maxFds: Number(process.env.JVS_MOUNT_MAX_FDS) } : {}),
         })
       : await mountFuse(tree, mp, opts);

@@ -1,3 +1,4 @@
+import type { DirtyWalk } from './dirtyWalk.js';
 import fs from 'node:fs';
 import { VIRTUAL_INO, virtualAttr, type Attr } from './attrs.js';
 import type { ControlFiles } from './control.js';
@@ -41,6 +42,8 @@ export class MountTree {
    * pages for it. fuse-native (libfuse 2's high-level API) has no way to.
    */
   onCurrentChanged: () => Promise<void> = async () => {};
+  /** Dirty tracking of current/ for control-file snapshots (libfuse 3 session only). */
+  dirtyWalk: DirtyWalk | undefined;
 
   constructor(
     readonly current: Passthrough,

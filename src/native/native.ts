@@ -16,9 +16,15 @@ export interface NativeAddon {
   flockShared?(p: string): number;
   /** Folders' entries and their lstat (10 values each, see native/jvs_tree.c) on up to `threads` threads; names sorted in UTF-16 code-unit order. */
   scanDirs(paths: string[], threads: number): Array<{ names: string[]; stats: BigInt64Array }>;
-  /** Every folder below root scanned by background threads; scanTreeWait joins them (folders in no order). */
-  scanTreeStart(root: string, threads: number): object;
+  /**
+   * Every folder below root scanned by background threads; scanTreeWait joins them
+   * (folders in no order). With `reuse`, folders the caller vouches for are taken from
+   * an earlier finished scan instead of being read (native/jvs_tree.c, reuse_take).
+   */
+  scanTreeStart(root: string, threads: number, reuse?: ScanReuse): object;
   scanTreeWait(handle: object): Array<{ rel: string; names: string[]; stats: BigInt64Array }>;
+  /** Of a finished scan: its folders, and how many were taken from the earlier scan (reuse). Absent in older builds. */
+  scanTreeStats?(handle: object): { folders: number; reused: number };
   /** Hard links fromRoot/rel → toRoot/rel for `count` paths given as "rel\0rel\0…", made on `threads` background threads through fds of the two roots; linkWait joins them and returns the errno per path (0: linked). */
   linkStart(fromRoot: string, toRoot: string, rels: string, count: number, threads: number): object;
   linkWait(handle: object): Int32Array;
@@ -116,4 +122,14 @@ export function native(): NativeAddon | null {
     cached = null;
   }
   return cached;
+}
+
+/**
+ * An earlier whole-tree scan and the folders that may have changed since it began
+ * (the mount's dirty tracking): `dirs` their own entries, `trees` everything below too.
+ */
+export interface ScanReuse {
+  previous: object;
+  dirs: string[];
+  trees: string[];
 }

@@ -26,6 +26,7 @@ import { tracePhase } from '../trace.js';
 import { runPreSnapshotHook } from './preSnapshotHook.js';
 import { loadIgnore, normalizePartialPaths, selection, takesEverything } from '../select/selection.js';
 import { startWalk } from '../fsutil/walk.js';
+import type { ScanReuse } from '../native/native.js';
 import { compressionOf, storedName, type CompressionInfo } from '../format/compression.js';
 import { readDescriptor } from '../repo/snapshots.js';
 import { compressedReady, compressStage } from './compressStage.js';
@@ -52,6 +53,16 @@ export interface SnapshotOptions {
    * snapshot is pinned with this reason, and no default tags are added.
    */
   offLine?: { reason: string };
+  /**
+   * The mount's dirty tracking (src/fuse/dirtyWalk.ts): an earlier whole-tree scan of
+   * this worktree and the folders that may have changed since it began (asked for right
+   * before the walk, after the pre-snapshot hook); the others are taken from it without
+   * being read. Used only when the walk is the addon's
+   * whole-tree scan (nothing left out, no clone engine); `onScan` then gets this
+   * snapshot's scan, the next one's `previous`.
+   */
+  walkReuse?: () => ScanReuse | undefined;
+  onScan?: (scan: object) => void;
 }
 
 export interface SnapshotResult {
@@ -123,7 +134,8 @@ export async function createSnapshot(layout: Layout, opts: SnapshotOptions): Pro
     // With nothing to leave out, the worktree is scanned on every core from here on,
     // while the intent is written and the index opened and read (the scan only reads).
     const probeNs = safeProbe(layout.tmp);
-    const walk = !engine.cloneTree && include === takesEverything ? startWalk(payload) : undefined;
+    const walk = !engine.cloneTree && include === takesEverything ? startWalk(payload, {}, opts.walkReuse?.()) : undefined;
+    if (walk?.scan) opts.onScan?.(walk.scan);
 
     // 1. intent (file and folder fsynced)
     writeIntent(layout, {

@@ -63,14 +63,15 @@ export interface Mounted {
 const live: Array<{ mnt: string; pid?: number }> = [];
 
 /**
- * Environment of `jvs mount`: the libfuse 3 low-level session (native/fuse/), or
- * fuse-native with its C fast path or the JS passthrough; each with libfuse's
- * multi- or single-threaded loop.
+ * Environment of `jvs mount`: the libfuse 3 low-level session (native/fuse/) with its
+ * own loop (one thread plus a pool for slow requests), libfuse's single- or
+ * multi-threaded loop; or fuse-native with its C fast path or the JS passthrough.
  */
 let mountEnv: Record<string, string> = {};
 export const MOUNT_MODES = [
   { name: 'libfuse 3 low-level', impl: 'll', env: { JVS_MOUNT_IMPL: 'll' } },
   { name: 'libfuse 3 low-level, single-threaded loop', impl: 'll', env: { JVS_MOUNT_IMPL: 'll', JVS_MOUNT_SINGLE_THREAD: '1' } },
+  { name: "libfuse 3 low-level, libfuse's multi-threaded loop", impl: 'll', env: { JVS_MOUNT_IMPL: 'll', JVS_MOUNT_LOOP: 'multi' } },
   { name: 'fuse-native C fast path', impl: 'fuse-native', env: { JVS_MOUNT_IMPL: 'fuse-native' } },
   { name: 'fuse-native JS passthrough', impl: 'fuse-native', env: { JVS_MOUNT_IMPL: 'fuse-native', JVS_MOUNT_JS_PASSTHROUGH: '1' } },
   { name: 'fuse-native C fast path, single-threaded loop', impl: 'fuse-native', env: { JVS_MOUNT_IMPL: 'fuse-native', JVS_MOUNT_SINGLE_THREAD: '1' } },
@@ -102,8 +103,8 @@ export function mountpoint(): string {
   return mnt;
 }
 
-/** `jvs mount --daemon` of worktree main; `files` are written before the mount. */
-export function mountNewRepo(files: Record<string, string> = {}, mountArgs: string[] = []): Mounted {
+/** `jvs mount --daemon` of worktree main; `files` are written (and `before` runs) before the mount. */
+export function mountNewRepo(files: Record<string, string> = {}, mountArgs: string[] = [], before?: (main: string) => void): Mounted {
   const dir = tmpDir();
   jvsOk(['init', 'repo'], { cwd: dir });
   const root = path.join(dir, 'repo');
@@ -112,6 +113,7 @@ export function mountNewRepo(files: Record<string, string> = {}, mountArgs: stri
     fs.mkdirSync(path.dirname(path.join(main, rel)), { recursive: true });
     fs.writeFileSync(path.join(main, rel), content);
   }
+  before?.(main);
   const mnt = mountpoint();
   return { root, main, mnt, pid: mountAgain(main, mnt, mountArgs) };
 }

@@ -22,7 +22,7 @@ import { tmpDir, writeFiles } from '../helpers/tmp.js';
 const O_RDONLY = fs.constants.O_RDONLY;
 const O_WRONLY = fs.constants.O_WRONLY;
 
-async function fixture() {
+async function fixture(opts: { fuseHidden?: boolean } = {}) {
   const dir = tmpDir();
   const root = path.join(dir, 'repo');
   initRepo(root);
@@ -30,7 +30,7 @@ async function fixture() {
   const main = layout.payload('main');
   writeFiles(main, { 'a.txt': 'one\n', 'sub/b.txt': 'bee\n' });
   const s1 = await createSnapshot(layout, { worktree: 'main', note: 'first', tags: ['v1'] });
-  const tree = await buildMountTree(layout, 'main');
+  const tree = await buildMountTree(layout, 'main', opts);
   return { layout, main, s1, tree };
 }
 
@@ -233,8 +233,8 @@ describe('mount tree', () => {
     expect(() => parseRestoreRequest('{"ref":"HEAD","discard_changes":"yes"}')).toThrow(/discard_changes/);
   });
 
-  it('leaves .fuse_hidden files out of control-file snapshots', async () => {
-    const { tree, layout, main } = await fixture();
+  it('leaves .fuse_hidden files out of control-file snapshots (fuse-native: libfuse 2 makes them)', async () => {
+    const { tree, layout, main } = await fixture({ fuseHidden: true });
     writeFiles(main, { '.fuse_hidden000001': 'open but unlinked', 'sub/.fuse_hidden00000a': 'x' });
     await ctlWrite(tree, 'snapshot', 'with hidden\n');
     const id = listSnapshotIds(layout)[1]!;
