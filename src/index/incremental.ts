@@ -10,7 +10,7 @@ import { hashFile } from '../fsutil/fileHash.js';
 import { isUnchanged } from './changeDetect.js';
 import { snapshotOwner, worktreeOwner, type IndexDb, type StoredList } from './indexDb.js';
 import { sameEncoding, type IndexedEntry } from './manifestCodec.js';
-import { byRel, getSnapshotManifest, getWorktreeState, putSnapshotManifest, putWorktreeState, type ManifestMap } from './manifests.js';
+import { getWorktreeState, lookupOf, putSnapshotManifest, putWorktreeState, type RelLookup } from './manifests.js';
 import { fsPath } from '../format/nameBytes.js';
 
 /**
@@ -31,13 +31,14 @@ export function snapshotKnowledge(layout: Layout, idx: IndexDb | undefined, work
   // into the same objects): one map serves both.
   const same = !!stateRaw && !!parentRaw && stateRaw.chunks.equals(parentRaw.chunks);
   const parentDir = parentId ? layout.snapshotDir(parentId) : '';
-  let decoded: { state?: StoredList; stateMap?: ManifestMap; parentMap?: ManifestMap; grouped: Set<string> } | undefined;
+  let decoded: { state?: StoredList; stateMap?: RelLookup; parentMap?: RelLookup; grouped: Set<string> } | undefined;
   const lists = () => {
     if (decoded) return decoded;
     const state = stateRaw ? getWorktreeState(idx, worktree) : undefined;
-    const parent = parentRaw ? getSnapshotManifest(idx, parentId!) : undefined;
-    const stateMap = state ? byRel(state.entries) : undefined;
-    const parentMap = parent ? (same && stateMap ? stateMap : byRel(parent)) : undefined;
+    const parentList = parentRaw ? idx?.getList(snapshotOwner(parentId!)) : undefined;
+    const parent = parentList?.entries;
+    const stateMap = state ? lookupOf(state) : undefined;
+    const parentMap = parentList ? (same && stateMap ? stateMap : lookupOf(parentList)) : undefined;
     // A parent file in one of the user's hard-link groups shares its inode with other
     // paths of the parent: linking it by path could join paths the user has since
     // separated (e.g. `cp -p` over one of them). Such files are copied instead; groups
@@ -123,8 +124,7 @@ export function restoreKnowledge(idx: IndexDb | undefined, worktree: string, roo
   if (!state || !targetOf) return { state, sameContent: undefined, stateMap: undefined };
   // By path on first use: with the addon's restorePlan only the few files it did not
   // vouch for are looked up.
-  let map: ManifestMap | undefined;
-  const stateMap = { get: (rel: string) => (map ??= byRel(state.entries)).get(rel) };
+  const stateMap = lookupOf(state);
   return {
     state,
     stateMap,

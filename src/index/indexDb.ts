@@ -39,6 +39,13 @@ export interface StoredList {
   probeNs: bigint;
   /** Snapshot the entries correspond to (worktree states). */
   basis?: string;
+  /**
+   * getList only: the decoded chunks the entries came from, in order. Decoded chunks are
+   * shared, never-mutated objects (kept across opens in this process), so a list made of
+   * the very same objects as an earlier one holds the same entries (manifests.ts uses
+   * this to check a manifest once per process).
+   */
+  parts?: readonly object[];
 }
 
 export interface CatalogRow {
@@ -222,6 +229,7 @@ export class IndexDb {
       if (!row) return undefined;
       const keys = this.loadChunks(row.chunks);
       const entries: IndexedEntry[] = [];
+      const parts: object[] = [];
       for (let i = 0; i < keys.length; i++) {
         const key = keys[i]!;
         let part = this.decoded.get(key);
@@ -236,9 +244,10 @@ export class IndexDb {
           this.decoded.set(key, part);
           if (part.entries.length) this.decodedByFirst.set(part.entries[0]!.rel, part);
         }
+        parts.push(part);
         for (const e of part.entries) entries.push(e);
       }
-      return { entries, probeNs: BigInt(row.probe_ns), ...(row.basis ? { basis: row.basis } : {}) };
+      return { entries, probeNs: BigInt(row.probe_ns), ...(row.basis ? { basis: row.basis } : {}), parts };
     }, undefined);
   }
 

@@ -233,3 +233,32 @@ describe('a file edited while a snapshot is being taken', () => {
     expect(verifyAll(main).severity).toBe('ok');
   });
 });
+
+describe('a manifest checked once per process (restore in an agent loop)', () => {
+  it('is checked again when the index changes under it: a tampered list is refused and rebuilt from the payload', async () => {
+    const { checkedSnapshotManifest } = await import('../../src/index/manifests.js');
+    const { readDescriptor } = await import('../../src/repo/snapshots.js');
+    const { snapshotOwner } = await import('../../src/index/indexDb.js');
+    const r = newRepo();
+    writeFiles(r.main, { 'a.txt': 'A\n', 'd/b.txt': 'B\n' });
+    const id = snap(r.main, 'one').snapshot_id as string;
+    const layout = new Layout(r.root);
+    const d = readDescriptor(layout, id);
+    const first = IndexDb.open(layout)!;
+    const good = checkedSnapshotManifest(first, layout, d).map((e) => ({ ...e }));
+    // Checked: the same process reads the same decoded chunks again and takes them as they are.
+    expect(checkedSnapshotManifest(first, layout, d)).toEqual(good);
+    // Someone with write access to the index points a.txt elsewhere (new chunks, new objects).
+    const tampered = good.map((e) => (e.rel === 'a.txt' ? { ...e, rel: '../../outside.txt' } : e));
+    first.putList(snapshotOwner(id), { entries: tampered, probeNs: 0n });
+    first.close();
+    const again = IndexDb.open(layout)!;
+    try {
+      const got = checkedSnapshotManifest(again, layout, d);
+      expect(got.map((e) => e.rel)).toEqual(good.map((e) => e.rel));
+      expect(got.some((e) => e.rel.includes('..'))).toBe(false);
+    } finally {
+      again.close();
+    }
+  });
+});
