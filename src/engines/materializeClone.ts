@@ -5,6 +5,7 @@ import { permBits, readLink, walkTree, type WalkFilter } from '../fsutil/walk.js
 import type { ManifestEntry, MaterializeOptions, MaterializeResult } from './materialize.js';
 import { applyMetadata } from './metadata.js';
 import { fsPath, nameFromBytes } from '../format/nameBytes.js';
+import { tracePhase } from '../trace.js';
 
 /**
  * Step 1. One clone of the whole root, unless the filter drops top-level folders
@@ -101,10 +102,12 @@ export function materializeByClone(
 ): MaterializeResult {
   // 1.
   const skippedTop = cloneSelected(srcRoot, dstRoot, clone, filter);
+  tracePhase('materialize: clone');
 
   try {
     // 2.
     const source = walkTree(srcRoot, filter);
+    tracePhase('materialize: walk source');
     const srcStat = new Map(source.entries.map((e) => [e.rel, e]));
     const linkGroups = new Map<string, string[]>();
     for (const e of source.entries) {
@@ -126,6 +129,7 @@ export function materializeByClone(
         return true;
       },
     });
+    tracePhase('materialize: walk clone');
     const rootStat = fs.lstatSync(dstRoot, { bigint: true });
     const touchedDirs = new Set<string>();
     for (const rel of [...pruned, ...walk.unsupported]) {
@@ -196,6 +200,7 @@ export function materializeByClone(
       entries.push(m);
       byRel.set(m.rel, m);
     }
+    tracePhase('materialize: describe');
     return { entries, degraded, bytes: total };
   } catch (e) {
     fs.rmSync(dstRoot, { recursive: true, force: true });
