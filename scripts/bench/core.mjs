@@ -23,7 +23,7 @@ const AGENT_FORK_RUNS = Number(process.env.JVS_BENCH_AGENT_FORK_RUNS ?? 3);
 const COPY = { JVS_SNAPSHOT_ENGINE: 'copy' };
 
 /** 10,000 files summing to 1 GiB: sizes spread from 4 KiB to ~400 KiB, contents distinct. */
-function makeTree(root) {
+export function makeTree(root) {
   const pool = crypto.randomBytes(1 << 20);
   const per = TOTAL / FILES;
   let written = 0;
@@ -251,7 +251,7 @@ export async function agentLoop(load, repo, main) {
   return rows;
 }
 
-function xfsRows(work, bin, repo) {
+export function xfsRows(work, bin, repo) {
   const img = path.join(work, 'xfs.img');
   const mnt = path.join(work, 'xfs');
   const ok = spawnSync('bash', ['-c', `command -v mkfs.xfs && truncate -s 3G ${img} && mkfs.xfs -q -m reflink=1 ${img} && mkdir -p ${mnt} && mount -o loop ${img} ${mnt}`], { stdio: 'ignore' }).status === 0;
