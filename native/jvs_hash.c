@@ -603,7 +603,7 @@ static napi_value hash_many(napi_env env, napi_callback_info info) {
   if (argc >= 6) {
     napi_valuetype t;
     napi_typeof(env, argv[5], &t);
-    if (t == napi_object && mode != MODE_HASH) {
+    if (t == napi_object) {
       for (uint32_t k = 0; k < 2; k++) {
         napi_value v;
         size_t got = 0;

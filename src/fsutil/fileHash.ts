@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { native, type NativeAddon } from '../native/native.js';
 import { fsPath } from '../format/nameBytes.js';
 
@@ -61,15 +62,17 @@ function hashFileJs(file: string): { hash: string; size: number } {
 /**
  * Hashes of many files, in order, using every core when the addon is present. Calls
  * `onBatch(bytesSoFar)` after each batch (for progress bars). Throws the first error
- * (an errno-coded Error naming the path); no partial results.
+ * (an errno-coded Error naming the path); no partial results. With `root`, paths are
+ * relative to it and the addon opens each below a directory fd of it without following
+ * any symlink on the way (a snapshot folder swapped for a link is ELOOP, not read).
  */
-export function hashFiles(paths: readonly string[], onBatch?: (bytesDone: number) => void): string[] {
+export function hashFiles(paths: readonly string[], onBatch?: (bytesDone: number) => void, root?: string): string[] {
   const out = new Array<string>(paths.length);
   const many = nativeHashMany();
   let bytes = 0;
   if (!many) {
     for (let i = 0; i < paths.length; i++) {
-      const r = hashFileJs(paths[i]!);
+      const r = hashFileJs(root === undefined ? paths[i]! : path.join(root, paths[i]!));
       out[i] = r.hash;
       bytes += r.size;
     }
@@ -79,7 +82,7 @@ export function hashFiles(paths: readonly string[], onBatch?: (bytesDone: number
   const threads = hashThreads();
   for (let start = 0; start < paths.length; start += HASH_BATCH) {
     const end = Math.min(paths.length, start + HASH_BATCH);
-    const r = many(paths.slice(start, end).join('\0') + '\0', end - start, HashMode.hash, null, threads);
+    const r = many(paths.slice(start, end).join('\0') + '\0', end - start, HashMode.hash, null, threads, root === undefined ? null : [root, root]);
     for (let i = start; i < end; i++) {
       out[i] = r.hashes.slice(64 * (i - start), 64 * (i - start) + 64);
       bytes += r.sizes[i - start]!;

@@ -29,7 +29,7 @@ export function hashPayloadTree(root: string, onProgress?: (done: number, total:
     return digest;
   };
   if (nativeHashMany()) {
-    const digests = hashFiles(fileEntries.map((h) => path.join(root, h.rel)), (bytes) => onProgress?.(bytes, total));
+    const digests = hashFiles(fileEntries.map((h) => h.rel), (bytes) => onProgress?.(bytes, total), root);
     fileEntries.forEach((h, i) => (h.contentHash = digests[i]!));
   } else if (worthParallel(fileEntries.length, total)) {
     const jobs: ParallelJob[] = fileEntries.map((h) => ({ kind: 'hash', src: path.join(root, h.rel) }));

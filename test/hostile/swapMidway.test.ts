@@ -130,3 +130,20 @@ describe('issue 14: a folder swapped for a symlink during a snapshot', () => {
     expect(filesHolding(repo.root, 'OUTSIDE SECRET')).toEqual([]);
   });
 });
+
+describe('issue 14: verify reads payload files only below the snapshot root', () => {
+  it('hashFiles with a root refuses a path through a symlinked folder (ELOOP) and hashes real ones', async () => {
+    const { hashFiles } = await import('../../src/fsutil/fileHash.js');
+    const { native } = await import('../../src/native/native.js');
+    expect(native(), 'the addon must be built (CI requires it)').toBeTruthy();
+    const repo = newRepo();
+    const snap = path.join(repo.root, 'payload');
+    writeFiles(snap, { 'd/f.txt': 'inside\n' });
+    const victim = path.join(path.dirname(repo.root), 'victim');
+    writeFiles(victim, { 'f.txt': 'OUTSIDE\n' });
+    fs.symlinkSync(victim, path.join(snap, 'l'));
+    const [inside] = hashFiles(['d/f.txt'], undefined, snap);
+    expect(inside).toMatch(/^[0-9a-f]{64}$/);
+    expect(() => hashFiles(['l/f.txt'], undefined, snap)).toThrow(expect.objectContaining({ code: 'ELOOP' }));
+  });
+});
