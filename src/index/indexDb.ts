@@ -56,14 +56,26 @@ export interface CatalogRow {
 }
 
 let Driver: typeof BetterSqlite3 | null | undefined;
+/**
+ * The driver's compiled part, loaded straight from where its install builds it: left to
+ * itself, better-sqlite3 finds it with the `bindings` package, which probes a dozen
+ * paths first (a few milliseconds of every command that opens the index).
+ */
+let binding: string | undefined;
 
 /** better-sqlite3, loaded on first use only (start-up of `jvs --version` stays light). */
 function driver(): typeof BetterSqlite3 | null {
   if (Driver !== undefined) return Driver;
+  const require = createRequire(import.meta.url);
   try {
-    Driver = createRequire(import.meta.url)('better-sqlite3') as typeof BetterSqlite3;
+    Driver = require('better-sqlite3') as typeof BetterSqlite3;
   } catch {
     Driver = null;
+  }
+  try {
+    binding = require.resolve('better-sqlite3/build/Release/better_sqlite3.node');
+  } catch {
+    binding = undefined; // built elsewhere: the driver finds it itself
   }
   return Driver;
 }
@@ -137,7 +149,7 @@ export class IndexDb {
     for (let attempt = 0; attempt < 2; attempt++) {
       let db: BetterSqlite3.Database | undefined;
       try {
-        db = new D(file, { timeout: 10_000 });
+        db = new D(file, { timeout: 10_000, ...(binding ? { nativeBinding: binding } : {}) });
         // A cache: losing the last transaction to a power cut is fine, losing consistency
         // is not (the journal keeps it). No WAL: WAL's shared index is a memory-mapped
         // `-shm` file, and on a nearly full filesystem whose blocks are smaller than a page
