@@ -11,7 +11,7 @@
  *   flockShared(path)               the same with flock(LOCK_SH|LOCK_NB): many holders at
  *                                   once, refused while an exclusive holder has it.
  * More functions come from jvs_tree.c (tree scans and bulk links) and jvs_hash.c
- * (threaded file hashing); each registers itself through its *_init hook below.
+ * (threaded file hashing) and jvs_xattr.c (extended attributes); each registers itself through its *_init hook below.
  * Every function throws an Error with `code` set to the errno name on failure.
  * Callers keep a TypeScript fallback for when this addon is not built.
  */
@@ -237,6 +237,7 @@ static napi_value flock_shared(napi_env env, napi_callback_info info) {
 napi_value jvs_tree_init(napi_env env, napi_value exports);
 napi_value jvs_hash_init(napi_env env, napi_value exports);
 napi_value jvs_beneath_init(napi_env env, napi_value exports);
+napi_value jvs_xattr_init(napi_env env, napi_value exports);
 
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
@@ -253,6 +254,7 @@ static napi_value init(napi_env env, napi_value exports) {
   jvs_hash_init(env, exports);
   jvs_beneath_init(env, exports);
   jvs_procfd_init(env, exports);
+  jvs_xattr_init(env, exports);
   return exports;
 }
 

@@ -176,6 +176,8 @@ export interface ApplyResult {
   vouched?: Map<string, object>;
   /** Whether this run replaced or removed the entry at `rel` (its old inode left the tree). */
   replaced?(rel: string): boolean;
+  /** What could not be kept exactly (extended attributes, src/engines/xattrs.ts); set by the callers that copy them. */
+  degraded?: string[];
 }
 
 const TMP_MARK = '.jvs-tmp-';

@@ -8,6 +8,7 @@ import type { Engine } from './engine.js';
 import { applyCopyMetadata, applyMetadata } from './metadata.js';
 import { copyHashed, copyKnown, plainFileBelow, runParallel, worthParallel, type ParallelJob } from './parallelCopy.js';
 import { materializeByClone } from './materializeClone.js';
+import { keepXattrs, sameXattrs } from './xattrs.js';
 import { native } from '../native/native.js';
 import { JvsError } from '../errors.js';
 import { tracePhase } from '../trace.js';
@@ -159,7 +160,10 @@ export function materializeTree(srcRootIn: string, dstRootIn: string, engine: En
   // Unchanged files to hard-link from the parent: handed to native threads in batches
   // while this loop goes on (a link costs ~10 µs of kernel time on ext4, the bulk of an
   // incremental snapshot). Without the addon each is linked on the way.
-  const links = native() ? linkBatcher(engine, stats, opts.known?.parentDir ?? '', srcRoot, dstRoot, entries) : undefined;
+  const links = native() ? linkBatcher(engine, stats, opts.known?.parentDir ?? '', srcRoot, dstRoot, entries, (rel) => {
+    fromParent.delete(rel); // a refused link became a copy: it needs the attributes
+    xattrRels.push(rel);
+  }) : undefined;
   // Where each classified entry lands in `entries` (special files are left out), and the
   // addon's running links, joined by links.wait() from here on, failure or not.
   const at = classified ? new Int32Array(classified.types.length) : undefined;
@@ -182,6 +186,10 @@ export function materializeTree(srcRootIn: string, dstRootIn: string, engine: En
     return k.linkable(e.rel) ? r : undefined;
   } : undefined;
   const knownQueue: Deferred[] | undefined = batchable && native() ? [] : undefined;
+  // Entries this run creates (not links to the parent's inodes): their extended
+  // attributes are copied once everything else is in place (xattrs.ts).
+  const xattrRels: string[] = [''];
+  const fromParent = new Set<string>();
   const laterLinks: Array<{ first: ManifestEntry; dst: string; m: ManifestEntry }> = [];
 
   /** One entry into the new tree (`dirMade`: its folder exists already). */
@@ -201,11 +209,13 @@ export function materializeTree(srcRootIn: string, dstRootIn: string, engine: En
       case 'dir':
         if (!dirMade) fs.mkdirSync(fsPath(dst), { mode: 0o700 });
         dirs.push({ abs: dst, stat: e.stat });
+        xattrRels.push(e.rel);
         break;
       case 'symlink':
         m.target = readLink(src);
         fs.symlinkSync(fsPath(m.target), fsPath(dst));
         applyMetadata(dst, e.stat, true);
+        xattrRels.push(e.rel);
         break;
       case 'file': {
         const key = e.stat.nlink > 1n ? `${e.stat.dev}:${e.stat.ino}` : '';
@@ -223,7 +233,8 @@ export function materializeTree(srcRootIn: string, dstRootIn: string, engine: En
           break;
         }
         if (key) firstOfInode.set(key, m);
-        if (placeFile(src, dst, e, m, engine, opts, stats, roots, queue, links, knownQueue)) {
+        xattrRels.push(e.rel);
+        if (placeFile(src, dst, e, m, engine, opts, stats, roots, queue, links, knownQueue, { srcRoot, fromParent })) {
           queuedRel.add(e.rel);
           break;
         }
@@ -309,6 +320,9 @@ export function materializeTree(srcRootIn: string, dstRootIn: string, engine: En
     if (queue?.length || links?.size) opts.onProgress?.(total, total);
     for (let i = dirs.length - 1; i >= 0; i--) applyMetadata(dirs[i]!.abs, dirs[i]!.stat, false);
     applyMetadata(dstRoot, rootStat, false);
+    // Last: after every owner is final (a chown clears security.capability).
+    degraded.push(...keepXattrs(srcRoot, dstRoot, fromParent.size ? xattrRels.filter((r) => !fromParent.has(r)) : xattrRels));
+    tracePhase('materialize: xattrs');
     return changed;
   };
   if (!opts.deferFinish) finish();
@@ -384,7 +398,7 @@ interface PendingLink {
 }
 
 /** Returns true when the copy or link was deferred (the caller runs them after the walk). */
-function placeFile(src: string, dst: string, e: TreeEntry, m: ManifestEntry, engine: Engine, opts: MaterializeOptions, stats: MaterializeStats, roots: readonly [string, string], queue?: Deferred[], links?: { push(l: PendingLink): void }, knownQueue?: Deferred[]): boolean {
+function placeFile(src: string, dst: string, e: TreeEntry, m: ManifestEntry, engine: Engine, opts: MaterializeOptions, stats: MaterializeStats, roots: readonly [string, string], queue?: Deferred[], links?: { push(l: PendingLink): void }, knownQueue?: Deferred[], x?: { srcRoot: string; fromParent: Set<string> }): boolean {
   const mode = permBits(e.stat);
   const k = opts.known;
   if (k) {
@@ -396,11 +410,13 @@ function placeFile(src: string, dst: string, e: TreeEntry, m: ManifestEntry, eng
       if (linkable && links) {
         m.contentHash = trusted;
         links.push({ rel: e.rel, e, m });
+        x?.fromParent.add(e.rel);
         return true;
       }
       if (linkable && tryLink(k.parentDir, e.rel, dst)) {
         m.contentHash = trusted;
         stats.linked++;
+        x?.fromParent.add(e.rel);
         return false;
       }
       if (knownQueue) {
@@ -413,9 +429,12 @@ function placeFile(src: string, dst: string, e: TreeEntry, m: ManifestEntry, eng
     if (parentSame) {
       stats.compared++;
       const h = hashFile(src);
-      if (h === p!.contentHash && k.link && k.linkable(e.rel) && tryLink(k.parentDir, e.rel, dst)) {
+      // Same bytes; a link also shares the parent's extended attributes, so those must
+      // be equal too (an xattr-only change moves just the ctime, which sent us here).
+      if (h === p!.contentHash && k.link && k.linkable(e.rel) && (!x || sameXattrs(x.srcRoot, k.parentDir, e.rel)) && tryLink(k.parentDir, e.rel, dst)) {
         m.contentHash = h;
         stats.linked++;
+        x?.fromParent.add(e.rel);
         return false;
       }
     }
@@ -464,7 +483,7 @@ const LINK_BATCH = 4096;
  * again if it changed meanwhile, so wait() returns whether any entry's hash or size
  * may differ from what was recorded; anything else fails.
  */
-function linkBatcher(engine: Engine, stats: MaterializeStats, fromRoot: string, srcRoot: string, dstRoot: string, entries: ManifestEntry[]) {
+function linkBatcher(engine: Engine, stats: MaterializeStats, fromRoot: string, srcRoot: string, dstRoot: string, entries: ManifestEntry[], copiedInstead: (rel: string) => void) {
   const n = native()!;
   const started: Array<{ count: number; link(i: number): PendingLink; handle: object }> = [];
   let pending: PendingLink[] = [];
@@ -518,6 +537,7 @@ function linkBatcher(engine: Engine, stats: MaterializeStats, fromRoot: string, 
           const before = `${m.contentHash}:${m.size}`;
           try {
             copyTrusted(under(srcRoot, l.rel), dst, l.e, m, engine, stats, m.contentHash!, [srcRoot, dstRoot]);
+            copiedInstead(l.rel);
           } catch (e) {
             failure = e;
             break;

@@ -77,6 +77,16 @@ export interface NativeAddon {
    * (0 dir, 1 file, 2 symlink), permission bits (& 0o777) and sizes. Null when it cannot
    * reproduce src/format/payloadHash.ts exactly; throws when a file has no content hash.
    */
+  /**
+   * Extended attributes of `count` entries ("rel\0rel\0…", "" the root) copied from
+   * srcRoot to dstRoot on `threads` threads (native/jvs_xattr.c), each opened below its
+   * root without following symlinks; flags 1: also remove what the source lacks.
+   * Returns the losses as [index, name ("" for the whole entry), errno name, …].
+   * Absent in older builds.
+   */
+  xattrCopy?(srcRoot: string, dstRoot: string, rels: string, count: number, flags: number, threads: number): Array<string | number>;
+  /** One entry's extended attributes as [name, value, …] sorted by name. Absent in older builds. */
+  xattrGet?(root: string, rel: string): Array<string | Buffer>;
   rootHash(fields: string, types: Uint8Array, modes: Uint16Array, sizes: Float64Array): string | null;
   /**
    * An fd of `rel` opened below the folder `root` (itself never a symlink) without

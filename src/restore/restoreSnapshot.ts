@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import { JvsError, fromSystemError } from '../errors.js';
 import { applyTree, type ApplyResult } from '../engines/applyTree.js';
+import { keepXattrs, XATTR_EXACT } from '../engines/xattrs.js';
 import { fsClockNs } from '../index/changeDetect.js';
 import { IndexDb, snapshotOwner, worktreeOwner } from '../index/indexDb.js';
 import { restoreKnowledge, stateAfterApply } from '../index/incremental.js';
@@ -18,7 +19,7 @@ import { isDetached, readWorktreeConfig, writeWorktreeConfig } from '../repo/wor
 import type { Reporter } from '../progress.js';
 import { readDescriptor } from '../repo/snapshots.js';
 import { takesEverything, type IgnoreMatcher } from '../select/selection.js';
-import { startWalk } from '../fsutil/walk.js';
+import { startWalk, walkTree } from '../fsutil/walk.js';
 import { isSelected, restoreSelection } from './restoreSelection.js';
 import { assertRestorable } from '../verify/restorable.js';
 import { expandCompressed } from '../verify/compressedPayload.js';
@@ -62,6 +63,8 @@ export interface RestoreResult {
   unsaved?: UnsavedKept;
   /** Files this restore replaced or removed while another process held them open. */
   open_files?: OpenFile[];
+  /** What could not be restored exactly (extended attributes the worktree's filesystem refused); absent when nothing. */
+  degraded?: string[];
 }
 
 export interface UnsavedKept {
@@ -136,7 +139,7 @@ export async function restoreSnapshot(layout: Layout, opts: RestoreOptions): Pro
         writeWorktreeConfig(layout, next);
         faultPoint('restore.3-head');
         completeIntent(layout, opId);
-        appendAudit(layout, { event_type: 'restore', snapshot_id: id, worktree_name: wt.name, details: { ref_kind: resolved.kind, files_written: r.written, entries_removed: r.removed, ...(kept.unsaved ? { unsaved_snapshot_id: kept.unsaved.snapshot_id } : {}) } });
+        appendAudit(layout, { event_type: 'restore', snapshot_id: id, worktree_name: wt.name, details: { ref_kind: resolved.kind, files_written: r.written, entries_removed: r.removed, ...(kept.unsaved ? { unsaved_snapshot_id: kept.unsaved.snapshot_id } : {}), ...(r.degraded?.length ? { degraded: r.degraded } : {}) } });
       });
       return {
         snapshot_id: id,
@@ -151,6 +154,7 @@ export async function restoreSnapshot(layout: Layout, opts: RestoreOptions): Pro
         duration_ms: Date.now() - started,
         ...kept,
         ...(openFiles.length ? { open_files: openFiles } : {}),
+        ...(r.degraded?.length ? { degraded: r.degraded } : {}),
       };
     } catch (e) {
       if (e instanceof JvsError && e.details?.destination_unchanged) {
@@ -181,6 +185,7 @@ export function applyRestore(layout: Layout, worktree: string, snapshotId: strin
   if (compressionOf(descriptor)) {
     // A compressed snapshot is applied from its decompressed, verified copy in .jvs/tmp
     // (real names and modes; src/verify/compressedPayload.ts). No index shortcuts.
+    // The compressed layout keeps no extended attributes (its snapshot said so when taken): the worktree's stay.
     return expandCompressed(layout, descriptor, (tree) => applyTree(tree, root, engine, { skipNames: SKIP_READY, include: sel, stageDir: layout.tmp, onProgress: reporter ? (x, t) => reporter.progress('restore', x, t) : undefined }));
   }
   // Nothing to leave out: the worktree is scanned on every core while the index is opened and read.
@@ -211,6 +216,11 @@ export function applyRestore(layout: Layout, worktree: string, snapshotId: strin
       onProgress: reporter ? (d, t) => reporter.progress('restore', d, t) : undefined,
     });
     tracePhase('restore: apply');
+    // Extended attributes of every entry the index could not vouch for, made equal to
+    // the snapshot's (an xattr-only change moved the ctime, so it lands here). Before
+    // the state is taken: a set moves the ctime again.
+    r.degraded = keepXattrs(layout.snapshotDir(snapshotId), root, xattrRels(layout.snapshotDir(snapshotId), sel, target, r.vouched), XATTR_EXACT);
+    tracePhase('restore: xattrs');
     if (idx && target) {
       // Only what the restore applied: paths its selection left alone are not the snapshot's.
       const applied = sel === takesEverything ? target : target.filter((t) => isSelected(sel, t.rel, t.type === 'dir'));
@@ -223,4 +233,21 @@ export function applyRestore(layout: Layout, worktree: string, snapshotId: strin
   } finally {
     idx?.close();
   }
+}
+
+/**
+ * The entries whose extended attributes a restore sets: every selected entry of the
+ * snapshot except files the worktree state vouched for (their stat, ctime included,
+ * is what the state recorded after the last snapshot or restore wrote them), and the
+ * root when the whole tree is restored. Without a manifest the snapshot is walked.
+ */
+function xattrRels(snapDir: string, sel: IgnoreMatcher, target: readonly { rel: string; type: string }[] | undefined, vouched: Map<string, object> | undefined): string[] {
+  const whole = sel === takesEverything;
+  const rels = whole ? [''] : [];
+  if (target) {
+    for (const e of target) if (!vouched?.has(e.rel) && (whole || isSelected(sel, e.rel, e.type === 'dir'))) rels.push(e.rel);
+    return rels;
+  }
+  for (const e of walkTree(snapDir, { include: (rel, isDir) => rel !== READY_FILE && (whole || isSelected(sel, rel, isDir)) }).entries) rels.push(e.rel);
+  return rels;
 }

@@ -10,6 +10,7 @@ import { stateAfterApply } from '../index/incremental.js';
 import { checkedSnapshotManifest, getSnapshotManifest, putSnapshotManifest, putWorktreeState, type IndexedEntry } from '../index/manifests.js';
 import { applyTree } from '../engines/applyTree.js';
 import { applyMetadata } from '../engines/metadata.js';
+import { keepXattrs } from '../engines/xattrs.js';
 import { rootHashOf } from '../fsutil/rootHash.js';
 import type { Descriptor } from '../format/descriptor.js';
 import { fsyncDir } from '../fsutil/atomic.js';
@@ -43,6 +44,8 @@ export interface ForkResult {
   path: string;
   snapshot_id?: string;
   files: number;
+  /** What could not be copied exactly (extended attributes); absent when nothing. */
+  degraded?: string[];
 }
 
 export function assertNewWorktreeName(layout: Layout, raw: string): string {
@@ -93,6 +96,7 @@ export async function forkWorktree(layout: Layout, opts: ForkOptions): Promise<F
     faultPoint('fork.1-intent');
     try {
       let files = 0;
+      let degraded: string[] = [];
       const compressed = snapshotId ? compressionOf(readDescriptor(layout, snapshotId)) : undefined;
       if (snapshotId && compressed) {
         // Decompressed and verified into .jvs/tmp, then moved into place as the stage.
@@ -117,6 +121,8 @@ export async function forkWorktree(layout: Layout, opts: ForkOptions): Promise<F
               onProgress: opts.reporter ? (d, t) => opts.reporter!.progress('fork', d, t) : undefined,
             });
             applyMetadata(stage, fs.lstatSync(from, { bigint: true }), false);
+            // Every entry is new here: the snapshot's extended attributes, root included.
+            degraded = keepXattrs(from, stage, ['', ...manifest.map((e) => e.rel)]);
             files = manifest.filter((e) => e.type === 'file').length;
           } else {
             // Hashes come from the snapshot's manifest; only without one are files hashed while copied.
@@ -127,6 +133,7 @@ export async function forkWorktree(layout: Layout, opts: ForkOptions): Promise<F
               onProgress: opts.reporter ? (d, t) => opts.reporter!.progress('fork', d, t) : undefined,
             });
             files = m.entries.filter((e) => e.type === 'file').length;
+            degraded = m.degraded;
             if (!manifest && rootHashOf(m.entries) !== descriptor!.payload_root_hash) {
               throw new JvsError('E_PAYLOAD_HASH_MISMATCH', `snapshot ${snapshotId}: its payload does not match its descriptor; nothing was created`, {
                 hint: '`jvs verify --all` lists the damaged snapshots; fork another snapshot',
@@ -160,9 +167,9 @@ export async function forkWorktree(layout: Layout, opts: ForkOptions): Promise<F
         });
         faultPoint('fork.4-config');
         completeIntent(layout, opId);
-        appendAudit(layout, { event_type: 'worktree_create', worktree_name: name, ...(snapshotId ? { snapshot_id: snapshotId } : {}), details: { engine: engine.name } });
+        appendAudit(layout, { event_type: 'worktree_create', worktree_name: name, ...(snapshotId ? { snapshot_id: snapshotId } : {}), details: { engine: engine.name, ...(degraded.length ? { degraded } : {}) } });
       });
-      return { worktree: name, path: dest, ...(snapshotId ? { snapshot_id: snapshotId } : {}), files };
+      return { worktree: name, path: dest, ...(snapshotId ? { snapshot_id: snapshotId } : {}), files, ...(degraded.length ? { degraded } : {}) };
     } catch (e) {
       fs.rmSync(stage, { recursive: true, force: true });
       completeIntent(layout, opId);

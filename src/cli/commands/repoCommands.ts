@@ -205,6 +205,7 @@ export async function runRestore(g: GlobalOptions, ref: string | undefined, o: {
           ]
         : []),
       ...openWarnings(r.open_files),
+      ...(r.degraded ?? []).map((d) => `${s.yellow('warning')}: ${shownText(d)}`),
     ],
   };
 }

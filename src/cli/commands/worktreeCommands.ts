@@ -1,5 +1,6 @@
 import { commandContext, usage } from '../context.js';
 import type { CommandOutput, GlobalOptions } from '../output.js';
+import { shownText, styles } from '../output.js';
 import { cliReporter } from '../progressBar.js';
 
 export async function runWorktreeFork(g: GlobalOptions, a: string | undefined, b: string | undefined): Promise<CommandOutput> {
@@ -20,9 +21,9 @@ async function fork(g: GlobalOptions, name: string, ref: string | undefined, emp
   const r = await forkWorktree(ctx.layout, { name, ref, fromWorktree: ctx.worktreeName, empty, lockWaitMs: g.waitMs, reporter: cliReporter(g) });
   return {
     data: r,
-    human: r.snapshot_id
+    human: (r.snapshot_id
       ? [`Created worktree '${r.worktree}' from snapshot ${r.snapshot_id}`, `Path: ${r.path}`, 'Worktree is at HEAD state - you can create snapshots.']
-      : [`Created worktree '${r.worktree}' at ${r.path}`, 'It is empty and has no snapshots yet.'],
+      : [`Created worktree '${r.worktree}' at ${r.path}`, 'It is empty and has no snapshots yet.']).concat((r.degraded ?? []).map((d) => `${styles(g).yellow('warning')}: ${shownText(d)}`)),
   };
 }
 
