@@ -8,7 +8,8 @@
  *              (a restore into existing entries); without it only the source's are set
  *              (a destination this run created)
  *     returns  the losses as a flat array [index, name, errno name, …]: an attribute
- *              that could not be read or set (name ""; the entry could not be reached)
+ *              that could not be read or set (name ""; the entry could not be reached);
+ *              its `withXattrs` counts the entries whose source had any attribute
  *   xattrGet(root, rel)  the attributes of one entry as [name, Buffer, …] (sorted by
  *              name), [] where the filesystem has none; throws with `code` on failure
  *
@@ -116,6 +117,7 @@ typedef struct {
   int src_root, dst_root;
   int root; /* running as root */
   size_t next; /* atomic */
+  size_t with_xattrs; /* entries whose source had any attribute (atomic) */
   pthread_mutex_t mu;
   /* losses, under mu */
   struct loss { size_t index; char *name; int err; } *losses;
@@ -179,6 +181,7 @@ static void copy_entry(Worker *w, size_t i) {
     close(s);
     return lost(r, i, "", e);
   }
+  if (sn > 0) __atomic_fetch_add(&r->with_xattrs, 1, __ATOMIC_RELAXED);
   if (sn == 0 && !(r->flags & EXACT)) {
     close(s);
     return;
@@ -339,6 +342,9 @@ static napi_value xattr_copy(napi_env env, napi_callback_info info) {
     free(r.losses[k].name);
   }
   free(r.losses);
+  napi_value seen;
+  napi_create_double(env, (double)r.with_xattrs, &seen);
+  napi_set_named_property(env, out, "withXattrs", seen);
   return out;
 }
 

@@ -30,6 +30,7 @@
 #include <sys/fsuid.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 pthread_rwlock_t jvs_gate;
@@ -669,6 +670,85 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino) {
   else fuse_reply_statfs(req, &sv);
 }
 
+/* --- extended attributes ------------------------------------------------------------ */
+
+/*
+ * Through the inode's /proc/self/fd link (the exact inode: a symlink's own attributes,
+ * never its target's), as the caller. Snapshot trees read, never change (EROFS);
+ * virtual inodes (the root, .jvs/, control files) keep none.
+ */
+
+/* Replies to a get or list that produced n bytes into buf for a caller offering `size`. */
+static void reply_xattr(fuse_req_t req, ssize_t n, int e, const char *buf, size_t size) {
+  if (n < 0) fuse_reply_err(req, e);
+  else if (size == 0) fuse_reply_xattr(req, (size_t) n);
+  else fuse_reply_buf(req, buf, (size_t) n);
+}
+
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size) {
+  C_INODE(in, ino, fuse_reply_err(req, EOPNOTSUPP))
+  PIN(in, fd)
+  char pp[32];
+  proc_path(pp, fd);
+  char *buf = size ? malloc(size) : NULL;
+  creds_t c;
+  creds_begin(req, &c);
+  ssize_t n = size && !buf ? (errno = ENOMEM, -1) : getxattr(pp, name, buf, size);
+  int e = errno;
+  creds_end(&c);
+  jvs_inode_unpin(in);
+  reply_xattr(req, n, e, buf, size);
+  free(buf);
+}
+
+static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
+  C_INODE(in, ino, fuse_reply_err(req, EOPNOTSUPP))
+  PIN(in, fd)
+  char pp[32];
+  proc_path(pp, fd);
+  char *buf = size ? malloc(size) : NULL;
+  creds_t c;
+  creds_begin(req, &c);
+  ssize_t n = size && !buf ? (errno = ENOMEM, -1) : listxattr(pp, buf, size);
+  int e = errno;
+  creds_end(&c);
+  jvs_inode_unpin(in);
+  reply_xattr(req, n, e, buf, size);
+  free(buf);
+}
+
+static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size, int flags) {
+  C_INODE(in, ino, fuse_reply_err(req, EOPNOTSUPP))
+  RO_CHECK(in)
+  PIN(in, fd)
+  char pp[32];
+  proc_path(pp, fd);
+  creds_t c;
+  creds_begin(req, &c);
+  int r;
+  GATED(r = setxattr(pp, name, value, size, flags));
+  int e = errno;
+  creds_end(&c);
+  jvs_inode_unpin(in);
+  fuse_reply_err(req, r < 0 ? e : 0);
+}
+
+static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name) {
+  C_INODE(in, ino, fuse_reply_err(req, EOPNOTSUPP))
+  RO_CHECK(in)
+  PIN(in, fd)
+  char pp[32];
+  proc_path(pp, fd);
+  creds_t c;
+  creds_begin(req, &c);
+  int r;
+  GATED(r = removexattr(pp, name));
+  int e = errno;
+  creds_end(&c);
+  jvs_inode_unpin(in);
+  fuse_reply_err(req, r < 0 ? e : 0);
+}
+
 void jvs_ops_install(struct fuse_lowlevel_ops *ops) {
   ops->lookup = op_lookup;
   ops->forget = op_forget;
@@ -698,4 +778,8 @@ void jvs_ops_install(struct fuse_lowlevel_ops *ops) {
   ops->fsyncdir = op_fsyncdir;
   ops->statfs = op_statfs;
   ops->access = op_access;
+  ops->getxattr = op_getxattr;
+  ops->listxattr = op_listxattr;
+  ops->setxattr = op_setxattr;
+  ops->removexattr = op_removexattr;
 }

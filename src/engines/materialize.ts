@@ -40,6 +40,11 @@ export interface MaterializeResult {
   degraded: string[];
   bytes: number;
   stats?: MaterializeStats;
+  /**
+   * Whether an entry this run copied (not linked from the parent) had extended
+   * attributes; set by finish(). Undefined: not looked (a whole-tree clone keeps them).
+   */
+  xattrsSeen?: boolean;
 }
 
 export interface MaterializeOptions extends WalkFilter {
@@ -321,12 +326,16 @@ export function materializeTree(srcRootIn: string, dstRootIn: string, engine: En
     for (let i = dirs.length - 1; i >= 0; i--) applyMetadata(dirs[i]!.abs, dirs[i]!.stat, false);
     applyMetadata(dstRoot, rootStat, false);
     // Last: after every owner is final (a chown clears security.capability).
-    degraded.push(...keepXattrs(srcRoot, dstRoot, fromParent.size ? xattrRels.filter((r) => !fromParent.has(r)) : xattrRels));
+    const kept = keepXattrs(srcRoot, dstRoot, fromParent.size ? xattrRels.filter((r) => !fromParent.has(r)) : xattrRels);
+    degraded.push(...kept.degraded);
+    result.xattrsSeen = kept.seen;
     tracePhase('materialize: xattrs');
     return changed;
   };
+  const result: MaterializeResult = { entries, degraded, bytes: total, stats, finish };
   if (!opts.deferFinish) finish();
-  return { entries, degraded, bytes: total, stats, finish, pending: !finished && (!!links?.size || laterLinks.length > 0) };
+  result.pending = !finished && (!!links?.size || laterLinks.length > 0);
+  return result;
 }
 
 /**

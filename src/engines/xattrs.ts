@@ -37,17 +37,26 @@ const WHY: Record<string, string> = {
 export const NO_ADDON_XATTRS =
   'extended attributes were not copied: the native addon is not loaded, and Node.js alone cannot read them (rebuild it with `npm run build:native` in the jvs package, and leave JVS_DISABLE_NATIVE unset)';
 
+export interface KeptXattrs {
+  /** The losses as lines for a `degraded` list (empty when everything was kept). */
+  degraded: string[];
+  /** Whether any source entry had attributes (true when that cannot be known: no addon). */
+  seen: boolean;
+}
+
+/** A compressed snapshot's `.gz` files are new files: the attributes of the worktree's stay unstored. */
+export const COMPRESSED_XATTRS = 'extended attributes are not kept by compressed snapshots: the worktree has some, and this snapshot does not hold them (take it without --compress to keep them)';
+
 /**
  * Give each entry `rels` (paths relative to both roots, "" the root) of `dstRoot` the
- * extended attributes its twin in `srcRoot` has. Returns the losses as lines for a
- * `degraded` list (empty when everything was kept). Never throws for a lost attribute.
+ * extended attributes its twin in `srcRoot` has. Never throws for a lost attribute.
  */
-export function keepXattrs(srcRoot: string, dstRoot: string, rels: readonly string[], flags = 0): string[] {
-  if (!rels.length) return [];
+export function keepXattrs(srcRoot: string, dstRoot: string, rels: readonly string[], flags = 0): KeptXattrs {
+  if (!rels.length) return { degraded: [], seen: false };
   const n = native();
-  if (!n?.xattrCopy) return [NO_ADDON_XATTRS];
+  if (!n?.xattrCopy) return { degraded: [NO_ADDON_XATTRS], seen: true };
   const losses = n.xattrCopy(srcRoot, dstRoot, rels.join('\0') + '\0', rels.length, flags, Math.min(4, os.availableParallelism()));
-  return lossLines(losses, rels);
+  return { degraded: lossLines(losses, rels), seen: losses.withXattrs > 0 || losses.length > 0 };
 }
 
 /** The addon's flat [index, name, code, …] as readable lines, at most MAX_LINES + 1. */

@@ -213,6 +213,15 @@ export class IndexDb {
     };
   }
 
+  /** A small fact kept in the meta table (see xattrFlags.ts); undefined when unknown or unreadable. */
+  getNote(key: string): string | undefined {
+    return this.guard(() => (this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)?.value, undefined);
+  }
+
+  setNote(key: string, value: string): void {
+    this.guard(() => void this.db.prepare('INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)').run(key, value), undefined);
+  }
+
   close(): void {
     if (!this.dead) this.db.close();
     this.dead = true;

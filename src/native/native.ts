@@ -81,10 +81,11 @@ export interface NativeAddon {
    * Extended attributes of `count` entries ("rel\0rel\0…", "" the root) copied from
    * srcRoot to dstRoot on `threads` threads (native/jvs_xattr.c), each opened below its
    * root without following symlinks; flags 1: also remove what the source lacks.
-   * Returns the losses as [index, name ("" for the whole entry), errno name, …].
+   * Returns the losses as [index, name ("" for the whole entry), errno name, …]
+   * with `withXattrs`: how many sources had any attribute.
    * Absent in older builds.
    */
-  xattrCopy?(srcRoot: string, dstRoot: string, rels: string, count: number, flags: number, threads: number): Array<string | number>;
+  xattrCopy?(srcRoot: string, dstRoot: string, rels: string, count: number, flags: number, threads: number): Array<string | number> & { withXattrs: number };
   /** One entry's extended attributes as [name, value, …] sorted by name. Absent in older builds. */
   xattrGet?(root: string, rel: string): Array<string | Buffer>;
   rootHash(fields: string, types: Uint8Array, modes: Uint16Array, sizes: Float64Array): string | null;

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import { JvsError, fromSystemError } from '../errors.js';
 import { applyTree, type ApplyResult } from '../engines/applyTree.js';
 import { keepXattrs, XATTR_EXACT } from '../engines/xattrs.js';
+import { noteWorktreeXattrs, snapshotMayHoldXattrs, worktreeMayHoldXattrs } from '../index/xattrFlags.js';
 import { fsClockNs } from '../index/changeDetect.js';
 import { IndexDb, snapshotOwner, worktreeOwner } from '../index/indexDb.js';
 import { restoreKnowledge, stateAfterApply } from '../index/incremental.js';
@@ -219,7 +220,11 @@ export function applyRestore(layout: Layout, worktree: string, snapshotId: strin
     // Extended attributes of every entry the index could not vouch for, made equal to
     // the snapshot's (an xattr-only change moved the ctime, so it lands here). Before
     // the state is taken: a set moves the ctime again.
-    r.degraded = keepXattrs(layout.snapshotDir(snapshotId), root, xattrRels(layout.snapshotDir(snapshotId), sel, target, r.vouched), XATTR_EXACT);
+    // Vouched files hold their basis snapshot's attributes; they are looked at too unless
+    // neither that snapshot nor the target holds any (index/xattrFlags.ts).
+    const mayXattrs = snapshotMayHoldXattrs(idx, snapshotId);
+    const lookAll = mayXattrs || worktreeMayHoldXattrs(idx, worktree, state?.basis);
+    r.degraded = keepXattrs(layout.snapshotDir(snapshotId), root, xattrRels(layout.snapshotDir(snapshotId), sel, target, lookAll ? undefined : r.vouched), XATTR_EXACT).degraded;
     tracePhase('restore: xattrs');
     if (idx && target) {
       // Only what the restore applied: paths its selection left alone are not the snapshot's.
@@ -227,6 +232,8 @@ export function applyRestore(layout: Layout, worktree: string, snapshotId: strin
       const entries = stateAfterApply(root, applied, (rel) => r.statOf?.(rel), stateMap, r.vouched);
       tracePhase('restore: state');
       putWorktreeState(idx, worktree, { entries, probeNs, basis: snapshotId });
+      // A whole restore made every attribute the target's; a selective one kept others.
+      noteWorktreeXattrs(idx, worktree, snapshotId, mayXattrs || (sel !== takesEverything && worktreeMayHoldXattrs(idx, worktree, state?.basis)));
     }
     tracePhase('restore: state write');
     return r;

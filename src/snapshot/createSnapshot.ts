@@ -1,3 +1,5 @@
+import { COMPRESSED_XATTRS } from '../engines/xattrs.js';
+import { noteSnapshotXattrs, noteWorktreeXattrs, snapshotMayHoldXattrs } from '../index/xattrFlags.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { JvsError, fromSystemError } from '../errors.js';
@@ -232,7 +234,7 @@ export async function createSnapshot(layout: Layout, opts: SnapshotOptions): Pro
       if (opts.compression) writeFileDurable(path.join(tmpDir, storedName(READY_FILE)), compressedReady(ready, opts.compression.level));
       else writeFileDurable(path.join(tmpDir, READY_FILE), ready);
       faultPoint('snapshot.6-ready');
-      const degraded = [...(engineNote ? [engineNote] : []), ...m.degraded];
+      const degraded = [...(engineNote ? [engineNote] : []), ...m.degraded, ...(opts.compression && m.xattrsSeen ? [COMPRESSED_XATTRS] : [])];
       const files = m.entries.filter((e) => e.type === 'file').length;
       let newLine: SnapshotResult['new_line'];
       withPublishLock(layout, lockOpts, () => {
@@ -275,6 +277,12 @@ export async function createSnapshot(layout: Layout, opts: SnapshotOptions): Pro
       });
       // (cache, after the protocol) manifest, worktree state and catalog row in the index
       recordSnapshot(idx, layout, id, wt.name, m.entries, probeNs, partial);
+      // Whether this snapshot, and the worktree files its state vouches for, may hold
+      // extended attributes (a restore then reads them; index/xattrFlags.ts). Linked
+      // files carry the parent's. A partial snapshot keeps older records: "maybe".
+      const mayXattrs = m.xattrsSeen !== false || (!!known && snapshotMayHoldXattrs(idx, parentId));
+      noteSnapshotXattrs(idx, id, mayXattrs);
+      noteWorktreeXattrs(idx, wt.name, id, mayXattrs || partial.length > 0);
       tracePhase('snapshot: audit, index write');
       return {
         snapshot_id: id,

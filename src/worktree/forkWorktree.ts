@@ -11,6 +11,7 @@ import { checkedSnapshotManifest, getSnapshotManifest, putSnapshotManifest, putW
 import { applyTree } from '../engines/applyTree.js';
 import { applyMetadata } from '../engines/metadata.js';
 import { keepXattrs } from '../engines/xattrs.js';
+import { noteWorktreeXattrs, snapshotMayHoldXattrs } from '../index/xattrFlags.js';
 import { rootHashOf } from '../fsutil/rootHash.js';
 import type { Descriptor } from '../format/descriptor.js';
 import { fsyncDir } from '../fsutil/atomic.js';
@@ -122,7 +123,7 @@ export async function forkWorktree(layout: Layout, opts: ForkOptions): Promise<F
             });
             applyMetadata(stage, fs.lstatSync(from, { bigint: true }), false);
             // Every entry is new here: the snapshot's extended attributes, root included.
-            degraded = keepXattrs(from, stage, ['', ...manifest.map((e) => e.rel)]);
+            degraded = keepXattrs(from, stage, ['', ...manifest.map((e) => e.rel)]).degraded;
             files = manifest.filter((e) => e.type === 'file').length;
           } else {
             // Hashes come from the snapshot's manifest; only without one are files hashed while copied.
@@ -146,6 +147,7 @@ export async function forkWorktree(layout: Layout, opts: ForkOptions): Promise<F
             // clock probe taken after they were written (nobody else can write them meanwhile).
             const probeNs = fsClockNs(layout.tmp);
             putWorktreeState(idx, name, { entries: stateAfterApply(stage, manifest, () => undefined), probeNs, basis: snapshotId });
+            noteWorktreeXattrs(idx, name, snapshotId!, snapshotMayHoldXattrs(idx, snapshotId));
           }
         } finally {
           idx?.close();

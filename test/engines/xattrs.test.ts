@@ -104,6 +104,17 @@ describe('extended attributes with the addon', () => {
     expect(jvsOk(['status', '--json'], { cwd: main }).json<{ clean?: boolean; total_modified?: number }>().total_modified ?? 0).toBe(0);
   });
 
+  itWith('python3', pythonMissing, 'restore between two snapshots whose file differs only in its attributes sets them, though the worktree state vouches for its content', () => {
+    const { main, id } = repoWithXattrs();
+    py([['set', `${main}/a.txt`, 'user.note', 'second']]);
+    const second = jvsOk(['snapshot', 'second', '--json'], { cwd: main }).json<{ snapshot_id: string }>().snapshot_id;
+    // The worktree is clean at `second`: a.txt's stat is what its state recorded.
+    jvsOk(['restore', id], { cwd: main });
+    expect(getx(`${main}/a.txt`)).toEqual([FIRST]);
+    jvsOk(['restore', second], { cwd: main });
+    expect(getx(`${main}/a.txt`)).toEqual([{ ...FIRST, 'user.note': 'second' }]);
+  });
+
   itWith('python3', pythonMissing, 'a fork carries the snapshot\'s attributes (and the restore and fork of a repository without an index too)', () => {
     const { repo, main, id } = repoWithXattrs();
     const r = jvsOk(['worktree', 'fork', id, 'f', '--json'], { cwd: main }).json<{ path: string; degraded?: string[] }>();
