@@ -80,6 +80,8 @@ int jvs_cur_root_fd(void);
 
 /* ops.c */
 void jvs_ops_install(struct fuse_lowlevel_ops *ops);
+/* Whether jvs_ops_install registers the xattr ops (unregistered: the kernel answers EOPNOTSUPP itself). */
+extern int jvs_xattrs;
 extern pthread_rwlock_t jvs_gate;
 extern __thread int jvs_gate_held;   /* this thread holds the gate shared already */
 extern double jvs_current_timeout;   /* entry/attr timeout of current/ (seconds) */

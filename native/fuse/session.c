@@ -251,6 +251,7 @@ static napi_value mount_(napi_env env, napi_callback_info info) {
   }
   want_writeback = get_bool(env, o, "writeback");
   jvs_switch_creds = get_bool(env, o, "switchCreds");
+  jvs_xattrs = get_bool(env, o, "xattrs");
   jvs_current_timeout = get_num(env, o, "currentTimeout", 1.0);
   jvs_snapshot_timeout = get_num(env, o, "snapshotTimeout", 86400.0);
 

@@ -16,6 +16,12 @@ export const REQUIRED_PATCH_LEVEL = 3;
 
 export interface FuseMountOptions {
   allowOther?: boolean;
+  /**
+   * Serve extended attributes (libfuse 3 mount only). Off by default: once a server
+   * answers getxattr, the kernel asks it for security.capability before every write(2)
+   * (one more round trip each; see docs/mount.md).
+   */
+  xattrs?: boolean;
   debug?: boolean;
   /** Serve current/ and snapshot folders in JS too (slow; for comparison and debugging). */
   jsPassthrough?: boolean;

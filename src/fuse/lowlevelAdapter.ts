@@ -222,6 +222,7 @@ export async function mountLowLevel(tree: MountTree, mountpoint: string, opts: F
       loop: opts.loop ?? 'hybrid',
       writeback: true,
       switchCreds: !!opts.allowOther && process.getuid?.() === 0,
+      xattrs: !!opts.xattrs,
       ...(opts.maxFds ? { maxFds: opts.maxFds } : {}),
     });
     // Dirty tracking (native/fuse/dirty.c): off with JVS_MOUNT_DIRTY=0, and by itself on

@@ -281,7 +281,7 @@ export function allowOtherRefusal(uid = process.getuid?.() ?? 0, conf = '/etc/fu
   });
 }
 
-export async function startMount(layout: Layout, worktree: string, mountpoint: string, opts: { allowOther?: boolean; debug?: boolean; jsPassthrough?: boolean; impl?: MountImpl } = {}): Promise<RunningMount> {
+export async function startMount(layout: Layout, worktree: string, mountpoint: string, opts: { allowOther?: boolean; xattrs?: boolean; debug?: boolean; jsPassthrough?: boolean; impl?: MountImpl } = {}): Promise<RunningMount> {
   if (opts.allowOther) {
     const refusal = allowOtherRefusal();
     if (refusal) throw refusal;

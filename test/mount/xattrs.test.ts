@@ -37,7 +37,7 @@ describe.each(MOUNT_MODES.filter((m) => m.impl === 'll'))('extended attributes t
   beforeAll(() => useMountEnv(env));
 
   it('current/ sets, lists, reads and removes them on the backing files (file, folder, and as root a symlink)', () => {
-    const m = mountNewRepo({ 'a.txt': 'alpha\n', 'dir/b.txt': 'b\n' });
+    const m = mountNewRepo({ 'a.txt': 'alpha\n', 'dir/b.txt': 'b\n' }, ['--xattrs']);
     const cur = path.join(m.mnt, 'current');
     fs.symlinkSync('a.txt', path.join(cur, 'link'));
     const sets: Array<[string, string, string?, string?]> = [
@@ -59,7 +59,7 @@ describe.each(MOUNT_MODES.filter((m) => m.impl === 'll'))('extended attributes t
   });
 
   it('a control-file snapshot keeps an xattr-only change made through the mount; its tree shows them and refuses changes with EROFS', () => {
-    const m = mountNewRepo({ 'a.txt': 'alpha\n' });
+    const m = mountNewRepo({ 'a.txt': 'alpha\n' }, ['--xattrs']);
     const cur = path.join(m.mnt, 'current');
     py([['set', `${cur}/a.txt`, 'user.v', '1']]);
     shOk('echo one > .jvs/ctl/snapshot', m.mnt);
@@ -72,5 +72,13 @@ describe.each(MOUNT_MODES.filter((m) => m.impl === 'll'))('extended attributes t
     // A control-file restore of the first brings its value back.
     shOk(`echo ${one} > .jvs/ctl/restore`, m.mnt);
     expect(py([['get', `${cur}/a.txt`]])).toEqual([{ 'user.v': '1' }]);
+  });
+
+  it('without --xattrs the mount refuses them loudly (EOPNOTSUPP), never dropping a set silently', () => {
+    const m = mountNewRepo({ 'a.txt': 'alpha\n' });
+    py([['set', `${m.main}/a.txt`, 'user.behind', 'yes']]);
+    const cur = path.join(m.mnt, 'current');
+    expect(py([['set', `${cur}/a.txt`, 'user.v', '1'], ['get', `${cur}/a.txt`]])).toEqual(['ENOTSUP', 'ENOTSUP']); // errno 95: EOPNOTSUPP, which Python names ENOTSUP
+    expect(py([['get', `${m.main}/a.txt`]])).toEqual([{ 'user.behind': 'yes' }]);
   });
 });

@@ -7,7 +7,7 @@ import type { CommandOutput, GlobalOptions } from '../output.js';
 
 const DAEMON_READY_MS = 20_000;
 
-export async function runMount(g: GlobalOptions, mountpoint: string | undefined, o: { daemon?: boolean; allowOther?: boolean }): Promise<CommandOutput> {
+export async function runMount(g: GlobalOptions, mountpoint: string | undefined, o: { daemon?: boolean; allowOther?: boolean; xattrs?: boolean }): Promise<CommandOutput> {
   if (!mountpoint) throw usage('mount needs a mountpoint', 'e.g. `jvs mount ~/mnt/proj` (an empty folder)');
   const ctx = commandContext(g);
   const mp = path.resolve(mountpoint);
@@ -19,7 +19,7 @@ export async function runMount(g: GlobalOptions, mountpoint: string | undefined,
   const launcher = typeof process.send === 'function' ? process : undefined;
   let running: Awaited<ReturnType<typeof m.startMount>>;
   try {
-    running = await m.startMount(ctx.layout, ctx.worktreeName, mp, { allowOther: !!o.allowOther, debug: g.debug, jsPassthrough: process.env.JVS_MOUNT_JS_PASSTHROUGH === '1' });
+    running = await m.startMount(ctx.layout, ctx.worktreeName, mp, { allowOther: !!o.allowOther, xattrs: !!o.xattrs, debug: g.debug, jsPassthrough: process.env.JVS_MOUNT_JS_PASSTHROUGH === '1' });
   } catch (e) {
     if (launcher) {
       const err = e instanceof JvsError ? e : new JvsError('E_IO', (e as Error).message ?? String(e));

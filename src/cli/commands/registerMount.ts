@@ -10,6 +10,7 @@ export function registerMountCommands(program: Command, run: Runner): void {
     .argument('[mountpoint]', 'an empty folder outside the repository')
     .option('--daemon', 'detach and keep serving in the background')
     .option('--allow-other', 'let other users see the mount (needs user_allow_other in /etc/fuse.conf unless root)')
+    .option('--xattrs', 'serve extended attributes (each write then costs one more FUSE round trip)')
     .description('show the worktree (current/), every snapshot (.jvs/snapshots/) and control files (.jvs/ctl/) as folders')
     .action(run(lazy(cmds, 'runMount')));
   program
