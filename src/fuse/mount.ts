@@ -286,6 +286,9 @@ export async function startMount(layout: Layout, worktree: string, mountpoint: s
     const refusal = allowOtherRefusal();
     if (refusal) throw refusal;
   }
+  if (opts.xattrs && (opts.jsPassthrough ? 'fuse-native' : (opts.impl ?? mountImplFromEnv())) !== 'll') {
+    throw new JvsError('E_USAGE', '--xattrs needs the libfuse 3 mount; the fuse-native comparison mount serves no extended attributes', { hint: 'unset JVS_MOUNT_IMPL and JVS_MOUNT_JS_PASSTHROUGH, or mount without --xattrs' });
+  }
   const mp = path.resolve(mountpoint);
   const { recoveredStale } = prepareMountpoint(layout, mp);
   // Modes from create/mkdir already carry the caller's umask; ours must not cut more.

@@ -71,11 +71,11 @@ export interface GcRunOptions {
  * every step is idempotent.
  */
 export function runGc(layout: Layout, opts: GcRunOptions): GcRunResult {
-  return withRepoLock(layout, { waitMs: opts.lockWaitMs, command: 'gc run', reporter: opts.reporter }, () => executeGc(layout, opts.planId, false));
+  return withRepoLock(layout, { waitMs: opts.lockWaitMs, command: 'gc run', reporter: opts.reporter }, () => executeGc(layout, opts.planId, false, opts.reporter));
 }
 
 /** The body of gc run; `resume` (doctor, lock already held) keeps newly protected snapshots instead of failing. */
-export function executeGc(layout: Layout, planId: string, resumeOnly: boolean): GcRunResult {
+export function executeGc(layout: Layout, planId: string, resumeOnly: boolean, reporter?: Reporter): GcRunResult {
   const plan = readGcPlan(layout, planId);
   const intentId = gcIntentId(planId);
   const resumed = fs.existsSync(layout.intent(intentId));
@@ -97,7 +97,10 @@ export function executeGc(layout: Layout, planId: string, resumeOnly: boolean): 
   const deleted: string[] = [];
   const already: string[] = [];
   try {
+    let handled = 0;
     for (const id of plan.to_delete) {
+      // Progress by snapshot (a payload of a million files takes a while to remove).
+      reporter?.progress('gc run', handled++, plan.to_delete.length, 'snapshots');
       if (kept.has(id)) continue;
       const stage = layout.tmpPath(`gc-${id}`);
       const hasDir = fs.existsSync(layout.snapshotDir(id));
@@ -136,6 +139,7 @@ export function executeGc(layout: Layout, planId: string, resumeOnly: boolean): 
     // The intent stays so the run can be resumed: `jvs gc run --plan-id` again, or `jvs doctor --repair-runtime`.
     throw fromSystemError(e, `gc run of plan ${planId} was interrupted (re-run \`jvs gc run --plan-id ${planId}\` to finish it)`);
   }
+  reporter?.progress('gc run', plan.to_delete.length, plan.to_delete.length, 'snapshots');
   completeIntent(layout, intentId);
   faultPoint('gc.6-intent-done');
   // (cache) the deleted snapshots' manifests leave the index now, not at the next snapshot.

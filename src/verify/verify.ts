@@ -255,7 +255,13 @@ export function verify(layout: Layout, opts: VerifyOptions): VerifyReport {
     }
   }
   const indexProblems = indexManifestProblems(layout, targets);
-  for (const d of targets) results.push(withIndexProblem(verifyDescriptor(layout, d, known, opts.reporter), indexProblems.get(d.snapshot_id)));
+  // More than one snapshot: one bar over all of them (each snapshot's bytes move it within its share).
+  const overall = opts.reporter && targets.length > 1 ? opts.reporter : undefined;
+  targets.forEach((d, i) => {
+    const reporter: Reporter | undefined = overall ? { progress: (_task: string, x: number, t: number) => overall.progress('verify', i + (t > 0 ? Math.min(x / t, 1) : 1), targets.length, 'snapshots') } : opts.reporter;
+    results.push(withIndexProblem(verifyDescriptor(layout, d, known, reporter), indexProblems.get(d.snapshot_id)));
+    overall?.progress('verify', i + 1, targets.length, 'snapshots');
+  });
   const report: VerifyReport = { results, tamper_detected: results.some((r) => r.tamper_detected), severity: 'ok', checked: results.length };
   if (opts.all) {
     let text = '';
