@@ -10,6 +10,7 @@
  *     returns  the losses as a flat array [index, name, errno name, …]: an attribute
  *              that could not be read or set (name ""; the entry could not be reached);
  *              its `withXattrs` counts the entries whose source had any attribute
+ *   xattrSupported(root)  whether root's filesystem keeps extended attributes at all
  *   xattrGet(root, rel)  the attributes of one entry as [name, Buffer, …] (sorted by
  *              name), [] where the filesystem has none; throws with `code` on failure
  *
@@ -419,10 +420,31 @@ static napi_value xattr_get(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* Whether the filesystem holding the folder `root` keeps extended attributes at all. */
+static napi_value xattr_supported(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 1) {
+    napi_throw_type_error(env, NULL, "xattrSupported(root)");
+    return NULL;
+  }
+  int root = open_root(env, argv[0]);
+  if (root < 0) return NULL;
+  char pp[32];
+  snprintf(pp, sizeof pp, "/proc/self/fd/%d", root);
+  int ok = !(listxattr(pp, NULL, 0) < 0 && unsupported(errno));
+  close(root);
+  napi_value out;
+  napi_get_boolean(env, ok, &out);
+  return out;
+}
+
 napi_value jvs_xattr_init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"xattrCopy", NULL, xattr_copy, NULL, NULL, NULL, napi_default, NULL},
     {"xattrGet", NULL, xattr_get, NULL, NULL, NULL, napi_default, NULL},
+    {"xattrSupported", NULL, xattr_supported, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

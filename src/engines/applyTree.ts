@@ -176,6 +176,8 @@ export interface ApplyResult {
   vouched?: Map<string, object>;
   /** Whether this run replaced or removed the entry at `rel` (its old inode left the tree). */
   replaced?(rel: string): boolean;
+  /** A restore planned by the addon: the rels of the source entries its plan did not vouch for, in order. */
+  unvouched?: string[];
   /** What could not be kept exactly (extended attributes, src/engines/xattrs.ts); set by the callers that copy them. */
   degraded?: string[];
 }
@@ -392,6 +394,7 @@ export function applyTree(srcRootIn: string, dstRootIn: string, engine: Engine, 
         if (at >= 0) dstByRel.set(e.rel, { rel: e.rel, type: e.type, stat: scannedStat(planned.destStats, at) });
       }
       if (done) opts.onProgress?.(done, total);
+      res.unvouched = src.map((s) => s.rel);
     } else {
       src = sourceOf(srcRoot, listed && whole ? undefined : filter, listed);
       tracePhase('apply: source listing');

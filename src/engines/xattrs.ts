@@ -75,6 +75,18 @@ function lossLines(losses: ReadonlyArray<string | number>, rels: readonly string
 }
 
 /**
+ * Whether the filesystem holding `dir` may keep extended attributes (false only when it
+ * refuses them outright, e.g. a JuiceFS mount without --enable-xattr); true when unknown.
+ */
+export function filesystemKeepsXattrs(dir: string): boolean {
+  try {
+    return native()?.xattrSupported?.(dir) ?? true;
+  } catch {
+    return true;
+  }
+}
+
+/**
  * Whether two entries hold the same extended attributes (the addon reads them); true
  * without the addon (nothing can be told apart, and copies say so in `degraded`).
  */

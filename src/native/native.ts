@@ -88,6 +88,8 @@ export interface NativeAddon {
   xattrCopy?(srcRoot: string, dstRoot: string, rels: string, count: number, flags: number, threads: number): Array<string | number> & { withXattrs: number };
   /** One entry's extended attributes as [name, value, …] sorted by name. Absent in older builds. */
   xattrGet?(root: string, rel: string): Array<string | Buffer>;
+  /** Whether the filesystem holding the folder `root` keeps extended attributes at all. Absent in older builds. */
+  xattrSupported?(root: string): boolean;
   rootHash(fields: string, types: Uint8Array, modes: Uint16Array, sizes: Float64Array): string | null;
   /**
    * An fd of `rel` opened below the folder `root` (itself never a symlink) without

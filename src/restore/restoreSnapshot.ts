@@ -224,7 +224,9 @@ export function applyRestore(layout: Layout, worktree: string, snapshotId: strin
     // neither that snapshot nor the target holds any (index/xattrFlags.ts).
     const mayXattrs = snapshotMayHoldXattrs(idx, snapshotId);
     const lookAll = mayXattrs || worktreeMayHoldXattrs(idx, worktree, state?.basis);
-    r.degraded = keepXattrs(layout.snapshotDir(snapshotId), root, xattrRels(layout.snapshotDir(snapshotId), sel, target, lookAll ? undefined : r.vouched), XATTR_EXACT).degraded;
+    // (The plan's own list when it made one: a walk over every manifest entry costs ms.)
+    const rels = !lookAll && r.unvouched && sel === takesEverything ? ['', ...r.unvouched] : xattrRels(layout.snapshotDir(snapshotId), sel, target, lookAll ? undefined : r.vouched);
+    r.degraded = keepXattrs(layout.snapshotDir(snapshotId), root, rels, XATTR_EXACT).degraded;
     tracePhase('restore: xattrs');
     if (idx && target) {
       // Only what the restore applied: paths its selection left alone are not the snapshot's.

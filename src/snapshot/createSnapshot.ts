@@ -1,4 +1,4 @@
-import { COMPRESSED_XATTRS } from '../engines/xattrs.js';
+import { COMPRESSED_XATTRS, filesystemKeepsXattrs } from '../engines/xattrs.js';
 import { noteSnapshotXattrs, noteWorktreeXattrs, snapshotMayHoldXattrs } from '../index/xattrFlags.js';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -280,7 +280,9 @@ export async function createSnapshot(layout: Layout, opts: SnapshotOptions): Pro
       // Whether this snapshot, and the worktree files its state vouches for, may hold
       // extended attributes (a restore then reads them; index/xattrFlags.ts). Linked
       // files carry the parent's. A partial snapshot keeps older records: "maybe".
-      const mayXattrs = m.xattrsSeen !== false || (!!known && snapshotMayHoldXattrs(idx, parentId));
+      // A whole-tree clone (juicefs) was not looked at: "maybe", unless its filesystem keeps none.
+      const seen = m.xattrsSeen ?? filesystemKeepsXattrs(payload);
+      const mayXattrs = seen || (!!known && snapshotMayHoldXattrs(idx, parentId));
       noteSnapshotXattrs(idx, id, mayXattrs);
       noteWorktreeXattrs(idx, wt.name, id, mayXattrs || partial.length > 0);
       tracePhase('snapshot: audit, index write');

@@ -115,6 +115,17 @@ describe('extended attributes with the addon', () => {
     expect(getx(`${main}/a.txt`)).toEqual([{ ...FIRST, 'user.note': 'second' }]);
   });
 
+  itWith('python3', pythonMissing, 'in a repository without any attributes (the fast path) restore still removes ones added since to a file and a folder', () => {
+    const base = tmpDir('jvs-xattr-');
+    jvsOk(['init', 'r'], { cwd: base });
+    const main = path.join(base, 'r/main');
+    writeFiles(main, { 'a.txt': 'alpha\n', 'dir/b.txt': 'b\n' });
+    jvsOk(['snapshot', 'plain'], { cwd: main });
+    py([['set', `${main}/a.txt`, 'user.new', '1'], ['set', `${main}/dir`, 'user.new', '2'], ['set', main, 'user.new', '3']]);
+    jvsOk(['restore', 'HEAD', '--discard-changes'], { cwd: main });
+    expect(getx(`${main}/a.txt`, `${main}/dir`, `${main}/dir/b.txt`, main)).toEqual([{}, {}, {}, {}]);
+  });
+
   itWith('python3', pythonMissing, 'a fork carries the snapshot\'s attributes (and the restore and fork of a repository without an index too)', () => {
     const { repo, main, id } = repoWithXattrs();
     const r = jvsOk(['worktree', 'fork', id, 'f', '--json'], { cwd: main }).json<{ path: string; degraded?: string[] }>();
