@@ -769,16 +769,19 @@ oom_after:
  * knows (BigInt64Array of sorted, non-overlapping start, end pairs) on a filesystem that
  * serves no SEEK_DATA (JuiceFS: `juicefs info` lists a file's slices). copy_hash_fd's
  * sparse walk with those runs instead of lseek: only the runs are read, every other byte
- * is hashed as the zero it reads as. The file is opened O_NOFOLLOW.
+ * is hashed as the zero it reads as. The file is opened O_NOFOLLOW; hashRuns(rel, runs,
+ * root) opens it below a directory fd of root instead (jvs_open_beneath: no symlink at all).
  */
 static napi_value hash_runs(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
+  size_t argc = 3;
+  napi_value argv[3];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   napi_typedarray_type type;
   size_t len = 0;
   void *data = NULL;
-  if (argc != 2 || napi_get_typedarray_info(env, argv[1], &type, &len, &data, NULL, NULL) != napi_ok || type != napi_bigint64_array || len % 2) {
+  napi_valuetype root_type = napi_undefined;
+  if (argc > 2) napi_typeof(env, argv[2], &root_type);
+  if (argc < 2 || napi_get_typedarray_info(env, argv[1], &type, &len, &data, NULL, NULL) != napi_ok || type != napi_bigint64_array || len % 2) {
     napi_throw_type_error(env, NULL, "hashRuns(path, runs: BigInt64Array of start, end pairs)");
     return NULL;
   }
@@ -791,12 +794,32 @@ static napi_value hash_runs(napi_env env, napi_callback_info info) {
   }
   char *path = jvs_get_path(env, argv[0], NULL);
   if (!path) return NULL;
+  int root = -1;
+  if (root_type == napi_string) { /* path is relative to root: opened below its fd */
+    char *root_path = jvs_get_path(env, argv[2], NULL);
+    if (!root_path) {
+      free(path);
+      return NULL;
+    }
+    root = open(root_path, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    free(root_path);
+  }
   unsigned char *buf = aligned_alloc(4096, BUF_SIZE);
   unsigned char digest[32];
   const char *syscall = "open";
   int64_t n = -1;
-  int fd = buf ? open_read(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) : -1;
+  int fd = -1;
   if (!buf) errno = ENOMEM;
+  else if (root_type != napi_string) fd = open_read(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  else if (root >= 0) {
+    fd = jvs_open_beneath(root, path, O_RDONLY | O_NONBLOCK | O_NOATIME, 0);
+    if (fd < 0 && errno == EPERM) fd = jvs_open_beneath(root, path, O_RDONLY | O_NONBLOCK, 0);
+  }
+  if (root >= 0) {
+    int e = errno;
+    close(root);
+    errno = e;
+  }
   if (fd >= 0) {
     n = copy_hash_runs(fd, -1, buf, digest, &syscall, len ? runs : zeros_run, len / 2);
     int e = errno;

@@ -1,7 +1,8 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import { createRequire } from 'node:module';
 import { JvsError } from '../errors.js';
-import { hashFile } from '../fsutil/fileHash.js';
+import { hashFile, hashFiles } from '../fsutil/fileHash.js';
 import type { Engine } from './engine.js';
 import { fsPath } from '../format/nameBytes.js';
 import { native } from '../native/native.js';
@@ -46,6 +47,13 @@ export class JuicefsEngine implements Engine {
     const hashRuns = native()?.hashRuns;
     const runs = hashRuns && size >= RUNS_PROBE_MIN ? juicefsDataRuns(this.cli, file, size) : undefined;
     return runs ? hashRuns!(file, runs).hash : hashFile(file);
+  }
+
+  /** hashFile of `rel` opened below a directory fd of `root`, never through a symlink (verify). */
+  hashFileBelow(root: string, rel: string, size: number): string {
+    const hashRuns = native()?.hashRuns;
+    const runs = hashRuns && size >= RUNS_PROBE_MIN ? juicefsDataRuns(this.cli, path.join(root, rel), size) : undefined;
+    return runs ? hashRuns!(rel, runs, root).hash : hashFiles([rel], undefined, root)[0]!;
   }
 
   cloneTree(src: string, dst: string): void {

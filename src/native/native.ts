@@ -116,9 +116,11 @@ export interface NativeAddon {
   /**
    * SHA-256 of one file reading only the given data runs (sorted start, end pairs) and
    * hashing every other byte as zero (native/jvs_hash.c): for filesystems without
-   * SEEK_DATA whose data runs are known otherwise (JuiceFS). Absent in older builds.
+   * SEEK_DATA whose data runs are known otherwise (JuiceFS). With `root`, `path` is
+   * relative to it and opened below its fd without following a symlink (ELOOP).
+   * Absent in older builds.
    */
-  hashRuns?(path: string, runs: BigInt64Array): { hash: string; size: number };
+  hashRuns?(path: string, runs: BigInt64Array, root?: string): { hash: string; size: number };
 }
 
 let cached: NativeAddon | null | undefined;

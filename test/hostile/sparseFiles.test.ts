@@ -62,7 +62,7 @@ const rootOfOne = (contentHash: string, size: number) => createHash('sha256').up
  * `stored` measures what the data takes where st_blocks does not tell (JuiceFS reports
  * blocks from the length): the volume's object storage, which must not grow by the holes.
  */
-function roundTrip(main: string, env: Record<string, string>, expectEngine: string, size: number, stored?: () => number, readBytes?: () => number): void {
+function roundTrip(main: string, env: Record<string, string>, expectEngine: string, size: number, stored?: () => number, readBytes?: () => number): string {
   const blocks = makeSparse(path.join(main, 'big'), size);
   fs.chmodSync(path.join(main, 'big'), 0o644);
   const base = stored?.();
@@ -100,9 +100,12 @@ function roundTrip(main: string, env: Record<string, string>, expectEngine: stri
   } finally {
     fs.closeSync(fd);
   }
-  // verify reads the payload again (holes hashed as zeros) and agrees.
+  // verify reads the payload again (holes hashed as zeros, not read) and agrees.
+  const read2 = readBytes?.();
   const v = jvs(['--json', 'verify', snap.snapshot_id], { cwd: main, env });
   expect(v.code, v.stdout + v.stderr).toBe(0);
+  if (readBytes) expect(readBytes() - read2!).toBeLessThan(MAX_ALLOCATED);
+  return snap.snapshot_id;
 }
 
 describe('sparse files stay sparse (issue 14, item 7)', () => {
@@ -135,6 +138,15 @@ describe('sparse files stay sparse (issue 14, item 7)', () => {
     const parent = fs.mkdtempSync(path.join(vol!.mounts[0]!, 'sparse-'));
     jvsOk(['init', 'repo'], { cwd: parent });
     // JuiceFS serves no SEEK_DATA: the data runs come from `juicefs info` (src/engines/juicefsRuns.ts).
-    roundTrip(path.join(parent, 'repo', 'main'), {}, 'juicefs-clone', 4 * GiB, () => bucketBytes(vol!), () => fuseReadBytes(vol!));
+    const main = path.join(parent, 'repo', 'main');
+    const id = roundTrip(main, {}, 'juicefs-clone', 4 * GiB, () => bucketBytes(vol!), () => fuseReadBytes(vol!));
+    // Bytes written into a hole of the payload become a data slice: verify reads it and
+    // reports the damage (hashing from the listed runs never takes written data for a hole).
+    const fd = fs.openSync(path.join(parent, 'repo', '.jvs', 'snapshots', id, 'big'), 'r+');
+    fs.writeSync(fd, Buffer.from('tampered'), 0, 8, GiB + 12345);
+    fs.closeSync(fd);
+    const v = jvs(['--json', 'verify', id], { cwd: main });
+    expect(v.code, v.stdout).not.toBe(0);
+    expect(JSON.parse(v.stdout)).toMatchObject({ payload_hash_valid: false, error_class: 'E_PAYLOAD_HASH_MISMATCH' });
   }, 300_000);
 });

@@ -70,4 +70,17 @@ describe('the addon\'s hashRuns (native/jvs_hash.c: the sparse walk with given d
     expect(native()!.hashRuns!(file, runs([100, 200])).hash).toBe(createHash('sha256').update(withoutB).digest('hex'));
     expect(() => native()!.hashRuns!(file, runs([200, 100]))).toThrow(/sorted/);
   });
+
+  itWith('native addon', missing, 'with a root, opens the file below it and refuses a symlink on the way (ELOOP), as verify needs', () => {
+    const dir = tmpDir();
+    fs.mkdirSync(path.join(dir, 'root', 'sub'), { recursive: true });
+    fs.mkdirSync(path.join(dir, 'outside'));
+    fs.writeFileSync(path.join(dir, 'root', 'sub', 'f'), 'inside');
+    fs.writeFileSync(path.join(dir, 'outside', 'f'), 'outside');
+    fs.symlinkSync(path.join(dir, 'outside'), path.join(dir, 'root', 'swapped'));
+    const runs = BigInt64Array.from([0n, 7n]);
+    expect(native()!.hashRuns!('sub/f', runs, path.join(dir, 'root')).hash).toBe(createHash('sha256').update('inside').digest('hex'));
+    expect(() => native()!.hashRuns!('swapped/f', runs, path.join(dir, 'root'))).toThrow(expect.objectContaining({ code: 'ELOOP' }));
+    expect(() => native()!.hashRuns!('../outside/f', runs, path.join(dir, 'root'))).toThrow(expect.objectContaining({ code: 'EXDEV' }));
+  });
 });
