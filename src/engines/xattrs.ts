@@ -75,6 +75,18 @@ function lossLines(losses: ReadonlyArray<string | number>, rels: readonly string
 }
 
 /**
+ * Whether any of `rels` below `root` has extended attributes (true when that cannot be
+ * known: no addon). The addon's copy of a tree onto itself finds every value equal and
+ * sets nothing; it counts the entries that have any.
+ */
+export function anyXattrs(root: string, rels: readonly string[]): boolean {
+  const n = native();
+  if (!n?.xattrCopy) return true;
+  if (!rels.length) return false;
+  return n.xattrCopy(root, root, rels.join('\0') + '\0', rels.length, 0, Math.min(4, os.availableParallelism())).withXattrs > 0;
+}
+
+/**
  * Whether the filesystem holding `dir` may keep extended attributes (false only when it
  * refuses them outright, e.g. a JuiceFS mount without --enable-xattr); true when unknown.
  */

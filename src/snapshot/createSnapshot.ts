@@ -1,4 +1,4 @@
-import { COMPRESSED_XATTRS, filesystemKeepsXattrs } from '../engines/xattrs.js';
+import { anyXattrs, COMPRESSED_XATTRS, filesystemKeepsXattrs } from '../engines/xattrs.js';
 import { noteSnapshotXattrs, noteWorktreeXattrs, snapshotMayHoldXattrs } from '../index/xattrFlags.js';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -199,6 +199,13 @@ export async function createSnapshot(layout: Layout, opts: SnapshotOptions): Pro
         tracePhase('snapshot: index chunks');
       }
       flush.wait();
+      // Whether this snapshot, and the worktree files its state vouches for, may hold
+      // extended attributes (a restore then reads them; index/xattrFlags.ts). Linked
+      // files carry the parent's. A partial snapshot keeps older records: "maybe".
+      // A whole-tree clone (juicefs) was not looked at: "maybe", unless its filesystem keeps none.
+      const mayXattrs = (m.xattrsSeen ?? filesystemKeepsXattrs(payload)) || (!!known && snapshotMayHoldXattrs(idx, parentId));
+      // The compressed layout's `.gz` files are new: attributes the tree has are not stored.
+      const compressedXattrs = !!opts.compression && mayXattrs && anyXattrs(tmpDir, m.entries.map((e) => e.rel));
       // 3b. compressed layout (the root hash above describes the tree before compression)
       if (opts.compression) compressStage(tmpDir, m.entries, opts.compression.level);
       faultPoint('snapshot.3-fsync');
@@ -234,7 +241,7 @@ export async function createSnapshot(layout: Layout, opts: SnapshotOptions): Pro
       if (opts.compression) writeFileDurable(path.join(tmpDir, storedName(READY_FILE)), compressedReady(ready, opts.compression.level));
       else writeFileDurable(path.join(tmpDir, READY_FILE), ready);
       faultPoint('snapshot.6-ready');
-      const degraded = [...(engineNote ? [engineNote] : []), ...m.degraded, ...(opts.compression && m.xattrsSeen ? [COMPRESSED_XATTRS] : [])];
+      const degraded = [...(engineNote ? [engineNote] : []), ...m.degraded, ...(compressedXattrs ? [COMPRESSED_XATTRS] : [])];
       const files = m.entries.filter((e) => e.type === 'file').length;
       let newLine: SnapshotResult['new_line'];
       withPublishLock(layout, lockOpts, () => {
@@ -277,12 +284,7 @@ export async function createSnapshot(layout: Layout, opts: SnapshotOptions): Pro
       });
       // (cache, after the protocol) manifest, worktree state and catalog row in the index
       recordSnapshot(idx, layout, id, wt.name, m.entries, probeNs, partial);
-      // Whether this snapshot, and the worktree files its state vouches for, may hold
-      // extended attributes (a restore then reads them; index/xattrFlags.ts). Linked
-      // files carry the parent's. A partial snapshot keeps older records: "maybe".
-      // A whole-tree clone (juicefs) was not looked at: "maybe", unless its filesystem keeps none.
-      const seen = m.xattrsSeen ?? filesystemKeepsXattrs(payload);
-      const mayXattrs = seen || (!!known && snapshotMayHoldXattrs(idx, parentId));
+      // (whether it may hold extended attributes: computed before the publish, see there)
       noteSnapshotXattrs(idx, id, mayXattrs);
       noteWorktreeXattrs(idx, wt.name, id, mayXattrs || partial.length > 0);
       tracePhase('snapshot: audit, index write');

@@ -161,6 +161,19 @@ describe('extended attributes that cannot be kept are reported', () => {
     expect(lastAudit(repo).details?.degraded?.join('\n')).toMatch(/native addon is not loaded/);
   });
 
+  itWith('python3', pythonMissing, 'a compressed snapshot of a worktree with attributes says it does not hold them; one without attributes says nothing', () => {
+    const { main } = repoWithXattrs();
+    writeFiles(main, { 'new.txt': 'n\n' });
+    // Only unchanged files keep attributes now: they are linked from the parent, not copied.
+    py([['del', main, 'user.root'], ['del', `${main}/dir`, 'user.dir']]);
+    const r = jvsOk(['snapshot', 'gz', '--compress', 'fast', '--json'], { cwd: main }).json<{ degraded: string[] }>();
+    expect(r.degraded.join('\n')).toMatch(/not kept by compressed snapshots/);
+    const base = tmpDir('jvs-xattr-');
+    jvsOk(['init', 'r'], { cwd: base });
+    writeFiles(path.join(base, 'r/main'), { 'a.txt': 'a\n' });
+    expect(jvsOk(['snapshot', 'gz', '--compress', 'fast', '--json'], { cwd: path.join(base, 'r/main') }).json<{ degraded: string[] }>().degraded).toEqual([]);
+  });
+
   const ramfsMissing = !isRoot ? 'root (mounting ramfs)' : pythonMissing;
   let mounted: string | undefined;
   afterEach(() => {

@@ -53,11 +53,11 @@ function isMounted(dir: string): boolean {
   return text.split('\n').some((l) => l.split(' ')[4] === dir);
 }
 
-function mount(metaUrl: string, root: string, name: string): string {
+function mount(metaUrl: string, root: string, name: string, extra: string[] = []): string {
   const mnt = path.join(root, name);
   fs.mkdirSync(mnt, { recursive: true });
   run('juicefs', ['mount', '-d', metaUrl, mnt, '--no-usage-report', '--log', path.join(root, `${name}.log`),
-    '--cache-dir', path.join(root, `cache-${name}`), ...CLUSTER_MOUNT_OPTIONS]);
+    '--cache-dir', path.join(root, `cache-${name}`), ...CLUSTER_MOUNT_OPTIONS, ...extra]);
   return mnt;
 }
 
@@ -70,8 +70,8 @@ function unmountAll(mounts: string[]): void {
   }
 }
 
-/** A local volume: SQLite metadata and file storage in a temp dir, mounted once. */
-export function localVolume(): Volume {
+/** A local volume: SQLite metadata and file storage in a temp dir, mounted once (`xattrs`: with --enable-xattr). */
+export function localVolume(opts: { xattrs?: boolean } = {}): Volume {
   const root = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'jvs-jfs-')));
   const metaUrl = `sqlite3://${root}/meta.db`;
   const mounts: string[] = [];
@@ -86,7 +86,7 @@ export function localVolume(): Volume {
   };
   try {
     run('juicefs', ['format', metaUrl, 'jvstest', '--storage', 'file', '--bucket', path.join(root, 'bucket') + '/']);
-    mounts.push(mount(metaUrl, root, 'mnt'));
+    mounts.push(mount(metaUrl, root, 'mnt', opts.xattrs ? ['--enable-xattr'] : []));
   } catch (e) {
     void vol.close();
     throw e;
