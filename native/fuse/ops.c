@@ -679,6 +679,26 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino) {
  * virtual inodes (the root, .jvs/, control files) keep none.
  */
 
+/*
+ * What a caller other than root may touch. The daemon keeps CAP_SYS_ADMIN and
+ * CAP_SETFCAP while it runs a request with the caller's fsuid (only the file-system
+ * capabilities go), so the kernel would let any --allow-other user write trusted.* or
+ * security.capability (a file capability is a way to root) and read trusted.*. For
+ * them: user.* and POSIX ACLs (the kernel checks ownership by the fsuid), trusted.*
+ * invisible, as the kernel itself treats an unprivileged caller.
+ */
+static int caller_is_root(fuse_req_t req) {
+  return fuse_req_ctx(req)->uid == 0;
+}
+
+static int may_change(fuse_req_t req, const char *name) {
+  return caller_is_root(req) || strncmp(name, "user.", 5) == 0 || strncmp(name, "system.posix_acl_", 17) == 0;
+}
+
+static int hidden(fuse_req_t req, const char *name) {
+  return !caller_is_root(req) && strncmp(name, "trusted.", 8) == 0;
+}
+
 /* Replies to a get or list that produced n bytes into buf for a caller offering `size`. */
 static void reply_xattr(fuse_req_t req, ssize_t n, int e, const char *buf, size_t size) {
   if (n < 0) fuse_reply_err(req, e);
@@ -688,6 +708,10 @@ static void reply_xattr(fuse_req_t req, ssize_t n, int e, const char *buf, size_
 
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size) {
   C_INODE(in, ino, fuse_reply_err(req, EOPNOTSUPP))
+  if (hidden(req, name)) {
+    fuse_reply_err(req, ENODATA);
+    return;
+  }
   PIN(in, fd)
   char pp[32];
   proc_path(pp, fd);
@@ -707,13 +731,31 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
   PIN(in, fd)
   char pp[32];
   proc_path(pp, fd);
-  char *buf = size ? malloc(size) : NULL;
+  /* The whole list (XATTR_LIST_MAX), so names hidden from the caller can be left out of
+     both the list and its length. */
+  char *buf = malloc(65536);
   creds_t c;
   creds_begin(req, &c);
-  ssize_t n = size && !buf ? (errno = ENOMEM, -1) : listxattr(pp, buf, size);
+  ssize_t n = buf ? listxattr(pp, buf, 65536) : (errno = ENOMEM, -1);
   int e = errno;
   creds_end(&c);
   jvs_inode_unpin(in);
+  if (n > 0 && !caller_is_root(req)) {
+    ssize_t kept = 0;
+    for (ssize_t k = 0; k < n;) {
+      size_t len = strlen(buf + k) + 1;
+      if (!hidden(req, buf + k)) {
+        memmove(buf + kept, buf + k, len);
+        kept += (ssize_t) len;
+      }
+      k += (ssize_t) len;
+    }
+    n = kept;
+  }
+  if (n >= 0 && size && (size_t) n > size) {
+    n = -1;
+    e = ERANGE;
+  }
   reply_xattr(req, n, e, buf, size);
   free(buf);
 }
@@ -721,6 +763,10 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
 static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size, int flags) {
   C_INODE(in, ino, fuse_reply_err(req, EOPNOTSUPP))
   RO_CHECK(in)
+  if (!may_change(req, name)) {
+    fuse_reply_err(req, EPERM);
+    return;
+  }
   PIN(in, fd)
   char pp[32];
   proc_path(pp, fd);
@@ -737,6 +783,10 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const 
 static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name) {
   C_INODE(in, ino, fuse_reply_err(req, EOPNOTSUPP))
   RO_CHECK(in)
+  if (!may_change(req, name)) {
+    fuse_reply_err(req, EPERM);
+    return;
+  }
   PIN(in, fd)
   char pp[32];
   proc_path(pp, fd);

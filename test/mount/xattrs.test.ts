@@ -98,3 +98,77 @@ describe('--xattrs on the fuse-native comparison mount', () => {
     expect(fs.readdirSync(mnt)).toEqual([]);
   });
 });
+
+describe('extended attributes for another user through --allow-other', () => {
+  const USER = 'jvs-other';
+  const otherMissing = (() => {
+    const f = fuse3Missing();
+    if (f) return f;
+    if (process.getuid?.() !== 0) return 'needs root (a root daemon with --allow-other, and useradd)';
+    if (!fs.existsSync('/usr/bin/python3')) return '/usr/bin/python3 (the witness, run as the other user)';
+    if (spawnSync('id', [USER], { stdio: 'ignore' }).status !== 0) {
+      const r = spawnSync('useradd', ['--system', '--no-create-home', '--shell', '/usr/sbin/nologin', USER], { encoding: 'utf8' });
+      if (r.status !== 0) return `useradd ${USER} failed: ${r.stderr}`;
+    }
+    return undefined;
+  })();
+
+  /** Python xattr ops run as the other user: each result an object of attributes, or an errno name. */
+  function asOther(ops: Array<[string, string, string?, string?]>, cwd: string): Array<Record<string, string> | string> {
+    const script = `
+import errno, json, os, sys
+out = []
+for verb, p, name, value in json.load(sys.stdin):
+    try:
+        if verb == 'set': os.setxattr(p, name, bytes.fromhex(value[4:]) if value.startswith('hex:') else value.encode(), follow_symlinks=False); out.append('ok')
+        elif verb == 'del': os.removexattr(p, name, follow_symlinks=False); out.append('ok')
+        elif verb == 'list': out.append(','.join(sorted(os.listxattr(p, follow_symlinks=False))))
+        elif verb == 'get': out.append(os.getxattr(p, name, follow_symlinks=False).decode())
+    except OSError as e:
+        out.append(errno.errorcode[e.errno])
+print(json.dumps(out))
+`;
+    const r = spawnSync('setpriv', ['--reuid', USER, '--regid', USER, '--init-groups', '/usr/bin/python3', '-c', script], { cwd, input: JSON.stringify(ops.map((o) => [o[0], o[1], o[2] ?? null, o[3] ?? null])), encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`python3 as ${USER} failed: ${r.stderr}`);
+    return JSON.parse(r.stdout);
+  }
+
+  itWith('FUSE allow_other and python3', otherMissing, 'another user may set user.* on their own file but never trusted.* or security.capability, and never sees trusted.*', () => {
+    useMountEnv({ JVS_MOUNT_IMPL: 'll' });
+    const m = mountNewRepo({ 'shared/.keep': '', 'shared/marked.txt': 'm\n' }, ['--allow-other', '--xattrs']);
+    const top = path.dirname(m.root);
+    fs.chmodSync(top, 0o711);
+    fs.chmodSync(m.root, 0o755);
+    fs.chmodSync(m.main, 0o755);
+    fs.chmodSync(path.join(m.main, 'shared'), 0o1777);
+    fs.chmodSync(path.join(m.main, 'shared/marked.txt'), 0o644);
+    py([['set', `${m.main}/shared/marked.txt`, 'trusted.secret', 's'], ['set', `${m.main}/shared/marked.txt`, 'user.open', 'o']]);
+    const cur = 'current/shared';
+    fs.writeFileSync(path.join(m.mnt, cur, '.probe'), ''); // the mount is up and writable
+    const out = asOther(
+      [
+        ['list', `${cur}/marked.txt`],
+        ['get', `${cur}/marked.txt`, 'trusted.secret'],
+        ['get', `${cur}/marked.txt`, 'user.open'],
+      ],
+      m.mnt,
+    );
+    expect(out).toEqual(['user.open', 'ENODATA', 'o']);
+    // Their own file: user.* yes; trusted.* and a file capability no.
+    const mine = asOther([['set', `${cur}/mine.txt`, 'user.x', '1']], m.mnt); // ENOENT: not made yet
+    expect(mine).toEqual(['ENOENT']);
+    spawnSync('setpriv', ['--reuid', USER, '--regid', USER, '--init-groups', 'touch', `${cur}/mine.txt`], { cwd: m.mnt });
+    const caps = asOther(
+      [
+        ['set', `${cur}/mine.txt`, 'user.x', '1'],
+        ['set', `${cur}/mine.txt`, 'trusted.x', '1'],
+        // A valid file capability (revision 2, effective, CAP_SYS_ADMIN permitted): root could set it.
+        ['set', `${cur}/mine.txt`, 'security.capability', 'hex:0100000200002000000000000000000000000000'],
+        ['del', `${cur}/marked.txt`, 'trusted.secret'],
+      ],
+      m.mnt,
+    );
+    expect(caps).toEqual(['ok', 'EPERM', 'EPERM', 'EPERM']);
+    expect(py([['get', `${m.main}/shared/mine.txt`], ['get', `${m.main}/shared/marked.txt`]])).toEqual([{ 'user.x': '1' }, { 'trusted.secret': 's', 'user.open': 'o' }]);
+  });
+});
