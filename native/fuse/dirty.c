@@ -22,8 +22,10 @@
  *
  * Invariants: a folder is left out of dirs/trees only if no event named it or a child
  * of it since the take that began the epoch; a folder's own stat change (entries added
- * or removed, chmod) also dirties its parent; a folder created or moved in is a tree
- * (its content arrived before its watch did). Not seen, so not guaranteed (documented
+ * or removed, chmod) also dirties its parent; a folder created or moved in is a tree,
+ * watched only at the next take (until then it is read whole anyway); a folder once
+ * dirty is muted (MUTED_MASK) for the rest of its epoch, and every watch is back to the
+ * full mask inside the take, before the walk that take is for begins. Not seen, so not guaranteed (documented
  * in docs/mount.md): writes through a shared mmap that is still open (inotify reports
  * them at close), changes made by other machines to a network file system (tracking is
  * off on FUSE, NFS, CIFS/SMB, Ceph, 9p backings), and writes through a hard link in
@@ -47,6 +49,10 @@
 #include <unistd.h>
 
 #define WATCH_MASK (IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
+/* A folder already dirty in this epoch only needs to say when a subfolder arrives (a
+ * tree) or leaves (its watches would name wrong paths): an untar into it then costs
+ * no event per file. The full mask comes back at the next take, before the walk. */
+#define MUTED_MASK (IN_CREATE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
 #define MAX_MARKS 100000 /* past this many dirty folders, re-reading everything is as cheap */
 
 typedef struct { char **v; size_t n, cap; } strlist;
@@ -58,6 +64,7 @@ static int root_fd = -1;
 static dev_t root_dev;
 static ino_t root_ino;
 static char **rel_of; /* wd -> folder rel ("" the root) */
+static unsigned char *muted; /* wd -> dirty this epoch, watched with MUTED_MASK */
 static size_t nrel;
 static strlist dirs, trees;
 static int all, rebuild;
@@ -112,10 +119,31 @@ static void set_rel(int wd, const char *rel) {
     if (!v) { all = 1; return; }
     memset(v + nrel, 0, (n - nrel) * sizeof(char *));
     rel_of = v;
+    unsigned char *m = realloc(muted, n);
+    if (!m) { all = 1; return; }
+    memset(m + nrel, 0, n - nrel);
+    muted = m;
     nrel = n;
   }
   free(rel_of[wd]);
   rel_of[wd] = strdup(rel);
+  muted[wd] = 0;
+}
+
+/* The folder at rel below the root, opened without following any symlink; -1 if gone. */
+static int open_rel(const char *rel) {
+  struct open_how how = { .flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS };
+  return (int) syscall(SYS_openat2, root_fd, rel[0] ? rel : ".", &how, sizeof(how));
+}
+
+/* Change the mask of watch wd (folder rel); a different folder there now: nothing vouched. */
+static void set_mask(int wd, const char *rel, uint32_t mask) {
+  int fd = open_rel(rel);
+  char pp[32];
+  snprintf(pp, sizeof(pp), "/proc/self/fd/%d", fd);
+  int got = fd >= 0 ? inotify_add_watch(ifd, pp, mask) : -1;
+  if (fd >= 0) close(fd);
+  if (got != wd) { all = 1; rebuild = 1; }
 }
 
 /* Watch the folder open as dfd (rel below the root) and every folder below it. */
@@ -142,7 +170,7 @@ static void watch_tree(int dfd, const char *rel) {
 }
 
 static void watch_all(void) {
-  for (size_t i = 0; i < nrel; i++) { free(rel_of[i]); rel_of[i] = NULL; }
+  for (size_t i = 0; i < nrel; i++) { free(rel_of[i]); rel_of[i] = NULL; muted[i] = 0; }
   int d = openat(root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (d < 0) { all = 1; return; }
   watch_tree(d, "");
@@ -163,23 +191,21 @@ static void handle(const struct inotify_event *ev) {
     if (parent_of(rel, parent, sizeof(parent))) list_add(&dirs, parent);
     return;
   }
-  list_add(&dirs, rel);
-  if ((ev->mask & (IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO)) && parent_of(rel, parent, sizeof(parent))) list_add(&dirs, parent);
+  if (!muted[ev->wd]) {
+    /* First change in this folder this epoch: it is dirty, and so is its parent (the
+     * folder's own times change with its entries); from now on it stays quiet. */
+    list_add(&dirs, rel);
+    if (parent_of(rel, parent, sizeof(parent))) list_add(&dirs, parent);
+    muted[ev->wd] = 1;
+    set_mask(ev->wd, rel, MUTED_MASK);
+  }
   if (ev->mask & IN_ISDIR) {
     if (ev->mask & IN_MOVED_FROM) { all = 1; rebuild = 1; return; } /* its watches now name the wrong rels */
     if (ev->mask & (IN_CREATE | IN_MOVED_TO)) {
+      /* Read whole by the next walk and watched at the next take, before that walk. */
       char *child = join(rel, ev->name);
       if (!child) { all = 1; return; }
       list_add(&trees, child);
-      /* Watch it now; what arrived in it before is covered by its being a tree. */
-      int pfd = -1;
-      if (rel[0]) {
-        struct open_how how = { .flags = O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS };
-        pfd = (int) syscall(SYS_openat2, root_fd, rel, &how, sizeof(how));
-      }
-      int c = openat(rel[0] ? pfd : root_fd, ev->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-      if (pfd >= 0) close(pfd);
-      if (c >= 0) watch_tree(c, child);
       free(child);
     }
   }
@@ -263,9 +289,8 @@ static napi_value dirty_start(napi_env env, napi_callback_info info) {
   root_fd = rfd;
   root_dev = st.st_dev;
   root_ino = st.st_ino;
-  all = 1; /* nothing is vouched for before the first take */
-  rebuild = 0;
-  watch_all();
+  all = 1; /* nothing is vouched for before the first take, which watches every folder */
+  rebuild = 1;
   pthread_mutex_unlock(&mu);
   if (pthread_create(&thr, NULL, watch_main, NULL) != 0) return res;
   on = 1;
@@ -297,6 +322,21 @@ static napi_value dirty_take(napi_env env, napi_callback_info info) {
     was_all = all;
     napi_set_named_property(env, o, "dirs", str_array(env, all ? &empty : &dirs));
     napi_set_named_property(env, o, "trees", str_array(env, all ? &empty : &trees));
+    /* The next epoch starts watched in full, before the walk this take is for: folders
+     * back to the full mask, new folders (trees) watched. After `all` the lists may be
+     * short (list_add stops recording), so everything is watched anew. */
+    if (all) rebuild = 1;
+    if (!rebuild) {
+      for (size_t wd = 0; wd < nrel && !rebuild; wd++)
+        if (muted[wd] && rel_of[wd]) {
+          muted[wd] = 0;
+          set_mask((int) wd, rel_of[wd], WATCH_MASK);
+        }
+      for (size_t i = 0; i < trees.n && !rebuild; i++) {
+        int fd = open_rel(trees.v[i]);
+        if (fd >= 0) watch_tree(fd, trees.v[i]); /* gone meanwhile: nothing to watch */
+      }
+    }
     list_clear(&dirs);
     list_clear(&trees);
     all = 0;
@@ -326,7 +366,9 @@ static napi_value dirty_stop(napi_env env, napi_callback_info info) {
   ifd = stop_fd = root_fd = -1;
   for (size_t i = 0; i < nrel; i++) free(rel_of[i]);
   free(rel_of);
+  free(muted);
   rel_of = NULL;
+  muted = NULL;
   nrel = 0;
   list_clear(&dirs);
   list_clear(&trees);
