@@ -110,8 +110,10 @@ export async function restoreSnapshot(layout: Layout, opts: RestoreOptions): Pro
   const first = resolveTarget(layout, opts, readWorktreeConfig(layout, opts.worktree));
   const kept = await keepUnsavedWork(layout, opts, first.descriptor, UNSAVED_TAG);
   tracePhase('restore: unsaved work');
-  // Other processes' open files, scanned on the addon's thread while the restore goes on;
-  // those the restore then replaced or removed are named in the result.
+  // Other processes' open files, scanned on the addon's thread while the restore takes
+  // its locks and writes its intent, and finished before the worktree changes (a file
+  // replaced first would show as "(deleted)" and be missed); those the restore then
+  // replaced or removed are named in the result.
   const openScan = opts.checkOpenFiles === false ? undefined : startOpenFileScan(layout.worktreeRoot(opts.worktree));
   return withWorktreeLock(layout, [opts.worktree], lockOpts, () => {
     const wt = readWorktreeConfig(layout, opts.worktree);
@@ -130,10 +132,12 @@ export async function restoreSnapshot(layout: Layout, opts: RestoreOptions): Pro
     });
     faultPoint('restore.1-intent');
     tracePhase('restore: lock, ref, engine, intent');
+    const openNow = openScan?.wait() ?? [];
+    tracePhase('restore: open files');
     try {
       const r = applyRestore(layout, wt.name, id, engine, opts.reporter, include);
       faultPoint('restore.2-applied');
-      const openFiles = openScan?.wait().filter((o) => r.replaced?.(o.path) ?? true) ?? [];
+      const openFiles = openNow.filter((o) => r.replaced?.(o.path) ?? true);
       const next = { ...wt, head_snapshot_id: id };
       if (!next.latest_snapshot_id) next.latest_snapshot_id = id;
       withPublishLock(layout, lockOpts, () => {
