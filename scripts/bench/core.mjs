@@ -131,10 +131,6 @@ export async function run({ work, bin }) {
   }
   rows.push(ratioRow(`incremental restore (${CHANGED} files differ)`, median(rest), floor, { text: '≤ 0.6× cp -al + sync', ok: (r) => 1 / r <= 0.6 }, 'cp -al + sync'));
   rows.push(ratioRow(`incremental restore (${CHANGED} files differ) vs a full copy`, median(rest), median(cp), { text: '≥ 20× faster than a full copy (DESIGN §8)', ok: (r) => r >= 20 }, 'cp -a'));
-  // What every jvs command pays before its first step: Node.js starting (no script).
-  const nodeStart = [];
-  for (let i = 0; i < RUNS; i++) nodeStart.push(timeCmd(['env', '-u', 'NODE_EXTRA_CA_CERTS', process.execPath, '-e', '0']));
-  rows.push(row('(fixed cost) node -e 0: Node.js start-up alone', `${fmt(median(nodeStart), 0)} ms (${fmt(median(nodeStart) / floor, 2)}× cp -al + sync)`, 'info', undefined));
 
   // ---- status on the 10k tree (stat walk, nothing hashed)
   const st = [];
