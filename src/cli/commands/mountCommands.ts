@@ -17,7 +17,16 @@ export async function runMount(g: GlobalOptions, mountpoint: string | undefined,
   // Started by `jvs mount --daemon`: tell the launcher over the IPC channel whether the
   // mount came up, with the real error class when it did not.
   const launcher = typeof process.send === 'function' ? process : undefined;
-  let running: Awaited<ReturnType<typeof m.startMount>>;
+  let running: Awaited<ReturnType<typeof m.startMount>> | undefined;
+  // Handlers first: the kernel shows the mount before startMount returns, and a signal
+  // in between would otherwise kill the process with the mount still up.
+  let stopAsked = false;
+  const stop = () => {
+    if (running) void running.unmount();
+    else stopAsked = true;
+  };
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+  for (const sig of signals) process.on(sig, stop);
   try {
     running = await m.startMount(ctx.layout, ctx.worktreeName, mp, { allowOther: !!o.allowOther, xattrs: !!o.xattrs, debug: g.debug, jsPassthrough: process.env.JVS_MOUNT_JS_PASSTHROUGH === '1' });
   } catch (e) {
@@ -25,16 +34,16 @@ export async function runMount(g: GlobalOptions, mountpoint: string | undefined,
       const err = e instanceof JvsError ? e : new JvsError('E_IO', (e as Error).message ?? String(e));
       await tell(launcher, { error: { class: err.code, message: err.message, ...(err.hint ? { hint: err.hint } : {}) } });
     }
+    for (const sig of signals) process.off(sig, stop);
     throw e;
   }
+  if (stopAsked) void running.unmount();
   if (launcher) await tell(launcher, { ready: true });
   if (!g.json && !g.quiet) {
     process.stderr.write(`jvs: serving worktree '${running.worktree}' at ${mp}${running.recoveredStale ? ' (a stale mount was recovered)' : ''}; Ctrl-C or \`jvs umount ${mp}\` to stop\n`);
   }
-  const stop = () => void running.unmount();
-  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, stop);
   await running.closed;
-  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.off(sig, stop);
+  for (const sig of signals) process.off(sig, stop);
   // The binding's FUSE thread may keep the event loop alive after unmount; do not hang.
   setTimeout(() => process.exit(process.exitCode ?? 0), 300).unref();
   return { data: { mountpoint: mp, worktree: running.worktree, unmounted: true }, human: [`Unmounted ${mp}`] };
