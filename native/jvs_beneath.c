@@ -80,7 +80,8 @@ int jvs_open_beneath(int root, const char *rel, int flags, unsigned int mode) {
     }
     memcpy(part, p, len);
     part[len] = 0;
-    int next = slash ? openat(dir, part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+    /* Folders on the way as O_PATH: they are only ever an openat base (no read right needed). */
+    int next = slash ? openat(dir, part, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
                      : openat(dir, part, flags | O_NOFOLLOW | O_CLOEXEC, mode);
     int e = errno;
     if (dir != root) close(dir);

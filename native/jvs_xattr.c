@@ -34,14 +34,12 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <node_api.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -51,46 +49,10 @@
 #define EXACT 1
 #define MAX_THREADS 16
 
-/*
- * `rel` below `root` as an O_PATH fd, never through a symlink and never out of root
- * (kernels without openat2: one O_NOFOLLOW step per component). "" is root itself.
- * The same rule as jvs_hash.c's open_beneath, kept here for O_PATH opens only.
- */
+/* `rel` below `root` as an O_PATH fd, never through a symlink and never out of root; "" is root itself. */
 static int open_path_beneath(int root, const char *rel) {
   if (rel[0] == 0) return fcntl(root, F_DUPFD_CLOEXEC, 0);
-  struct open_how how;
-  memset(&how, 0, sizeof how);
-  how.flags = O_PATH | O_NOFOLLOW | O_CLOEXEC;
-  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-  long fd = syscall(SYS_openat2, root, rel, &how, sizeof how);
-  if (fd >= 0 || errno != ENOSYS) return (int)fd;
-  if (rel[0] == '/') {
-    errno = EXDEV;
-    return -1;
-  }
-  char part[256];
-  int dir = root;
-  for (const char *p = rel;;) {
-    const char *slash = strchr(p, '/');
-    size_t len = slash ? (size_t)(slash - p) : strlen(p);
-    if (len == 0 || len >= sizeof part || (len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.')) {
-      if (dir != root) close(dir);
-      errno = len >= sizeof part ? ENAMETOOLONG : EXDEV;
-      return -1;
-    }
-    memcpy(part, p, len);
-    part[len] = 0;
-    int next = openat(dir, part, (slash ? O_DIRECTORY : 0) | O_PATH | O_NOFOLLOW | O_CLOEXEC);
-    int e = errno;
-    if (dir != root) close(dir);
-    if (next < 0) {
-      errno = e == ENOTDIR && slash ? ELOOP : e;
-      return -1;
-    }
-    if (!slash) return next;
-    dir = next;
-    p = slash + 1;
-  }
+  return jvs_open_beneath(root, rel, O_PATH, 0);
 }
 
 /* Whether an errno means "no attributes here at all" (the filesystem keeps none). */
