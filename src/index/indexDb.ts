@@ -46,6 +46,8 @@ export interface StoredList {
    * this to check a manifest once per process).
    */
   parts?: readonly object[];
+  /** getList only: the chunks' bytes, in order (what `entries` were decoded from; rootHashOfRecords hashes them). */
+  records?: readonly Buffer[];
 }
 
 export interface CatalogRow {
@@ -251,6 +253,7 @@ export class IndexDb {
       const keys = this.loadChunks(row.chunks);
       const entries: IndexedEntry[] = [];
       const parts: object[] = [];
+      const records: Buffer[] = [];
       for (let i = 0; i < keys.length; i++) {
         const key = keys[i]!;
         let part = this.decoded.get(key);
@@ -266,9 +269,10 @@ export class IndexDb {
           if (part.entries.length) this.decodedByFirst.set(part.entries[0]!.rel, part);
         }
         parts.push(part);
+        records.push(part.data);
         for (const e of part.entries) entries.push(e);
       }
-      return { entries, probeNs: BigInt(row.probe_ns), ...(row.basis ? { basis: row.basis } : {}), parts };
+      return { entries, probeNs: BigInt(row.probe_ns), ...(row.basis ? { basis: row.basis } : {}), parts, records };
     }, undefined);
   }
 
@@ -327,6 +331,14 @@ export class IndexDb {
     this.guard(() => {
       this.lastChunks = { list: entries, chunks: chunkEntries(entries, (part) => this.unchangedChunk(part)) };
     }, undefined);
+  }
+
+  /**
+   * The encoded chunks of the list prepareList (or putList) cut last, when that was
+   * `entries` (the same array, unchanged since): the bytes the index stores for it.
+   */
+  preparedRecords(entries: readonly IndexedEntry[]): Buffer[] | undefined {
+    return this.lastChunks?.list === entries ? this.lastChunks.chunks.map((c) => c.data) : undefined;
   }
 
   /** Store (replace) a manifest; shared chunks are stored once. Returns false when the index could not take it. */

@@ -3,7 +3,7 @@ import { hashFile } from '../fsutil/fileHash.js';
 import { readLink, statRecord, walkTree } from '../fsutil/walk.js';
 import { JvsError, type ErrorClass } from '../errors.js';
 import type { Descriptor } from '../format/descriptor.js';
-import { rootHashOf } from '../fsutil/rootHash.js';
+import { rootHashOf, rootHashOfRecords } from '../fsutil/rootHash.js';
 import { READY_FILE, type Layout } from '../repo/layout.js';
 import { relProblem } from '../repo/names.js';
 import { IndexDb, snapshotOwner, worktreeOwner, type StoredList } from './indexDb.js';
@@ -118,7 +118,7 @@ export function ensureSnapshotManifest(idx: IndexDb | undefined, layout: Layout,
  * type, mode, size, content hash and link target, and the descriptor is checksummed:
  * a manifest that passes describes exactly what was published.
  */
-export function manifestProblem(entries: readonly IndexedEntry[], d: Pick<Descriptor, 'payload_root_hash'>): { why: string; errorClass: ErrorClass } | undefined {
+export function manifestProblem(entries: readonly IndexedEntry[], d: Pick<Descriptor, 'payload_root_hash'>, records?: readonly Buffer[]): { why: string; errorClass: ErrorClass } | undefined {
   // Earlier entries by path, made only once a hard-link group's member shows up.
   let earlier: Map<string, IndexedEntry> | undefined;
   for (let i = 0; i < entries.length; i++) {
@@ -138,7 +138,8 @@ export function manifestProblem(entries: readonly IndexedEntry[], d: Pick<Descri
   }
   let hash: string;
   try {
-    hash = rootHashOf(entries);
+    // `records`: the stored chunks `entries` were decoded from, hashed where they lie.
+    hash = (records && rootHashOfRecords(records)) ?? rootHashOf(entries);
   } catch (e) {
     return { errorClass: 'E_PAYLOAD_HASH_MISMATCH', why: `it cannot be hashed (${(e as Error).message})` };
   }
@@ -159,7 +160,7 @@ export function checkedSnapshotManifest(idx: IndexDb | undefined, layout: Layout
   // checks its manifest once: the same decoded chunk objects hold the same entries.
   const key = `${id}\0${d.payload_root_hash}`;
   if (have && list.parts && sameObjects(checkedParts.get(key), list.parts)) return have;
-  if (have && !manifestProblem(have, d)) {
+  if (have && !manifestProblem(have, d, list.records)) {
     if (list.parts) rememberChecked(key, list.parts);
     return have;
   }

@@ -92,6 +92,14 @@ export interface NativeAddon {
   xattrSupported?(root: string): boolean;
   rootHash(fields: string, types: Uint8Array, modes: Uint16Array, sizes: Float64Array): string | null;
   /**
+   * The payload root hash of manifest chunks as the index stores them, concatenated
+   * (src/index/manifestCodec.ts): the same as rootHash of the entries they decode to, or
+   * null when the records are malformed or hold what only JavaScript decides (a file
+   * without a hash, a symlink without a target, a NUL in a name, a size that is not a
+   * safe integer). native/jvs_roothash.c. Absent in older builds.
+   */
+  rootHashRecords?(data: Buffer): string | null;
+  /**
    * An fd of `rel` opened below the folder `root` (itself never a symlink) without
    * following any symlink, the last component included (ELOOP; native/jvs_beneath.c).
    * `flags`: open(2) flags. The caller closes it. Absent in older builds.

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { JvsError, fromSystemError } from '../errors.js';
 import { formatTimestamp } from '../format/canonicalJson.js';
 import { descriptorChecksum, serializeDescriptor, serializeReady, type Descriptor } from '../format/descriptor.js';
-import { rootHashOf } from '../fsutil/rootHash.js';
+import { rootHashOf, rootHashOfRecords } from '../fsutil/rootHash.js';
 import { newSnapshotId } from '../format/snapshotId.js';
 import { fsyncDir, writeFileDurable } from '../fsutil/atomic.js';
 import { startSyncTree } from '../fsutil/syncTree.js';
@@ -172,17 +172,23 @@ export async function createSnapshot(layout: Layout, opts: SnapshotOptions): Pro
       // The payload root hash (step 4, from the entries) and the index's encoding of the
       // manifest are worked out while something else runs: the hard links still being
       // made in the background, or else the flush of the finished tree (step 3).
+      // The index's chunks come first: the root hash is then taken from their bytes
+      // (most are the parent's, already encoded), not from the entries packed anew.
+      const entries = m.entries;
+      const hashEntries = () => {
+        idx?.prepareList(entries);
+        tracePhase('snapshot: index chunks');
+        const records = idx?.preparedRecords(entries);
+        const h = (records && rootHashOfRecords(records)) ?? rootHashOf(entries);
+        tracePhase('snapshot: root hash');
+        return h;
+      };
       let rootHash: string;
       let flush: { wait(): void };
       if (m.pending) {
-        rootHash = rootHashOf(m.entries);
-        tracePhase('snapshot: root hash');
-        idx?.prepareList(m.entries);
-        tracePhase('snapshot: index chunks');
-        if (m.finish?.()) {
-          rootHash = rootHashOf(m.entries);
-          idx?.prepareList(m.entries);
-        }
+        rootHash = hashEntries();
+        // Links that failed became copies: entries changed, both are worked out again.
+        if (m.finish?.()) rootHash = hashEntries();
         faultPoint('snapshot.2-materialize');
         tracePhase('snapshot: materialize');
         // 3. fsync the tree
@@ -193,10 +199,7 @@ export async function createSnapshot(layout: Layout, opts: SnapshotOptions): Pro
         tracePhase('snapshot: materialize');
         // 3. fsync the tree (in the background while the hash is computed)
         flush = startSyncTree(tmpDir, m.entries);
-        rootHash = rootHashOf(m.entries);
-        tracePhase('snapshot: root hash');
-        idx?.prepareList(m.entries);
-        tracePhase('snapshot: index chunks');
+        rootHash = hashEntries();
       }
       flush.wait();
       // Whether this snapshot, and the worktree files its state vouches for, may hold

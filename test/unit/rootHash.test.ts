@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { payloadRootHash, type HashedEntry } from '../../src/format/payloadHash.js';
-import { packEntries, rootHashOf } from '../../src/fsutil/rootHash.js';
+import { packEntries, rootHashOf, rootHashOfRecords } from '../../src/fsutil/rootHash.js';
+import { chunkEntries, decodeEntries, encodeEntries, type IndexedEntry } from '../../src/index/manifestCodec.js';
+import { nameFromBytes } from '../../src/format/nameBytes.js';
 import { native } from '../../src/native/native.js';
 import { itWith } from '../helpers/prereq.js';
 
@@ -162,6 +164,91 @@ describe('native payload root hash (rootHash)', () => {
     expect(nativeRoot([file(2 ** 60)])).toBeNull();
     expect(nativeRoot([file(Number.NaN)])).toBeNull();
     expect(nativeRoot([file(1, 'a\0b')])).toBeNull();
+  });
+});
+
+/** Entries as the index stores them (stats made up: the root hash does not cover them). */
+const indexed = (list: readonly HashedEntry[]): IndexedEntry[] => list.map((e, i) => ({ ...e, mtimeNs: BigInt(i) * 1000n, ctimeNs: 7n, dev: 1n, ino: BigInt(i + 1) }));
+const missingRecords = typeof native()?.rootHashRecords === 'function' ? undefined : 'the jvs_native addon with rootHashRecords is not built (npm run build:native)';
+/** The addon's answer for the index's encoding of a list, cut into chunks as the index cuts it. */
+const recordsRoot = (list: readonly HashedEntry[]): string | null => native()!.rootHashRecords!(Buffer.concat(chunkEntries(indexed(list)).map((c) => c.data)));
+
+// A restore checks a stored manifest against its descriptor, and a snapshot takes its
+// root hash, from the index's chunk bytes (rootHashRecords): the answer must be the
+// one payloadRootHash gives for the entries those bytes decode to, or null (then the
+// caller decodes and asks rootHashOf).
+describe('native payload root hash of stored records (rootHashRecords)', () => {
+  itWith('native', missingRecords, 'equals payloadRootHash of the decoded entries for a 10,000-file list, in walk order and shuffled', () => {
+    const list = walkList(10_000);
+    const js = payloadRootHash(list);
+    expect(recordsRoot(list)).toBe(js);
+    expect(recordsRoot(shuffled(list, 7))).toBe(js);
+    const data = Buffer.concat(chunkEntries(indexed(list)).map((c) => c.data));
+    expect(payloadRootHash(decodeEntries(data))).toBe(js);
+    // One changed content hash, mode bit or size is a different hash.
+    const changed = list.map((e, i) => (i === 5000 && e.type === 'file' ? { ...e, size: e.size + 1 } : e));
+    expect(recordsRoot(changed)).toBe(payloadRootHash(changed));
+    expect(recordsRoot(changed)).not.toBe(js);
+  });
+
+  itWith('native', missingRecords, 'equals payloadRootHash for names sorted by UTF-8 bytes, names holding ":", odd modes and sizes, symlink targets', () => {
+    const names = walkList(300, ['\u{1F600}', 'e\u{1F600}', '\uFF21', '\uE000', '\uFFFD', 'é', 'z', '日本']);
+    expect(recordsRoot(shuffled(names, 3))).toBe(payloadRootHash(names));
+    const rels = ['a', 'a:b', 'a:mode=0755', 'a:mode=0755:x', 'a:', 'a\u0001', 'a\t', 'a/b', 'a-b', 'a.b', 'a\u007f', 'a:mode=0644'];
+    const colons: HashedEntry[] = rels.flatMap((r) => [
+      { rel: `d/${r}`, type: 'dir' as const, mode: 0o755, size: 0 },
+      { rel: `f/${r}`, type: 'file' as const, mode: 0o644, size: 1, contentHash: hex(r) },
+      { rel: `l/${r}`, type: 'symlink' as const, mode: 0o777, size: 1, target: r },
+    ]);
+    expect(recordsRoot([...colons].reverse())).toBe(payloadRootHash(colons));
+    const odd: HashedEntry[] = [
+      { rel: 'empty', type: 'file', mode: 0o100644, size: 0, contentHash: hex('') },
+      { rel: 'big', type: 'file', mode: 0o4755, size: 2 ** 40 + 3, contentHash: hex('big') },
+      { rel: 'max', type: 'file', mode: 0o000, size: 2 ** 53, contentHash: hex('max') },
+      { rel: 'tmp', type: 'dir', mode: 0o1777, size: 0 },
+      { rel: 'l', type: 'symlink', mode: 0o120777, size: 1, target: '../naïve/\u{1F600}' },
+      { rel: 'l2', type: 'symlink', mode: 0o777, size: 0, target: '' },
+    ];
+    expect(recordsRoot(odd)).toBe(payloadRootHash(odd));
+    expect(recordsRoot([])).toBe(hex(''));
+  });
+
+  itWith('native', missingRecords, 'hashes names that are not UTF-8 by their bytes, as the decoded entries hash', () => {
+    const bytes = [Buffer.from([0x61, 0xff]), Buffer.from([0xe9, 0x2e, 0x74]), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from('ok')];
+    const list: HashedEntry[] = bytes.flatMap((n, i) => [
+      { rel: nameFromBytes(Buffer.concat([Buffer.from('f/'), n])), type: 'file' as const, mode: 0o644, size: i, contentHash: hex(String(i)) },
+      { rel: nameFromBytes(Buffer.concat([Buffer.from('d/'), n])), type: 'dir' as const, mode: 0o755, size: 0 },
+      { rel: nameFromBytes(Buffer.concat([Buffer.from('l/'), n])), type: 'symlink' as const, mode: 0o777, size: 0, target: nameFromBytes(n) },
+    ]);
+    const data = encodeEntries(indexed(list));
+    expect(native()!.rootHashRecords!(data)).toBe(payloadRootHash(decodeEntries(data)));
+    expect(native()!.rootHashRecords!(data)).toBe(payloadRootHash(list));
+  });
+
+  itWith('native', missingRecords, 'declines (null) a file without a hash, a symlink without a target, a NUL in a name, an unsafe size, and malformed records', () => {
+    const file = (rel: string, size = 1, contentHash: string | null = hex(rel)): HashedEntry => ({ rel, type: 'file', mode: 0o644, size, ...(contentHash !== null ? { contentHash } : {}) });
+    const one = (e: HashedEntry) => native()!.rootHashRecords!(encodeEntries(indexed([file('a'), e])));
+    expect(one(file('x', 1, null))).toBeNull();
+    expect(one({ rel: 'l', type: 'symlink', mode: 0o777, size: 0 })).toBeNull();
+    expect(one(file('a\0b'))).toBeNull();
+    expect(one({ rel: 'l', type: 'symlink', mode: 0o777, size: 0, target: 'a\0b' })).toBeNull();
+    expect(one(file('x', 1.5))).toBeNull();
+    expect(one(file('x', 2 ** 60))).toBeNull();
+    const good = encodeEntries(indexed([file('a'), file('b')]));
+    expect(native()!.rootHashRecords!(good.subarray(0, good.length - 1))).toBeNull();
+    const badType = Buffer.from(good);
+    badType[0] = 3;
+    expect(native()!.rootHashRecords!(badType)).toBeNull();
+    expect(() => native()!.rootHashRecords!('x' as unknown as Buffer)).toThrow(TypeError);
+  });
+
+  it('rootHashOfRecords gives rootHashOf\'s answer, or undefined for the caller to ask rootHashOf', () => {
+    const list = walkList(2_000, ['\u{1F600}', 'a', '\uE000', 'b-c']);
+    const chunks = chunkEntries(indexed(list)).map((c) => c.data);
+    const h = rootHashOfRecords(chunks);
+    if (missingRecords) expect(h).toBeUndefined();
+    else expect(h).toBe(rootHashOf(list));
+    expect(rootHashOfRecords([encodeEntries(indexed([{ rel: 'x', type: 'file', mode: 0o644, size: 0 }]))])).toBeUndefined();
   });
 });
 
