@@ -30,8 +30,10 @@ function cacheFileFor(execArgv) {
  * 'refused' (another bundle, or V8 rejected it).
  */
 function loadBundle(execArgv = process.execArgv) {
-  const source = fs.readFileSync(BUNDLE, 'utf8');
-  const digest = createHash('sha256').update(source).digest();
+  // Hashed as the bytes read (hashing the decoded string would encode it to UTF-8 again: ~0.6 ms).
+  const bytes = fs.readFileSync(BUNDLE);
+  const digest = createHash('sha256').update(bytes).digest();
+  const source = bytes.toString('utf8');
   const cacheFile = cacheFileFor(execArgv);
   let cachedData;
   let cache = 'none';

@@ -65,17 +65,25 @@ let Driver: typeof BetterSqlite3 | null | undefined;
  */
 let binding: string | undefined;
 
-/** better-sqlite3, loaded on first use only (start-up of `jvs --version` stays light). */
+/**
+ * better-sqlite3, loaded on first use only (start-up of `jvs --version` stays light).
+ * In the CommonJS bundle `require` is the bundle's own, and esbuild bundles the
+ * package's JavaScript here (scripts/bundle.mjs), run only when first asked for and
+ * compiled from the bundle's code cache: loading its dozen files through Node's module
+ * loader cost 3.5-6 ms of every snapshot, restore and status. The ES modules in dist/
+ * (no `require`) load it from node_modules as before. Its addon is loaded either way
+ * only when a database is opened.
+ */
 function driver(): typeof BetterSqlite3 | null {
   if (Driver !== undefined) return Driver;
-  const require = createRequire(import.meta.url);
+  const req = createRequire(import.meta.url);
   try {
-    Driver = require('better-sqlite3') as typeof BetterSqlite3;
+    Driver = (typeof require === 'function' ? require('better-sqlite3') : req('better-sqlite3')) as typeof BetterSqlite3;
   } catch {
     Driver = null;
   }
   try {
-    binding = require.resolve('better-sqlite3/build/Release/better_sqlite3.node');
+    binding = req.resolve('better-sqlite3/build/Release/better_sqlite3.node');
   } catch {
     binding = undefined; // built elsewhere: the driver finds it itself
   }

@@ -8,7 +8,8 @@ import { tmpDir, writeFiles } from '../helpers/tmp.js';
 /**
  * Start-up stays light: `jvs --version` and help load only the bundled CLI
  * (dist/cli/jvs.cjs: our modules and commander, scripts/bundle.mjs, run by bin/jvs.cjs);
- * the packages below stay outside the bundle and must not be loaded. Every module the process loads is recorded by a preload
+ * the packages below stay outside the bundle (better-sqlite3: its addon; its JavaScript is
+ * bundled and runs only when the index is opened) and must not be loaded. Every module the process loads is recorded by a preload
  * (test/fixtures/recordModules.mjs: an ESM resolve hook, a CommonJS resolve wrapper and
  * a process.dlopen wrapper). Timing is measured by `npm run bench`, not here.
  */
