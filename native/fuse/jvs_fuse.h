@@ -101,5 +101,7 @@ napi_value jvs_dirty_exports(napi_env env, napi_value exports);
 
 /* session.c */
 extern struct fuse_session *jvs_se;
+/* Run fn(arg) on the session's pool (threads that may wait: the gate, the disk); -1: no memory. */
+int jvs_pool_run(void (*fn)(void *), void *arg);
 
 #endif

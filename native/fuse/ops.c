@@ -800,33 +800,200 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name) {
   fuse_reply_err(req, r < 0 ? e : 0);
 }
 
+/* --- FUSE over io_uring ------------------------------------------------------------
+ *
+ * With io_uring (libfuse 3.18, session.c) libfuse's ring threads call these ops, one
+ * thread per queue, and while a ring thread serves a request it holds its queue's lock,
+ * which a reply from another thread (TypeScript's, for virtual inodes) also takes. So a
+ * ring thread must never wait for the write gate: a change that finds it held (a
+ * control-file snapshot or restore runs on the JS thread) would keep the queue's lock
+ * while the JS thread, holding the gate, waits for that lock to reply to a request of
+ * the same queue. Such a change, and the ops that may wait long on the disk (fsync,
+ * fsyncdir), go to the pool instead. A ring request's arguments live in its ring entry
+ * until the reply, so the pool gets them as they are; only what libfuse keeps on its
+ * stack (file info, attributes, the buffer vector) is copied. Requests read from
+ * /dev/fuse (every other loop) never come here as ring requests. */
+#ifdef FUSE_CAP_OVER_IO_URING
+enum { D_SETATTR, D_MKDIR, D_MKNOD, D_SYMLINK, D_UNLINK, D_RMDIR, D_LINK, D_RENAME, D_OPEN, D_CREATE, D_WRITE, D_FSYNC, D_FALLOCATE, D_FSYNCDIR, D_SETXATTR, D_REMOVEXATTR };
+
+typedef struct {
+  int op;
+  fuse_req_t req;
+  fuse_ino_t ino, ino2;
+  const char *name, *name2;
+  mode_t mode;
+  dev_t rdev;
+  unsigned int flags;
+  int n;        /* to_set, datasync, fallocate mode, xattr flags */
+  off_t off, len;
+  size_t size;
+  struct stat attr;
+  struct fuse_file_info fi;
+  int has_fi;
+  struct fuse_bufvec buf;
+} ring_job;
+
+unsigned long jvs_ring_requests, jvs_ring_deferred;
+
+static void ring_run(void *arg) {
+  ring_job *j = arg;
+  int gated = j->op != D_FSYNC && j->op != D_FSYNCDIR;
+  if (gated) {
+    pthread_rwlock_rdlock(&jvs_gate);
+    jvs_gate_held = 1;
+  }
+  struct fuse_file_info *fi = j->has_fi ? &j->fi : NULL;
+  switch (j->op) {
+  case D_SETATTR: op_setattr(j->req, j->ino, &j->attr, j->n, fi); break;
+  case D_MKDIR: op_mkdir(j->req, j->ino, j->name, j->mode); break;
+  case D_MKNOD: op_mknod(j->req, j->ino, j->name, j->mode, j->rdev); break;
+  case D_SYMLINK: op_symlink(j->req, j->name2, j->ino, j->name); break;
+  case D_UNLINK: op_unlink(j->req, j->ino, j->name); break;
+  case D_RMDIR: op_rmdir(j->req, j->ino, j->name); break;
+  case D_LINK: op_link(j->req, j->ino, j->ino2, j->name2); break;
+  case D_RENAME: op_rename(j->req, j->ino, j->name, j->ino2, j->name2, j->flags); break;
+  case D_OPEN: op_open(j->req, j->ino, fi); break;
+  case D_CREATE: op_create(j->req, j->ino, j->name, j->mode, fi); break;
+  case D_WRITE: op_write_buf(j->req, j->ino, &j->buf, j->off, fi); break;
+  case D_FSYNC: op_fsync(j->req, j->ino, j->n, fi); break;
+  case D_FALLOCATE: op_fallocate(j->req, j->ino, j->n, j->off, j->len, fi); break;
+  case D_FSYNCDIR: op_fsyncdir(j->req, j->ino, j->n, fi); break;
+  case D_SETXATTR: op_setxattr(j->req, j->ino, j->name, j->name2, j->size, j->n); break;
+  case D_REMOVEXATTR: op_removexattr(j->req, j->ino, j->name); break;
+  }
+  if (gated) {
+    jvs_gate_held = 0;
+    pthread_rwlock_unlock(&jvs_gate);
+  }
+  free(j);
+}
+
+/* In a ring thread: take the gate without waiting (1: serve here, call ring_leave after),
+ * or hand the request to the pool (0: done here). Other requests: 1, nothing taken. */
+static __thread int ring_took;
+static int ring_enter(fuse_req_t req, ring_job *tmpl, int always_defer) {
+  ring_took = 0;
+  if (!fuse_req_is_uring(req)) return 1;
+  __atomic_add_fetch(&jvs_ring_requests, 1, __ATOMIC_RELAXED);
+  if (!always_defer && !jvs_gate_held && pthread_rwlock_tryrdlock(&jvs_gate) == 0) {
+    jvs_gate_held = 1;
+    ring_took = 1;
+    return 1;
+  }
+  ring_job *j = malloc(sizeof(*j));
+  if (j) {
+    *j = *tmpl;
+    j->req = req;
+  }
+  if (!j || jvs_pool_run(ring_run, j) < 0) {
+    free(j);
+    return 1; /* no memory: serve it here, waiting for the gate as other loops do */
+  }
+  __atomic_add_fetch(&jvs_ring_deferred, 1, __ATOMIC_RELAXED);
+  return 0;
+}
+static void ring_leave(void) {
+  if (!ring_took) return;
+  ring_took = 0;
+  jvs_gate_held = 0;
+  pthread_rwlock_unlock(&jvs_gate);
+}
+
+#define RING(op_, always, fill, call) do {                     \
+    ring_job t_ = { .op = op_ };                                 \
+    fill;                                                        \
+    if (!ring_enter(req, &t_, always)) return;                   \
+    call;                                                        \
+    ring_leave();                                                \
+  } while (0)
+#define FI_COPY do { if (fi) { t_.fi = *fi; t_.has_fi = 1; } } while (0)
+
+static void r_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, struct fuse_file_info *fi) {
+  RING(D_SETATTR, 0, (t_.ino = ino, t_.attr = *attr, t_.n = to_set, ({ FI_COPY; })), op_setattr(req, ino, attr, to_set, fi));
+}
+static void r_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode) {
+  RING(D_MKDIR, 0, (t_.ino = parent, t_.name = name, t_.mode = mode), op_mkdir(req, parent, name, mode));
+}
+static void r_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev) {
+  RING(D_MKNOD, 0, (t_.ino = parent, t_.name = name, t_.mode = mode, t_.rdev = rdev), op_mknod(req, parent, name, mode, rdev));
+}
+static void r_symlink(fuse_req_t req, const char *target, fuse_ino_t parent, const char *name) {
+  RING(D_SYMLINK, 0, (t_.ino = parent, t_.name = name, t_.name2 = target), op_symlink(req, target, parent, name));
+}
+static void r_unlink(fuse_req_t req, fuse_ino_t parent, const char *name) {
+  RING(D_UNLINK, 0, (t_.ino = parent, t_.name = name), op_unlink(req, parent, name));
+}
+static void r_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name) {
+  RING(D_RMDIR, 0, (t_.ino = parent, t_.name = name), op_rmdir(req, parent, name));
+}
+static void r_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname) {
+  RING(D_LINK, 0, (t_.ino = ino, t_.ino2 = newparent, t_.name2 = newname), op_link(req, ino, newparent, newname));
+}
+static void r_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent, const char *newname, unsigned int flags) {
+  RING(D_RENAME, 0, (t_.ino = parent, t_.name = name, t_.ino2 = newparent, t_.name2 = newname, t_.flags = flags), op_rename(req, parent, name, newparent, newname, flags));
+}
+static void r_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+  RING(D_OPEN, 0, (t_.ino = ino, ({ FI_COPY; })), op_open(req, ino, fi));
+}
+static void r_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi) {
+  RING(D_CREATE, 0, (t_.ino = parent, t_.name = name, t_.mode = mode, ({ FI_COPY; })), op_create(req, parent, name, mode, fi));
+}
+static void r_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in, off_t off, struct fuse_file_info *fi) {
+  /* A ring request's data is one buffer in its entry; anything else is served here. */
+  if (in->count != 1) {
+    op_write_buf(req, ino, in, off, fi);
+    return;
+  }
+  RING(D_WRITE, 0, (t_.ino = ino, t_.buf = *in, t_.off = off, ({ FI_COPY; })), op_write_buf(req, ino, in, off, fi));
+}
+static void r_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi) {
+  RING(D_FSYNC, 1, (t_.ino = ino, t_.n = datasync, ({ FI_COPY; })), op_fsync(req, ino, datasync, fi));
+}
+static void r_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len, struct fuse_file_info *fi) {
+  RING(D_FALLOCATE, 1, (t_.ino = ino, t_.n = mode, t_.off = off, t_.len = len, ({ FI_COPY; })), op_fallocate(req, ino, mode, off, len, fi));
+}
+static void r_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi) {
+  RING(D_FSYNCDIR, 1, (t_.ino = ino, t_.n = datasync, ({ FI_COPY; })), op_fsyncdir(req, ino, datasync, fi));
+}
+static void r_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size, int flags) {
+  RING(D_SETXATTR, 0, (t_.ino = ino, t_.name = name, t_.name2 = value, t_.size = size, t_.n = flags), op_setxattr(req, ino, name, value, size, flags));
+}
+static void r_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name) {
+  RING(D_REMOVEXATTR, 0, (t_.ino = ino, t_.name = name), op_removexattr(req, ino, name));
+}
+#define OP(name) r_##name
+#else
+unsigned long jvs_ring_requests, jvs_ring_deferred;
+#define OP(name) op_##name
+#endif
+
 void jvs_ops_install(struct fuse_lowlevel_ops *ops) {
   ops->lookup = op_lookup;
   ops->forget = op_forget;
   ops->forget_multi = op_forget_multi;
   ops->getattr = op_getattr;
-  ops->setattr = op_setattr;
+  ops->setattr = OP(setattr);
   ops->readlink = op_readlink;
-  ops->mkdir = op_mkdir;
-  ops->mknod = op_mknod;
-  ops->symlink = op_symlink;
-  ops->unlink = op_unlink;
-  ops->rmdir = op_rmdir;
-  ops->link = op_link;
-  ops->rename = op_rename;
-  ops->open = op_open;
-  ops->create = op_create;
+  ops->mkdir = OP(mkdir);
+  ops->mknod = OP(mknod);
+  ops->symlink = OP(symlink);
+  ops->unlink = OP(unlink);
+  ops->rmdir = OP(rmdir);
+  ops->link = OP(link);
+  ops->rename = OP(rename);
+  ops->open = OP(open);
+  ops->create = OP(create);
   ops->read = op_read;
-  ops->write_buf = op_write_buf;
+  ops->write_buf = OP(write_buf);
   ops->flush = op_flush;
   ops->release = op_release;
-  ops->fsync = op_fsync;
-  ops->fallocate = op_fallocate;
+  ops->fsync = OP(fsync);
+  ops->fallocate = OP(fallocate);
   ops->opendir = op_opendir;
   ops->readdir = op_readdir;
   ops->readdirplus = op_readdirplus;
   ops->releasedir = op_releasedir;
-  ops->fsyncdir = op_fsyncdir;
+  ops->fsyncdir = OP(fsyncdir);
   ops->statfs = op_statfs;
   ops->access = op_access;
   /* Only when asked: once the server answers getxattr, the kernel asks it for
@@ -836,7 +1003,7 @@ void jvs_ops_install(struct fuse_lowlevel_ops *ops) {
   if (jvs_xattrs) {
     ops->getxattr = op_getxattr;
     ops->listxattr = op_listxattr;
-    ops->setxattr = op_setxattr;
-    ops->removexattr = op_removexattr;
+    ops->setxattr = OP(setxattr);
+    ops->removexattr = OP(removexattr);
   }
 }

@@ -78,7 +78,7 @@ enum {
 #define BULK_WRITE (256u << 10) /* the writeback cache sends up to 1 MiB; tar's small files far less */
 
 
-typedef struct job { struct fuse_buf buf; struct job *next; } pool_job;
+typedef struct job { void (*fn)(void *); void *arg; struct job *next; } pool_job;
 static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t pool_cv = PTHREAD_COND_INITIALIZER;
 static pool_job *pool_head, *pool_tail;
@@ -102,8 +102,7 @@ static void *pool_main(void *arg) {
     pool_head = j->next;
     if (!pool_head) pool_tail = NULL;
     pthread_mutex_unlock(&pool_mu);
-    fuse_session_process_buf(jvs_se, &j->buf);
-    free(j->buf.mem);
+    j->fn(j->arg);
     free(j);
     pthread_mutex_lock(&pool_mu);
   }
@@ -111,21 +110,47 @@ static void *pool_main(void *arg) {
   return NULL;
 }
 
-/* Hand the request in *buf to the pool; the loop reads the next one into a new buffer. */
-static void defer(struct fuse_buf *buf) {
+int jvs_pool_run(void (*fn)(void *), void *arg) {
   pool_job *j = calloc(1, sizeof(*j));
-  if (!j) {
-    fuse_session_process_buf(jvs_se, buf); /* no memory: serve it here */
-    return;
-  }
-  j->buf = *buf;
-  buf->mem = NULL; /* fuse_session_receive_buf allocates the next one */
+  if (!j) return -1;
+  j->fn = fn;
+  j->arg = arg;
   pthread_mutex_lock(&pool_mu);
   if (pool_tail) pool_tail->next = j; else pool_head = j;
   pool_tail = j;
   if (pool_idle == 0 && pool_threads < POOL_MAX && pthread_create(&pool_tids[pool_threads], NULL, pool_main, NULL) == 0) pool_threads++;
   pthread_cond_signal(&pool_cv);
   pthread_mutex_unlock(&pool_mu);
+  return 0;
+}
+
+static void pool_stop_all(void) {
+  pthread_mutex_lock(&pool_mu);
+  pool_stop = 1;
+  pthread_cond_broadcast(&pool_cv);
+  pthread_mutex_unlock(&pool_mu);
+  for (int i = 0; i < pool_threads; i++) pthread_join(pool_tids[i], NULL);
+  pool_threads = 0;
+  pool_stop = 0;
+}
+
+static void process_owned_buf(void *arg) {
+  struct fuse_buf *b = arg;
+  fuse_session_process_buf(jvs_se, b);
+  free(b->mem);
+  free(b);
+}
+
+/* Hand the request in *buf to the pool; the loop reads the next one into a new buffer. */
+static void defer(struct fuse_buf *buf) {
+  struct fuse_buf *b = malloc(sizeof(*b));
+  if (b) *b = *buf;
+  if (!b || jvs_pool_run(process_owned_buf, b) < 0) {
+    free(b);
+    fuse_session_process_buf(jvs_se, buf); /* no memory: serve it here */
+    return;
+  }
+  buf->mem = NULL; /* the pool owns it now; fuse_session_receive_buf allocates the next one */
 }
 
 static int is_change(uint32_t op) {
@@ -138,6 +163,8 @@ static int is_change(uint32_t op) {
     return 0;
   }
 }
+
+unsigned long jvs_dev_changes; /* changes read from /dev/fuse by the loop below */
 
 static void loop_hybrid(void) {
   struct fuse_buf buf;
@@ -153,6 +180,7 @@ static void loop_hybrid(void) {
     uint32_t op, len, rsize = 0;
     memcpy(&len, buf.mem, 4);
     memcpy(&op, (char *) buf.mem + 4, 4);
+    if (is_change(op)) __atomic_add_fetch(&jvs_dev_changes, 1, __ATOMIC_RELAXED);
     if (op == OP_READ && (size_t) res >= READ_SIZE_AT + 4) memcpy(&rsize, (char *) buf.mem + READ_SIZE_AT, 4);
     if (op == OP_FSYNC || op == OP_FSYNCDIR || op == OP_FALLOCATE || rsize >= BULK_READ || (op == OP_WRITE && len >= BULK_WRITE)) {
       defer(&buf);
@@ -170,13 +198,7 @@ static void loop_hybrid(void) {
     }
   }
   free(buf.mem);
-  pthread_mutex_lock(&pool_mu);
-  pool_stop = 1;
-  pthread_cond_broadcast(&pool_cv);
-  pthread_mutex_unlock(&pool_mu);
-  for (int i = 0; i < pool_threads; i++) pthread_join(pool_tids[i], NULL);
-  pool_threads = 0;
-  pool_stop = 0;
+  pool_stop_all();
 }
 
 static void *loop_main(void *arg) {
@@ -250,6 +272,7 @@ static napi_value mount_(napi_env env, napi_callback_info info) {
     loop_mode = strcmp(mode, "single") == 0 ? 1 : strcmp(mode, "multi") == 0 ? 2 : 0;
   }
   want_writeback = get_bool(env, o, "writeback");
+  int uring = get_bool(env, o, "uring");
   jvs_switch_creds = get_bool(env, o, "switchCreds");
   jvs_xattrs = get_bool(env, o, "xattrs");
   jvs_current_timeout = get_num(env, o, "currentTimeout", 1.0);
@@ -292,7 +315,17 @@ static napi_value mount_(napi_env env, napi_callback_info info) {
    * access() is answered by faccessat (ops.c). */
   int allow_other = get_bool(env, o, "allowOther");
   char opts[256];
-  snprintf(opts, sizeof(opts), "fsname=jvs,subtype=jvs,auto_unmount%s", allow_other ? ",allow_other,default_permissions" : "");
+  /* FUSE over io_uring (libfuse 3.18 built by scripts/build-fuse3.mjs; the kernel's
+   * fuse.enable_uring on): after INIT the kernel hands requests to libfuse's ring threads,
+   * one per CPU, instead of /dev/fuse reads; ops.c keeps them from waiting on the gate.
+   * If the ring cannot start, libfuse goes on with /dev/fuse (the loop below). */
+#ifdef FUSE_CAP_OVER_IO_URING
+  const char *ring = uring ? ",io_uring" : "";
+#else
+  const char *ring = "";
+  (void) uring;
+#endif
+  snprintf(opts, sizeof(opts), "fsname=jvs,subtype=jvs,auto_unmount%s%s", allow_other ? ",allow_other,default_permissions" : "", ring);
   char *args_v[] = { "jvs", "-o", opts, get_bool(env, o, "debug") ? "-d" : NULL, NULL };
   struct fuse_args args = FUSE_ARGS_INIT(args_v[3] ? 4 : 3, args_v);
   static struct fuse_lowlevel_ops ops;
@@ -339,6 +372,32 @@ static napi_value gate_hold(napi_env env, napi_callback_info info) {
 static napi_value gate_release(napi_env env, napi_callback_info info) {
   pthread_rwlock_unlock(&jvs_gate);
   return NULL;
+}
+
+/* What this build and session can do, and how requests arrived: { libfuse, uring (built
+ * with FUSE over io_uring), ringRequests, ringDeferred (changes and syncs the ring
+ * threads handed to the pool) }. */
+extern unsigned long jvs_ring_requests, jvs_ring_deferred;
+static napi_value transport(napi_env env, napi_callback_info info) {
+  napi_value o, v;
+  napi_create_object(env, &o);
+  char ver[32];
+  snprintf(ver, sizeof(ver), "%d.%d", FUSE_MAJOR_VERSION, FUSE_MINOR_VERSION);
+  napi_create_string_utf8(env, ver, NAPI_AUTO_LENGTH, &v);
+  napi_set_named_property(env, o, "libfuse", v);
+#ifdef FUSE_CAP_OVER_IO_URING
+  napi_get_boolean(env, true, &v);
+#else
+  napi_get_boolean(env, false, &v);
+#endif
+  napi_set_named_property(env, o, "uring", v);
+  napi_create_double(env, (double) __atomic_load_n(&jvs_ring_requests, __ATOMIC_RELAXED), &v);
+  napi_set_named_property(env, o, "ringRequests", v);
+  napi_create_double(env, (double) __atomic_load_n(&jvs_ring_deferred, __ATOMIC_RELAXED), &v);
+  napi_set_named_property(env, o, "ringDeferred", v);
+  napi_create_double(env, (double) __atomic_load_n(&jvs_dev_changes, __ATOMIC_RELAXED), &v);
+  napi_set_named_property(env, o, "devChanges", v);
+  return o;
 }
 
 static napi_value open_fds(napi_env env, napi_callback_info info) {
@@ -449,6 +508,7 @@ NAPI_MODULE_INIT() {
     { "syncfs", NULL, syncfs_, NULL, NULL, NULL, napi_default, NULL },
     { "invalidateCurrent", NULL, invalidate_, NULL, NULL, NULL, napi_default, NULL },
     { "openFds", NULL, open_fds, NULL, NULL, NULL, napi_default, NULL },
+    { "transport", NULL, transport, NULL, NULL, NULL, napi_default, NULL },
   };
   napi_define_properties(env, exports, sizeof(d) / sizeof(d[0]), d);
   jvs_dirty_exports(env, exports);

@@ -101,6 +101,8 @@ export interface ControlDeps {
 export class ControlFiles {
   private last: Record<'snapshot' | 'restore', { doc: Record<string, unknown>; atNs: bigint }>;
   private readonly startNs = BigInt(Date.now()) * 1_000_000n;
+  /** How the kernel reaches the daemon (set by the libfuse 3 adapter), shown in `status`. */
+  transport: (() => Record<string, unknown>) | undefined;
 
   constructor(private readonly deps: ControlDeps) {
     const none = (what: string) => ({ ok: null, message: `no request yet: write ${what} to this file` });
@@ -167,6 +169,7 @@ export class ControlFiles {
         latest_snapshot_id: wt.latest_snapshot_id ?? null,
         detached: isDetached(wt),
         engine: this.deps.engineName(),
+        ...(this.transport ? { transport: this.transport() } : {}),
         ...(this.deps.changes ? { changes: this.changesOrError() } : {}),
         last_snapshot: this.last.snapshot.doc,
       };

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,6 +29,7 @@ interface LowLevelAddon {
   syncfs(): Promise<void>;
   invalidateCurrent(): Promise<void>;
   openFds(): number;
+  transport(): { libfuse: string; uring: boolean; ringRequests: number; ringDeferred: number; devChanges: number };
   dirtyStart(root: string): boolean;
   dirtyTake(): { all: boolean; dirs: string[]; trees: string[] };
   dirtyStop(): void;
@@ -39,6 +41,15 @@ interface LowLevelAddon {
   replyBuf(req: object, data: Buffer): void;
   replyWrite(req: object, n: number): void;
   replyDirents(req: object, names: string[], inos: Float64Array, modes: Uint32Array, off: number, size: number, plus: boolean): void;
+}
+
+/** The fuse module's enable_uring parameter is on (kernels with CONFIG_FUSE_IO_URING). */
+export function kernelUringEnabled(): boolean {
+  try {
+    return /^[Y1]/.test(fs.readFileSync('/sys/module/fuse/parameters/enable_uring', 'utf8'));
+  } catch {
+    return false;
+  }
 }
 
 /** One request for a virtual inode, as native/fuse/virtual.c hands it over. */
@@ -215,8 +226,19 @@ export async function mountLowLevel(tree: MountTree, mountpoint: string, opts: F
 
   tree.gate.attachNative({ hold: () => addon.gateHold(), release: () => addon.gateRelease(), flush: () => addon.syncfs() });
   tree.onCurrentChanged = () => addon.invalidateCurrent();
+  // FUSE over io_uring: when this build has it (libfuse 3.18, scripts/build-fuse3.mjs)
+  // and the kernel allows it (root sets fuse.enable_uring once; see docs/mount.md).
+  // JVS_MOUNT_URING=0 keeps /dev/fuse.
+  const uring = process.env.JVS_MOUNT_URING !== '0' && addon.transport().uring && kernelUringEnabled();
+  tree.control.transport = () => {
+    const t = addon.transport();
+    // io_uring: asked for at mount; changes_over_io_uring: changes the kernel sent through
+    // the ring so far (0 after writes means libfuse fell back to /dev/fuse).
+    return { libfuse: t.libfuse, io_uring: uring, changes_over_io_uring: t.ringRequests, changes_deferred: t.ringDeferred, changes_over_dev_fuse: t.devChanges };
+  };
   try {
     addon.mount(mountpoint, tree.current.root, tree.snapshots.root, handler, {
+      uring,
       allowOther: !!opts.allowOther,
       debug: !!opts.debug,
       loop: opts.loop ?? 'hybrid',

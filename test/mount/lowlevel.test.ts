@@ -6,7 +6,7 @@ import path from 'node:path';
 import { beforeAll, describe, expect } from 'vitest';
 import { JVS_BIN } from '../helpers/cli.js';
 import { itWith } from '../helpers/prereq.js';
-import { fuse3Missing, MOUNT_MODES, mountNewRepo, sh, shOk, useMountEnv } from './mountHelpers.js';
+import { fuse3Missing, MOUNT_MODES, mountNewRepo, sh, shOk, uringMissing, useMountEnv } from './mountHelpers.js';
 
 const MISSING = fuse3Missing();
 const it = (name: string, fn: () => unknown | Promise<unknown>) => itWith('FUSE', MISSING, name, fn, 240_000);
@@ -111,5 +111,71 @@ f.close()
     } finally {
       useMountEnv(env);
     }
+  });
+});
+
+describe('FUSE over io_uring (libfuse 3.18 ring threads)', () => {
+  const URING = uringMissing();
+  const itU = (name: string, fn: () => unknown | Promise<unknown>) => itWith('FUSE over io_uring', URING, name, fn, 240_000);
+  const transport = (mnt: string) => JSON.parse(shOk('cat .jvs/ctl/status', mnt)).transport as { io_uring: boolean; changes_over_io_uring: number; changes_deferred: number };
+
+  itU('serves current/ over io_uring by default, and over /dev/fuse with JVS_MOUNT_URING=0', () => {
+    useMountEnv({ JVS_MOUNT_IMPL: 'll' });
+    const m = mountNewRepo({ 'keep.txt': 'k\n' });
+    shOk('for i in $(seq 20); do echo $i > current/f$i; done', m.mnt);
+    const t = transport(m.mnt);
+    expect(t.io_uring).toBe(true);
+    expect(t.changes_over_io_uring).toBeGreaterThanOrEqual(20);
+    useMountEnv({ JVS_MOUNT_IMPL: 'll', JVS_MOUNT_URING: '0' });
+    const d = mountNewRepo({ 'keep.txt': 'k\n' });
+    shOk('for i in $(seq 20); do echo $i > current/f$i; done', d.mnt);
+    expect(transport(d.mnt)).toMatchObject({ io_uring: false, changes_over_io_uring: 0 });
+  });
+
+  // A ring thread serves its queue's requests holding the queue's lock, which replies
+  // from the JS thread take too: a change waiting there for the gate a control-file
+  // snapshot holds could stop the JS thread at its next reply to that queue, and the
+  // snapshot (and the gate) with it. Here the pre-snapshot hook keeps the gate held while
+  // changes arrive from both CPUs (through folder fds taken before, so no lookup of
+  // current/ waits for the busy JS thread) beside requests for virtual files.
+  itU('changes arriving over io_uring while a control-file snapshot holds the gate wait in the pool, stay out of the snapshot and land after it', () => {
+    useMountEnv({ JVS_MOUNT_IMPL: 'll' });
+    const m = mountNewRepo({ 'keep.txt': 'k\n' });
+    const hook = path.join(m.root, '.jvs/hooks/pre-snapshot');
+    fs.mkdirSync(path.dirname(hook), { recursive: true });
+    fs.writeFileSync(hook, '#!/bin/sh\nsleep 1\n', { mode: 0o755 });
+    const late = `import os, sys, time
+fd = os.open('current', os.O_RDONLY | os.O_DIRECTORY)
+time.sleep(0.8)
+for i in range(3):
+    f = os.open('late-%s-%d' % (sys.argv[1], i), os.O_CREAT | os.O_WRONLY, 0o644, dir_fd=fd)
+    os.write(f, b'late'); os.close(f)`;
+    fs.writeFileSync(path.join(m.root, 'late.py'), late);
+    // The writers open current/ first, the snapshot starts 0.3 s later, they write at 0.8 s.
+    const script = `set -e
+pids=""
+for cpu in 0 1; do
+  taskset -c $cpu python3 '${path.join(m.root, 'late.py')}' $cpu & pids="$pids $!"
+done
+sleep 0.3
+echo cut > .jvs/ctl/snapshot & snap=$!
+sleep 0.2
+for cpu in 0 1; do
+  taskset -c $cpu cat .jvs/ctl/status > /dev/null & pids="$pids $!"
+  taskset -c $cpu ls .jvs/snapshots > /dev/null & pids="$pids $!"
+done
+for p in $pids; do wait $p; done
+wait $snap
+echo done`;
+    const r = sh(`timeout 60 bash -c '${script.replaceAll("'", "'\\''")}'`, m.mnt);
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim()).toBe('done');
+    fs.rmSync(hook);
+    const t = transport(m.mnt);
+    expect(t.changes_deferred).toBeGreaterThan(0);
+    // The changes that waited are not in the snapshot, and they are in current/.
+    expect(shOk('ls .jvs/snapshots/HEAD', m.mnt).trim()).toBe('keep.txt');
+    expect(shOk('ls current | grep -c late-', m.mnt).trim()).toBe('6');
+    expect(shOk('cat current/late-1-2', m.mnt)).toBe('late');
   });
 });

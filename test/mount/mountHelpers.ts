@@ -19,6 +19,22 @@ export function fuse3Missing(): string | undefined {
   return undefined;
 }
 
+/** Why the libfuse 3 mount cannot use FUSE over io_uring here, or undefined when it can. */
+export function uringMissing(): string | undefined {
+  const ll = fuse3Missing();
+  if (ll) return ll;
+  const addon = createRequire(import.meta.url)(path.resolve(import.meta.dirname, '../../build/Release/jvs_fuse3.node')) as { transport(): { uring: boolean; libfuse: string } };
+  if (!addon.transport().uring) return `the mount was built against libfuse ${addon.transport().libfuse}, without io_uring (scripts/build-fuse3.mjs needs meson, liburing-dev, libnuma-dev and deb.debian.org)`;
+  let param = '';
+  try {
+    param = fs.readFileSync('/sys/module/fuse/parameters/enable_uring', 'utf8').trim();
+  } catch {
+    return 'this kernel has no fuse.enable_uring parameter (CONFIG_FUSE_IO_URING)';
+  }
+  if (param !== 'Y' && param !== '1') return 'the kernel does not allow FUSE over io_uring (as root: echo Y > /sys/module/fuse/parameters/enable_uring)';
+  return undefined;
+}
+
 /** Why a real FUSE mount cannot run here, or undefined when it can. */
 export function fuseMissing(): string | undefined {
   if (!fs.existsSync('/dev/fuse')) return '/dev/fuse does not exist';
@@ -69,9 +85,11 @@ const live: Array<{ mnt: string; pid?: number }> = [];
  */
 let mountEnv: Record<string, string> = {};
 export const MOUNT_MODES = [
+  // The default: FUSE over io_uring where the build and the kernel allow it (uringMissing()).
   { name: 'libfuse 3 low-level', impl: 'll', env: { JVS_MOUNT_IMPL: 'll' } },
-  { name: 'libfuse 3 low-level, single-threaded loop', impl: 'll', env: { JVS_MOUNT_IMPL: 'll', JVS_MOUNT_SINGLE_THREAD: '1' } },
-  { name: "libfuse 3 low-level, libfuse's multi-threaded loop", impl: 'll', env: { JVS_MOUNT_IMPL: 'll', JVS_MOUNT_LOOP: 'multi' } },
+  { name: 'libfuse 3 low-level over /dev/fuse', impl: 'll', env: { JVS_MOUNT_IMPL: 'll', JVS_MOUNT_URING: '0' } },
+  { name: 'libfuse 3 low-level, single-threaded loop', impl: 'll', env: { JVS_MOUNT_IMPL: 'll', JVS_MOUNT_SINGLE_THREAD: '1', JVS_MOUNT_URING: '0' } },
+  { name: "libfuse 3 low-level, libfuse's multi-threaded loop", impl: 'll', env: { JVS_MOUNT_IMPL: 'll', JVS_MOUNT_LOOP: 'multi', JVS_MOUNT_URING: '0' } },
   { name: 'fuse-native C fast path', impl: 'fuse-native', env: { JVS_MOUNT_IMPL: 'fuse-native' } },
   { name: 'fuse-native JS passthrough', impl: 'fuse-native', env: { JVS_MOUNT_IMPL: 'fuse-native', JVS_MOUNT_JS_PASSTHROUGH: '1' } },
   { name: 'fuse-native C fast path, single-threaded loop', impl: 'fuse-native', env: { JVS_MOUNT_IMPL: 'fuse-native', JVS_MOUNT_SINGLE_THREAD: '1' } },
