@@ -1,15 +1,17 @@
 // Mount rows (DESIGN section 8, issue 15's targets), side by side in one run:
 //   native     the backing folders themselves
-//   jvs        `jvs mount` (libfuse 3 low-level session, native/fuse/, its own loop: one
-//              thread, slow requests to a pool)
-//   jvs-mt     the same with libfuse's multi-threaded loop (JVS_MOUNT_LOOP=multi)
+//   jvs        `jvs mount` (libfuse 3 low-level session, native/fuse/), over FUSE io_uring
+//              when the build and the kernel allow it (the bench turns fuse.enable_uring on
+//              as root and prints the transport jvs used)
+//   jvs-dev    the same over /dev/fuse (JVS_MOUNT_URING=0: its own loop, one thread, slow
+//              requests to a pool)
 //   fuse-native `jvs mount` with JVS_MOUNT_IMPL=fuse-native (libfuse 2, the previous mount)
 //   bindfs     Debian's bindfs over the worktree folder (libfuse 3 high-level passthrough,
 //              the peer a user could pick for a plain view), when installed
 //   floor      the cheapest server at hand: libfuse's own minimal low-level example
-//              passthrough_ll with full caching (its writeback mode failed tar here), when the
-//              binary is given in JVS_BENCH_FLOOR (build it from Debian's fuse3 source
-//              package: gcc -O2 example/passthrough_ll.c $(pkg-config --cflags --libs fuse3)).
+//              passthrough_ll with full caching (its writeback mode failed tar here). Built
+//              here from the libfuse 3.18 source scripts/build-fuse3.mjs keeps, and run over
+//              io_uring like jvs; or the binary given in JVS_BENCH_FLOOR.
 //              It keeps an fd per inode for ever, so it runs with the hard fd limit and is
 //              mounted afresh before each untar (else EMFILE after ~20,000 lookups).
 // Metrics: untar of 10,000 small files, sequential 512 MiB write (page cache), cold
@@ -76,8 +78,35 @@ async function foreign(argv, mnt) {
 
 const lastId = (root) => fs.readdirSync(path.join(root, '.jvs/descriptors')).filter((n) => n.endsWith('.json')).sort().at(-1).slice(0, -5);
 
+const URING_PARAM = '/sys/module/fuse/parameters/enable_uring';
+const uringOn = () => {
+  try {
+    return /^[Y1]/.test(fs.readFileSync(URING_PARAM, 'utf8'));
+  } catch {
+    return false;
+  }
+};
+
+/** passthrough_ll from the libfuse source build-fuse3.mjs unpacked (gcc, static libfuse), or undefined. */
+function buildFloor(work) {
+  const cache = path.resolve(import.meta.dirname, '../../node_modules/.cache/jvs-libfuse');
+  const ver = fs.existsSync(cache) ? fs.readdirSync(cache).find((n) => /^\d+\.\d+\.\d+$/.test(n)) : undefined;
+  if (!ver) return undefined;
+  const src = path.join(cache, ver, `fuse-${ver}`);
+  const out = path.join(cache, ver, 'build');
+  const bin = path.join(work, 'passthrough_ll');
+  const r = spawnSync('gcc', ['-O2', '-o', bin, path.join(src, 'example/passthrough_ll.c'), '-I', path.join(src, 'include'), '-I', out, path.join(out, 'lib/libfuse3.a'), '-luring', '-lnuma', '-lpthread', '-ldl', '-lrt'], { encoding: 'utf8' });
+  return r.status === 0 ? bin : undefined;
+}
+
 export async function run({ work, bin }) {
   if (!fs.existsSync('/dev/fuse')) return [{ metric: 'FUSE', value: '/dev/fuse missing', target: 'present', ok: false }];
+  // FUSE over io_uring is a switch of the fuse module, off by default: root turns it on.
+  let uringNote = uringOn() ? 'on' : 'off (not root, or no CONFIG_FUSE_IO_URING)';
+  if (!uringOn() && fs.existsSync(URING_PARAM) && process.getuid?.() === 0) {
+    fs.writeFileSync(URING_PARAM, 'Y');
+    uringNote = 'turned on by the bench (root)';
+  }
   jvs(bin, ['init', 'repo'], work);
   const root = path.join(work, 'repo');
   const main = path.join(root, 'main');
@@ -96,7 +125,7 @@ export async function run({ work, bin }) {
   const servers = [{ name: 'native', write: nativeDir, read: `${snapBacking}/big.bin`, list: `${snapBacking}/tree`, backing: nativeDir }];
   const stops = [];
   try {
-    for (const [name, env] of [['jvs', {}], ['jvs-mt', { JVS_MOUNT_LOOP: 'multi' }], ['fuse-native', { JVS_MOUNT_IMPL: 'fuse-native' }]]) {
+    for (const [name, env] of [['jvs', {}], ['jvs-dev', { JVS_MOUNT_URING: '0' }], ['fuse-native', { JVS_MOUNT_IMPL: 'fuse-native' }]]) {
       const mnt = path.join(work, `mnt-${name}`);
       const pid = mount(bin, main, mnt, env);
       stops.push(() => unmount(mnt, pid));
@@ -107,8 +136,9 @@ export async function run({ work, bin }) {
     if (commandExists('bindfs')) plain.push(['bindfs', (mnt) => ['bindfs', '--no-allow-other', main, mnt]]);
     else rows.push({ metric: 'bindfs', value: 'not installed (Debian package bindfs)', target: '' });
     // `ulimit -n` up to the hard limit: passthrough_ll holds an fd per inode it has seen.
-    if (process.env.JVS_BENCH_FLOOR && fs.existsSync(process.env.JVS_BENCH_FLOOR)) plain.push(['floor', (mnt) => ['bash', '-c', 'ulimit -n "$(ulimit -Hn)"; exec "$@"', 'floor', process.env.JVS_BENCH_FLOOR, '-f', '-o', `source=${main},cache=always`, mnt]]);
-    else rows.push({ metric: 'floor (libfuse passthrough_ll)', value: 'JVS_BENCH_FLOOR not set', target: '' });
+    const floor = process.env.JVS_BENCH_FLOOR && fs.existsSync(process.env.JVS_BENCH_FLOOR) ? process.env.JVS_BENCH_FLOOR : buildFloor(work);
+    if (floor) plain.push(['floor', (mnt) => ['bash', '-c', 'ulimit -n "$(ulimit -Hn)"; exec "$@"', 'floor', floor, '-f', '-o', `source=${main},cache=always${!process.env.JVS_BENCH_FLOOR && uringOn() ? ',io_uring' : ''}`, mnt]]);
+    else rows.push({ metric: 'floor (libfuse passthrough_ll)', value: 'not built (no libfuse source in node_modules/.cache; set JVS_BENCH_FLOOR)', target: '' });
     for (const [name, argv] of plain) {
       const mnt = path.join(work, `mnt-${name}`);
       const pid = await foreign(argv(mnt), mnt);
@@ -127,6 +157,10 @@ export async function run({ work, bin }) {
       servers.push(server);
     }
 
+    {
+      const t = JSON.parse(fs.readFileSync(path.join(work, 'mnt-jvs/.jvs/ctl/status'), 'utf8')).transport ?? {};
+      rows.push({ metric: 'jvs transport (kernel fuse.enable_uring: ' + uringNote + ')', value: `libfuse ${t.libfuse ?? '?'}, ${t.io_uring ? 'io_uring' : '/dev/fuse'}`, target: '' });
+    }
     /** Medians per server of `fn(server, run)`, runs alternating between servers; a failing server shows NaN. */
     const measure = async (fn, { fresh = false } = {}) => {
       const t = servers.map(() => []);
