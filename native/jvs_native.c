@@ -238,6 +238,7 @@ napi_value jvs_tree_init(napi_env env, napi_value exports);
 napi_value jvs_hash_init(napi_env env, napi_value exports);
 napi_value jvs_beneath_init(napi_env env, napi_value exports);
 napi_value jvs_xattr_init(napi_env env, napi_value exports);
+napi_value jvs_chunks_init(napi_env env, napi_value exports);
 
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
@@ -255,6 +256,7 @@ static napi_value init(napi_env env, napi_value exports) {
   jvs_beneath_init(env, exports);
   jvs_procfd_init(env, exports);
   jvs_xattr_init(env, exports);
+  jvs_chunks_init(env, exports);
   return exports;
 }
 

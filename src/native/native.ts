@@ -100,6 +100,12 @@ export interface NativeAddon {
    */
   rootHashRecords?(data: Buffer): string | null;
   /**
+   * FNV-1a over each path's UTF-16 code units (manifestCodec.ts's fnv1a) of `count`
+   * paths joined with "\0"; null when the string does not split into `count` paths.
+   * native/jvs_chunks.c. Absent in older builds.
+   */
+  relHashes?(rels: string, count: number): Uint32Array | null;
+  /**
    * An fd of `rel` opened below the folder `root` (itself never a symlink) without
    * following any symlink, the last component included (ELOOP; native/jvs_beneath.c).
    * `flags`: open(2) flags. The caller closes it. Absent in older builds.
