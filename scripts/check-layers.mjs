@@ -1,7 +1,7 @@
 // Import-direction check (STYLE habit 2), run by `npm run check`:
 //   - nothing outside src/cli imports src/cli; only src/cli (which starts the daemon) imports src/fuse
 //   - src/format imports only src/format and src/errors (pure functions over bytes)
-//   - exactly one file imports fuse-native; process.exit only in src/cli
+//   - process.exit only in src/cli
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -16,14 +16,12 @@ const files = [];
 })(src);
 
 const problems = [];
-const fuseImporters = [];
 const room = (p) => path.relative(src, p).split(path.sep)[0];
 for (const f of files) {
   const text = fs.readFileSync(f, 'utf8');
   const from = room(f);
   for (const m of text.matchAll(/(?:from\s+|import\()\s*['"]([^'"]+)['"]/g)) {
     const spec = m[1];
-    if (spec === 'fuse-native') fuseImporters.push(path.relative(src, f));
     if (!spec.startsWith('.')) continue;
     const to = room(path.resolve(path.dirname(f), spec));
     if (to === 'cli' && from !== 'cli') problems.push(`${path.relative(src, f)} imports src/cli (${spec})`);
@@ -32,7 +30,6 @@ for (const f of files) {
   }
   if (/process\.exit\(/.test(text) && from !== 'cli') problems.push(`${path.relative(src, f)} calls process.exit outside src/cli`);
 }
-if (fuseImporters.length > 1) problems.push(`fuse-native is imported by ${fuseImporters.length} files: ${fuseImporters.join(', ')}`);
 if (problems.length) {
   console.error('layer check failed:\n  ' + problems.join('\n  '));
   process.exit(1);

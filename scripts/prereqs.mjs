@@ -6,8 +6,8 @@
 //     need the new headers (`npm run install`), so the tests run with zero skips;
 //   - something missing and we are not root: prints the exact install line and exits
 //     non-zero before anything runs (a half-equipped run would only skip or fail).
-// `.ci/run` calls it with --install-only before `npm ci` (the FUSE binding is built at
-// install and needs the headers first). Only Node built-ins here: it runs before
+// --install-only installs without rebuilding, for use before `npm ci` (the native parts
+// are built at install and need the headers first). Only Node built-ins here: it runs before
 // node_modules exists.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -23,7 +23,6 @@ export const NEEDS = [
   { what: 'FUSE 3 library, headers and fusermount3 (the mount: native/fuse/)', present: () => hasFile('/usr/include/fuse3/fuse_lowlevel.h') && hasCommand('fusermount3'), apt: ['fuse3', 'libfuse3-dev'] },
   // libfuse 3.18 (FUSE over io_uring) is built from Debian's source by build-fuse3.mjs.
   { what: 'meson, liburing and libnuma headers (to build libfuse 3.18 for FUSE over io_uring)', present: () => hasCommand('meson') && hasFile('/usr/include/liburing.h') && hasFile('/usr/include/numa.h'), apt: ['meson', 'liburing-dev', 'libnuma-dev'] },
-  { what: 'FUSE 2 library and headers (fuse-native, the comparison mount)', present: () => hasFile('/usr/include/fuse/fuse.h'), apt: ['libfuse2', 'libfuse-dev'] },
   { what: 'XFS tools (reflink tests on a loop mount)', present: () => hasCommand('mkfs.xfs'), apt: ['xfsprogs'] },
   { what: 'ext4 tools and losetup (full-disk tests on a loop mount)', present: () => hasCommand('mkfs.ext4') && hasCommand('losetup'), apt: ['e2fsprogs', 'util-linux'] },
   { what: 'Redis (JuiceFS metadata for the many-hosts tests)', present: () => hasCommand('redis-server'), apt: ['redis-server'] },

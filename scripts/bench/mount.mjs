@@ -5,7 +5,6 @@
 //              as root and prints the transport jvs used)
 //   jvs-dev    the same over /dev/fuse (JVS_MOUNT_URING=0: its own loop, one thread, slow
 //              requests to a pool)
-//   fuse-native `jvs mount` with JVS_MOUNT_IMPL=fuse-native (libfuse 2, the previous mount)
 //   bindfs     Debian's bindfs over the worktree folder (libfuse 3 high-level passthrough,
 //              the peer a user could pick for a plain view), when installed
 //   floor      the cheapest server at hand: libfuse's own minimal low-level example
@@ -125,7 +124,7 @@ export async function run({ work, bin }) {
   const servers = [{ name: 'native', write: nativeDir, read: `${snapBacking}/big.bin`, list: `${snapBacking}/tree`, backing: nativeDir }];
   const stops = [];
   try {
-    for (const [name, env] of [['jvs', {}], ['jvs-dev', { JVS_MOUNT_URING: '0' }], ['fuse-native', { JVS_MOUNT_IMPL: 'fuse-native' }]]) {
+    for (const [name, env] of [['jvs', {}], ['jvs-dev', { JVS_MOUNT_URING: '0' }]]) {
       const mnt = path.join(work, `mnt-${name}`);
       const pid = mount(bin, main, mnt, env);
       stops.push(() => unmount(mnt, pid));

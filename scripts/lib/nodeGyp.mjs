@@ -1,5 +1,5 @@
 // Runs node-gyp against the headers of the running Node.js (no download: this machine
-// reaches package registries only). Shared by build-native.mjs and build-fuse.mjs.
+// reaches package registries only). Shared by build-native.mjs and build-fuse3.mjs.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';

@@ -57,8 +57,3 @@ export function errnoOf(e: unknown): ErrnoName {
   if (code && code in os.constants.errno) return code as ErrnoName;
   return 'EIO';
 }
-
-/** The negative number fuse-native callbacks expect. */
-export function negErrno(e: unknown): number {
-  return -os.constants.errno[errnoOf(e)];
-}

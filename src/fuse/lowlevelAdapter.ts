@@ -5,7 +5,6 @@ import { fileURLToPath } from 'node:url';
 import { JvsError } from '../errors.js';
 import type { Attr } from './attrs.js';
 import { errnoOf } from './errno.js';
-import type { FuseMount, FuseMountOptions } from './fuseAdapter.js';
 import type { MountTree } from './mountTree.js';
 import { DirtyWalk } from './dirtyWalk.js';
 import { CONTROL, CTL, CTL_FILES, SNAPSHOTS } from './router.js';
@@ -14,13 +13,29 @@ import os from 'node:os';
 /**
  * The mount on libfuse 3's low-level API (native/fuse/): C serves current/ and the
  * snapshot trees by inode on its own threads; this file answers the virtual inodes
- * (root, .jvs/, the snapshot name table, control files) from the same MountTree the
- * fuse-native adapter uses, so their semantics live in one place.
+ * (root, .jvs/, the snapshot name table, control files) from MountTree, which keeps
+ * their semantics in one place, testable without a kernel.
  *
  * Virtual nodeids are small fixed numbers (C treats everything below 2^32 as virtual):
  * 1 the root, 2 .jvs, 3 .jvs/snapshots (C serves the id folders in it), 4 .jvs/ctl,
  * 5.. the control files, 16.. names of the snapshot table (tags, HEAD) as they are met.
  */
+export interface FuseMountOptions {
+  allowOther?: boolean;
+  /**
+   * Serve extended attributes. Off by default: once a server answers getxattr, the
+   * kernel asks it for security.capability before every write(2) (one more round trip
+   * each; see docs/mount.md).
+   */
+  xattrs?: boolean;
+  debug?: boolean;
+}
+
+export interface FuseMount {
+  /** Unmount and release the session. */
+  unmount(): Promise<void>;
+}
+
 interface LowLevelAddon {
   mount(mountpoint: string, currentRoot: string, snapshotsRoot: string, handler: (m: Msg) => void, options: Record<string, unknown>): void;
   unmount(): void;

@@ -11,13 +11,12 @@ import { restoreSnapshot } from '../restore/restoreSnapshot.js';
 import { createSnapshot } from '../snapshot/createSnapshot.js';
 import { status } from '../status/status.js';
 import { ControlFiles } from './control.js';
-import { mountFuse } from './fuseAdapter.js';
 import { mountLowLevel } from './lowlevelAdapter.js';
 import { serveMountSocket } from './mountSocket.js';
 
 import { WriteGate } from './gate.js';
 import { MountTree } from './mountTree.js';
-import { isFuseHidden, Passthrough } from './passthrough.js';
+import { Passthrough } from './passthrough.js';
 import { SnapshotView } from './snapshotView.js';
 
 
@@ -40,11 +39,7 @@ export const MOUNT_FSTYPE = 'fuse.jvs';
  * (createSnapshot, restoreSnapshot, resolveRef, loadDescriptors). No kernel involved:
  * tests drive it directly.
  */
-export async function buildMountTree(layout: Layout, worktree: string, opts: { operationUmask?: number; fuseHidden?: boolean } = {}): Promise<MountTree> {
-  // Only libfuse 2 (fuse-native) leaves `.fuse_hidden*` files for files unlinked while
-  // open. Leaving nothing out lets a snapshot use the addon's whole-tree scan (and
-  // dirty tracking) instead of the filtered walk.
-  const exclude = opts.fuseHidden ? isFuseHidden : undefined;
+export async function buildMountTree(layout: Layout, worktree: string, opts: { operationUmask?: number } = {}): Promise<MountTree> {
   // The daemon runs with umask 0 (modes from create/mkdir already carry the caller's
   // umask); JVS's own files (descriptors, intents, index, audit) must be written with
   // the user's umask instead. Swapping the process umask is safe during snapshot and
@@ -76,7 +71,7 @@ export async function buildMountTree(layout: Layout, worktree: string, opts: { o
         total_added: s.total_added,
         total_modified: s.total_modified,
         total_removed: s.total_removed,
-        added: cap(s.added.filter((p) => !isFuseHidden(p))),
+        added: cap(s.added),
         modified: cap(s.modified),
         removed: cap(s.removed),
       };
@@ -87,7 +82,7 @@ export async function buildMountTree(layout: Layout, worktree: string, opts: { o
         let ok = false;
         try {
           const prev = opts.operationUmask === undefined ? undefined : process.umask(opts.operationUmask);
-          const r = await createSnapshot(layout, { worktree, ...req, ...(exclude ? { exclude } : {}), lockWaitMs: CONTROL_LOCK_WAIT_MS, ...(dirty ? { walkReuse: dirty.walkReuse, onScan: dirty.onScan } : {}) }).finally(() => prev !== undefined && process.umask(prev));
+          const r = await createSnapshot(layout, { worktree, ...req, lockWaitMs: CONTROL_LOCK_WAIT_MS, ...(dirty ? { walkReuse: dirty.walkReuse, onScan: dirty.onScan } : {}) }).finally(() => prev !== undefined && process.umask(prev));
           ok = true;
           // How many folders the walk read, and how many dirty tracking let it take as they were.
           const walk = dirty?.settle(true);
@@ -113,7 +108,7 @@ export async function buildMountTree(layout: Layout, worktree: string, opts: { o
         .exclusiveRun(async () => {
           try {
             const prev = opts.operationUmask === undefined ? undefined : process.umask(opts.operationUmask);
-            const r = await restoreSnapshot(layout, { worktree, ...('ref' in req ? { ref: req.ref } : { latestTag: req.latestTag }), discardChanges: !!req.discardChanges, ...(exclude ? { exclude } : {}), checkOpenFiles: false, lockWaitMs: CONTROL_LOCK_WAIT_MS }).finally(() => prev !== undefined && process.umask(prev));
+            const r = await restoreSnapshot(layout, { worktree, ...('ref' in req ? { ref: req.ref } : { latestTag: req.latestTag }), discardChanges: !!req.discardChanges, checkOpenFiles: false, lockWaitMs: CONTROL_LOCK_WAIT_MS }).finally(() => prev !== undefined && process.umask(prev));
             return { ...r };
           } finally {
             // Still inside the cut: the restore's own writes are behind the new baseline.
@@ -249,16 +244,19 @@ export interface RunningMount {
   unmount(): Promise<void>;
 }
 
-/** Mount `worktree` of the repository at `mountpoint` until unmounted. */
 /**
- * Which FUSE binding serves the mount: `ll` (the default: libfuse 3's low-level API,
- * native/fuse/) or `fuse-native` (libfuse 2's high-level API, kept for comparison).
- * JVS_MOUNT_IMPL=fuse-native picks the latter; the JS passthrough
- * (JVS_MOUNT_JS_PASSTHROUGH=1) exists only there.
+ * JVS_MOUNT_IMPL names the FUSE binding. Only `ll` (libfuse 3's low-level API,
+ * native/fuse/) is left: the fuse-native mount (libfuse 2's high-level API) was removed
+ * (issue 15; libfuse 2 has no path invalidation, no writeback cache and caps requests at
+ * 128 KiB). Any other value is refused rather than ignored, so a script that still asks
+ * for `fuse-native` learns that it is gone instead of measuring the wrong mount.
  */
-export type MountImpl = 'll' | 'fuse-native';
-export function mountImplFromEnv(env: NodeJS.ProcessEnv = process.env): MountImpl {
-  return env.JVS_MOUNT_IMPL === 'fuse-native' ? 'fuse-native' : 'll';
+export function checkMountImplEnv(env: NodeJS.ProcessEnv = process.env): void {
+  const impl = env.JVS_MOUNT_IMPL;
+  if (impl === undefined || impl === '' || impl === 'll') return;
+  throw new JvsError('E_USAGE', `JVS_MOUNT_IMPL=${impl} is not a mount this JVS has; the only one is \`ll\` (libfuse 3)${impl === 'fuse-native' ? ': the fuse-native (libfuse 2) mount was removed' : ''}`, {
+    hint: 'unset JVS_MOUNT_IMPL (or set it to `ll`)',
+  });
 }
 
 /**
@@ -281,34 +279,26 @@ export function allowOtherRefusal(uid = process.getuid?.() ?? 0, conf = '/etc/fu
   });
 }
 
-export async function startMount(layout: Layout, worktree: string, mountpoint: string, opts: { allowOther?: boolean; xattrs?: boolean; debug?: boolean; jsPassthrough?: boolean; impl?: MountImpl } = {}): Promise<RunningMount> {
+/** Mount `worktree` of the repository at `mountpoint` until unmounted. */
+export async function startMount(layout: Layout, worktree: string, mountpoint: string, opts: { allowOther?: boolean; xattrs?: boolean; debug?: boolean } = {}): Promise<RunningMount> {
+  checkMountImplEnv();
   if (opts.allowOther) {
     const refusal = allowOtherRefusal();
     if (refusal) throw refusal;
-  }
-  if (opts.xattrs && (opts.jsPassthrough ? 'fuse-native' : (opts.impl ?? mountImplFromEnv())) !== 'll') {
-    throw new JvsError('E_USAGE', '--xattrs needs the libfuse 3 mount; the fuse-native comparison mount serves no extended attributes', { hint: 'unset JVS_MOUNT_IMPL and JVS_MOUNT_JS_PASSTHROUGH, or mount without --xattrs' });
   }
   const mp = path.resolve(mountpoint);
   const { recoveredStale } = prepareMountpoint(layout, mp);
   // Modes from create/mkdir already carry the caller's umask; ours must not cut more.
   const userUmask = process.umask(0);
-  const impl = opts.jsPassthrough ? 'fuse-native' : (opts.impl ?? mountImplFromEnv());
-  const tree = await buildMountTree(layout, worktree, { operationUmask: userUmask, fuseHidden: impl === 'fuse-native' });
-  const fuse =
-    impl === 'll'
-      ? await mountLowLevel(tree, mp, {
-          ...opts,
-          loop: process.env.JVS_MOUNT_SINGLE_THREAD === '1' ? 'single' : process.env.JVS_MOUNT_LOOP === 'multi' || process.env.JVS_MOUNT_LOOP === 'single' ? process.env.JVS_MOUNT_LOOP : 'hybrid',
-          ...(process.env.JVS_MOUNT_MAX_FDS ? { maxFds: Number(process.env.JVS_MOUNT_MAX_FDS) } : {}),
-        })
-      : await mountFuse(tree, mp, opts);
-  // The CLI's snapshot and restore of this worktree reach the daemon here (libfuse 3
-  // only: fuse-native has no writeback cache to flush and no way to invalidate).
-  const closeSocket =
-    impl === 'll'
-      ? serveMountSocket(layout, worktree, { flush: () => tree.gate.flushNative(), invalidate: () => tree.onCurrentChanged() })
-      : () => {};
+  const tree = await buildMountTree(layout, worktree, { operationUmask: userUmask });
+  const fuse = await mountLowLevel(tree, mp, {
+    ...opts,
+    loop: process.env.JVS_MOUNT_SINGLE_THREAD === '1' ? 'single' : process.env.JVS_MOUNT_LOOP === 'multi' || process.env.JVS_MOUNT_LOOP === 'single' ? process.env.JVS_MOUNT_LOOP : 'hybrid',
+    ...(process.env.JVS_MOUNT_MAX_FDS ? { maxFds: Number(process.env.JVS_MOUNT_MAX_FDS) } : {}),
+  });
+  // The CLI's snapshot and restore of this worktree reach the daemon here: it flushes the
+  // kernel's writeback cache before, and drops what the kernel cached of current/ after.
+  const closeSocket = serveMountSocket(layout, worktree, { flush: () => tree.gate.flushNative(), invalidate: () => tree.onCurrentChanged() });
   let unmounting: Promise<void> | undefined;
   let finish!: () => void;
   const closed = new Promise<void>((r) => (finish = r));

@@ -10,7 +10,7 @@ import type { Passthrough, TimeSpec } from './passthrough.js';
 import { CONTROL, CTL, CTL_FILES, CURRENT, route, SNAPSHOTS, type CtlName, type Route } from './router.js';
 import type { SnapshotView } from './snapshotView.js';
 
-/** Per-file flags for the kernel (the patched binding's open/create second value). */
+/** Per-file flags for the kernel (replyOpen's flags in native/fuse/virtual.c). */
 export const OPEN_DIRECT_IO = 1;
 export const OPEN_KEEP_CACHE = 2;
 
@@ -28,9 +28,9 @@ const { O_RDONLY, O_TRUNC } = fs.constants;
 const O_ACCMODE = 3;
 
 /**
- * The whole mount as a tree of paths, independent of the kernel: the fuse-native
- * adapter only converts arguments and errors. Methods throw FsError (or Node system
- * errors) for failures; every write outside `current/` and the control files is EROFS.
+ * The whole mount as a tree of paths, independent of the kernel: the libfuse 3 adapter
+ * (lowlevelAdapter.ts) only converts arguments and errors. Methods throw FsError (or Node
+ * system errors) for failures; every write outside `current/` and the control files is EROFS.
  */
 export class MountTree {
   private readonly handles = new Map<number, Handle>();
@@ -39,7 +39,7 @@ export class MountTree {
   /**
    * Called after current/ changed behind the kernel's back (a restore), before the
    * request returns: the libfuse 3 binding drops the kernel's entries, attributes and
-   * pages for it. fuse-native (libfuse 2's high-level API) has no way to.
+   * pages for it.
    */
   onCurrentChanged: () => Promise<void> = async () => {};
   /** Dirty tracking of current/ for control-file snapshots (libfuse 3 session only). */

@@ -108,6 +108,3 @@ export class Passthrough {
     return fs.statfsSync(this.root);
   }
 }
-
-/** Names libfuse gives unlinked-but-open files; never part of a snapshot. */
-export const isFuseHidden = (rel: string): boolean => rel.slice(rel.lastIndexOf('/') + 1).startsWith('.fuse_hidden');

@@ -229,7 +229,7 @@ describe('byte names on the command line and through the mount (issue 14, item 8
   }
 
   const MISSING = fuseMissing();
-  for (const m of MOUNT_MODES.filter((x) => !('JVS_MOUNT_SINGLE_THREAD' in x.env) && !('JVS_MOUNT_JS_PASSTHROUGH' in x.env))) {
+  for (const m of MOUNT_MODES.filter((x) => !('JVS_MOUNT_SINGLE_THREAD' in x.env))) {
     itWith('FUSE', MISSING, `through the mount (${m.name}): a byte-named file made in current/ is snapshotted by .jvs/ctl/snapshot, shown in .jvs/snapshots/HEAD/ and restored by .jvs/ctl/restore`, () => {
       useMountEnv(m.env);
       const mounted = mountNewRepo({ 'plain.txt': 'plain\n' });

@@ -34,7 +34,7 @@ function asUser(script: string, cwd: string) {
   return { code: r.status ?? 128, stdout: r.stdout, stderr: r.stderr };
 }
 
-describe.each(MOUNT_MODES.filter((m) => m.impl === 'll' && !('JVS_MOUNT_SINGLE_THREAD' in m.env)))('--allow-other ($name)', ({ env }) => {
+describe.each(MOUNT_MODES.filter((m) => !('JVS_MOUNT_SINGLE_THREAD' in m.env)))('--allow-other ($name)', ({ env }) => {
   beforeAll(() => useMountEnv(env));
 
   function setup() {

@@ -77,3 +77,19 @@ describe('mountpoint checks give their own error classes, in the foreground and 
     }
   }
 });
+
+describe('JVS_MOUNT_IMPL names the mount; only `ll` (libfuse 3) is left', () => {
+  for (const daemon of [false, true]) {
+    plainIt(`JVS_MOUNT_IMPL=fuse-native (removed) is refused with E_USAGE before anything is mounted${daemon ? ' (--daemon)' : ''}`, () => {
+      const repo = newRepo();
+      const mp = tmpDir();
+      const r = jvs(['mount', ...(daemon ? ['--daemon'] : []), '--json', mp], { cwd: repo.main, env: { JVS_MOUNT_IMPL: 'fuse-native' } });
+      expect(r.code, r.stdout + r.stderr).not.toBe(0);
+      const err = JSON.parse(r.stdout).error;
+      expect(err.class).toBe('E_USAGE');
+      expect(err.message).toContain('fuse-native (libfuse 2) mount was removed');
+      expect(fs.readdirSync(mp)).toEqual([]);
+      expect(mountLogs(repo.root)).toEqual([]);
+    });
+  }
+});

@@ -56,7 +56,7 @@ const snapshotTree = (m: Mounted, id: string) => {
   return t;
 };
 
-describe.each(MOUNT_MODES.filter((m) => m.impl === 'll'))('dirty tracking ($name)', ({ env }) => {
+describe.each(MOUNT_MODES)('dirty tracking ($name)', ({ env }) => {
   beforeAll(() => useMountEnv(env));
 
   it('a control-file snapshot after writes through the mount captures exactly them and reads only the folders they touched', () => {

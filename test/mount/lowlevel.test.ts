@@ -11,7 +11,7 @@ import { fuse3Missing, MOUNT_MODES, mountNewRepo, sh, shOk, uringMissing, useMou
 const MISSING = fuse3Missing();
 const it = (name: string, fn: () => unknown | Promise<unknown>) => itWith('FUSE', MISSING, name, fn, 240_000);
 
-describe.each(MOUNT_MODES.filter((m) => m.impl === 'll'))('libfuse 3 mount ($name)', ({ env }) => {
+describe.each(MOUNT_MODES)('libfuse 3 mount ($name)', ({ env }) => {
   beforeAll(() => useMountEnv(env));
 
   it('a write to a name a control-file restore just removed works at once: 100 of 100 agent iterations, no sleeps', () => {

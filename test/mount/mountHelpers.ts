@@ -35,22 +35,8 @@ export function uringMissing(): string | undefined {
   return undefined;
 }
 
-/** Why a real FUSE mount cannot run here, or undefined when it can. */
-export function fuseMissing(): string | undefined {
-  if (!fs.existsSync('/dev/fuse')) return '/dev/fuse does not exist';
-  const ll = fuse3Missing();
-  if (ll) return ll;
-  if (spawnSync('fusermount', ['-V'], { stdio: 'ignore' }).status !== 0) return 'fusermount (Debian package fuse) is not installed';
-  try {
-    const require = createRequire(import.meta.url);
-    const dir = path.dirname(require.resolve('fuse-native/package.json'));
-    const binding = require('node-gyp-build')(dir) as { jvs_patch_level?: number };
-    if ((binding.jvs_patch_level ?? 0) < 3) return 'the patched fuse-native binding is not built (npm run build:fuse; needs libfuse-dev)';
-  } catch (e) {
-    return `fuse-native does not load: ${(e as Error).message}`;
-  }
-  return undefined;
-}
+/** Why a real FUSE mount cannot run here, or undefined when it can (the libfuse 3 mount is the only one). */
+export const fuseMissing = fuse3Missing;
 
 export interface Sh {
   code: number;
@@ -79,20 +65,17 @@ export interface Mounted {
 const live: Array<{ mnt: string; pid?: number }> = [];
 
 /**
- * Environment of `jvs mount`: the libfuse 3 low-level session (native/fuse/) with its
- * own loop (one thread plus a pool for slow requests), libfuse's single- or
- * multi-threaded loop; or fuse-native with its C fast path or the JS passthrough.
+ * Environment of `jvs mount`: the libfuse 3 low-level session (native/fuse/) over io_uring
+ * or /dev/fuse, with its own loop (one thread plus a pool for slow requests) or
+ * libfuse's single- or multi-threaded loop.
  */
 let mountEnv: Record<string, string> = {};
 export const MOUNT_MODES = [
   // The default: FUSE over io_uring where the build and the kernel allow it (uringMissing()).
-  { name: 'libfuse 3 low-level', impl: 'll', env: { JVS_MOUNT_IMPL: 'll' } },
-  { name: 'libfuse 3 low-level over /dev/fuse', impl: 'll', env: { JVS_MOUNT_IMPL: 'll', JVS_MOUNT_URING: '0' } },
-  { name: 'libfuse 3 low-level, single-threaded loop', impl: 'll', env: { JVS_MOUNT_IMPL: 'll', JVS_MOUNT_SINGLE_THREAD: '1', JVS_MOUNT_URING: '0' } },
-  { name: "libfuse 3 low-level, libfuse's multi-threaded loop", impl: 'll', env: { JVS_MOUNT_IMPL: 'll', JVS_MOUNT_LOOP: 'multi', JVS_MOUNT_URING: '0' } },
-  { name: 'fuse-native C fast path', impl: 'fuse-native', env: { JVS_MOUNT_IMPL: 'fuse-native' } },
-  { name: 'fuse-native JS passthrough', impl: 'fuse-native', env: { JVS_MOUNT_IMPL: 'fuse-native', JVS_MOUNT_JS_PASSTHROUGH: '1' } },
-  { name: 'fuse-native C fast path, single-threaded loop', impl: 'fuse-native', env: { JVS_MOUNT_IMPL: 'fuse-native', JVS_MOUNT_SINGLE_THREAD: '1' } },
+  { name: 'libfuse 3 low-level', env: {} },
+  { name: 'libfuse 3 low-level over /dev/fuse', env: { JVS_MOUNT_URING: '0' } },
+  { name: 'libfuse 3 low-level, single-threaded loop', env: { JVS_MOUNT_SINGLE_THREAD: '1', JVS_MOUNT_URING: '0' } },
+  { name: "libfuse 3 low-level, libfuse's multi-threaded loop", env: { JVS_MOUNT_LOOP: 'multi', JVS_MOUNT_URING: '0' } },
 ] as const;
 export type MountMode = (typeof MOUNT_MODES)[number];
 export function useMountEnv(env: Readonly<Record<string, string>>): void {

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { JvsError } from '../../src/errors.js';
 import { errnoOf, ERRNO_OF_CLASS, FsError } from '../../src/fuse/errno.js';
 import { parseRestoreRequest, parseSnapshotRequest } from '../../src/fuse/control.js';
-import { statArray } from '../../src/fuse/fuseAdapter.js';
+import { attrArray } from '../../src/fuse/lowlevelAdapter.js';
 import { buildMountTree } from '../../src/fuse/mount.js';
 import { OPEN_DIRECT_IO, OPEN_KEEP_CACHE, type MountTree } from '../../src/fuse/mountTree.js';
 import { UTIME_OMIT } from '../../src/fuse/passthrough.js';
@@ -22,7 +22,7 @@ import { tmpDir, writeFiles } from '../helpers/tmp.js';
 const O_RDONLY = fs.constants.O_RDONLY;
 const O_WRONLY = fs.constants.O_WRONLY;
 
-async function fixture(opts: { fuseHidden?: boolean } = {}) {
+async function fixture() {
   const dir = tmpDir();
   const root = path.join(dir, 'repo');
   initRepo(root);
@@ -30,7 +30,7 @@ async function fixture(opts: { fuseHidden?: boolean } = {}) {
   const main = layout.payload('main');
   writeFiles(main, { 'a.txt': 'one\n', 'sub/b.txt': 'bee\n' });
   const s1 = await createSnapshot(layout, { worktree: 'main', note: 'first', tags: ['v1'] });
-  const tree = await buildMountTree(layout, 'main', opts);
+  const tree = await buildMountTree(layout, 'main');
   return { layout, main, s1, tree };
 }
 
@@ -114,16 +114,15 @@ describe('control-file requests', () => {
   });
 });
 
-describe('stat arrays for the patched binding', () => {
-  it('carry nanoseconds and the high word of 64-bit inode numbers', () => {
-    const ints = statArray({ mode: 0o100644, uid: 1, gid: 2, size: 2 ** 33 + 5, nlink: 1, ino: 2 ** 40 + 7, rdev: 0, blksize: 4096, blocks: 8,
-      atimeNs: 1_000_000_123_456_789n, mtimeNs: 981_173_106_123_456_789n, ctimeNs: 0n });
-    expect(ints.length).toBe(22);
-    expect(ints[3]! + ints[4]! * 2 ** 32).toBe(2 ** 33 + 5);
-    expect(ints[14]! + ints[15]! * 2 ** 32).toBe(981_173_106_123); // mtime in ms
-    expect(ints[19]).toBe(456_789); // the rest of mtime in ns
-    expect(ints[7]).toBe(7);
-    expect(ints[21]).toBe(2 ** 8);
+describe('attribute arrays for the libfuse 3 session (virtual inodes)', () => {
+  it('carry seconds and nanoseconds apart, 64-bit inode numbers and sizes whole, and clamp times before 1970', () => {
+    const a = attrArray({ mode: 0o100644, uid: 1, gid: 2, size: 2 ** 33 + 5, nlink: 1, ino: 2 ** 40 + 7, rdev: 0, blksize: 4096, blocks: 8,
+      atimeNs: 1_000_000_123_456_789n, mtimeNs: 981_173_106_123_456_789n, ctimeNs: -5n });
+    expect(a.length).toBe(15);
+    expect([a[0], a[1], a[5]]).toEqual([2 ** 40 + 7, 0o100644, 2 ** 33 + 5]);
+    expect([a[11], a[12]]).toEqual([981_173_106, 123_456_789]); // mtime
+    expect([a[9], a[10]]).toEqual([1_000_000, 123_456_789]); // atime
+    expect([a[13], a[14]]).toEqual([0, 0]); // ctime before the epoch
   });
 });
 
@@ -231,15 +230,6 @@ describe('mount tree', () => {
     expect(fs.readFileSync(path.join(main, 'a.txt'), 'utf8')).toBe('one\n');
     expect(parseRestoreRequest('{"ref":"HEAD","discard_changes":true}')).toEqual({ ref: 'HEAD', discardChanges: true });
     expect(() => parseRestoreRequest('{"ref":"HEAD","discard_changes":"yes"}')).toThrow(/discard_changes/);
-  });
-
-  it('leaves .fuse_hidden files out of control-file snapshots (fuse-native: libfuse 2 makes them)', async () => {
-    const { tree, layout, main } = await fixture({ fuseHidden: true });
-    writeFiles(main, { '.fuse_hidden000001': 'open but unlinked', 'sub/.fuse_hidden00000a': 'x' });
-    await ctlWrite(tree, 'snapshot', 'with hidden\n');
-    const id = listSnapshotIds(layout)[1]!;
-    expect(fs.readdirSync(layout.snapshotDir(id)).sort()).toEqual(['.READY', 'a.txt', 'sub']);
-    expect(fs.readdirSync(path.join(layout.snapshotDir(id), 'sub'))).toEqual(['b.txt']);
   });
 
   it('holds writes through current/ while a control-file snapshot runs (consistent cut)', async () => {

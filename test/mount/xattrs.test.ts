@@ -4,9 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { beforeAll, describe, expect, it as plainIt } from 'vitest';
-import { jvs, jvsOk } from '../helpers/cli.js';
-import { tmpDir } from '../helpers/tmp.js';
+import { beforeAll, describe, expect } from 'vitest';
 import { itWith } from '../helpers/prereq.js';
 import { fuse3Missing, MOUNT_MODES, mountNewRepo, shOk, snapshotIds, useMountEnv } from './mountHelpers.js';
 
@@ -35,7 +33,7 @@ print(json.dumps(out))
   return JSON.parse(r.stdout);
 }
 
-describe.each(MOUNT_MODES.filter((m) => m.impl === 'll'))('extended attributes through the mount ($name)', ({ env }) => {
+describe.each(MOUNT_MODES)('extended attributes through the mount ($name)', ({ env }) => {
   beforeAll(() => useMountEnv(env));
 
   it('current/ sets, lists, reads and removes them on the backing files (file, folder, and as root a symlink)', () => {
@@ -82,20 +80,6 @@ describe.each(MOUNT_MODES.filter((m) => m.impl === 'll'))('extended attributes t
     const cur = path.join(m.mnt, 'current');
     expect(py([['set', `${cur}/a.txt`, 'user.v', '1'], ['get', `${cur}/a.txt`]])).toEqual(['ENOTSUP', 'ENOTSUP']); // errno 95: EOPNOTSUPP, which Python names ENOTSUP
     expect(py([['get', `${m.main}/a.txt`]])).toEqual([{ 'user.behind': 'yes' }]);
-  });
-});
-
-describe('--xattrs on the fuse-native comparison mount', () => {
-  plainIt('is refused with E_USAGE before anything is mounted', () => {
-    const dir = tmpDir();
-    jvsOk(['init', 'r'], { cwd: dir });
-    const mnt = path.join(dir, 'mnt');
-    fs.mkdirSync(mnt);
-    const r = jvs(['mount', '--xattrs', '--json', mnt], { cwd: path.join(dir, 'r/main'), env: { JVS_MOUNT_IMPL: 'fuse-native' } });
-    expect(r.code).not.toBe(0);
-    expect(r.json().error.class).toBe('E_USAGE');
-    expect(r.json().error.message).toContain('--xattrs needs the libfuse 3 mount');
-    expect(fs.readdirSync(mnt)).toEqual([]);
   });
 });
 

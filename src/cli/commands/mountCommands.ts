@@ -28,7 +28,7 @@ export async function runMount(g: GlobalOptions, mountpoint: string | undefined,
   const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
   for (const sig of signals) process.on(sig, stop);
   try {
-    running = await m.startMount(ctx.layout, ctx.worktreeName, mp, { allowOther: !!o.allowOther, xattrs: !!o.xattrs, debug: g.debug, jsPassthrough: process.env.JVS_MOUNT_JS_PASSTHROUGH === '1' });
+    running = await m.startMount(ctx.layout, ctx.worktreeName, mp, { allowOther: !!o.allowOther, xattrs: !!o.xattrs, debug: g.debug });
   } catch (e) {
     if (launcher) {
       const err = e instanceof JvsError ? e : new JvsError('E_IO', (e as Error).message ?? String(e));

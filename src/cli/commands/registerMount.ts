@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { lazy, type Runner } from '../registry.js';
 
-// Loaded only when a mount command runs: `jvs --version` never touches fuse-native.
+// Loaded only when a mount command runs: `jvs --version` never loads the FUSE addon.
 const cmds = () => import('./mountCommands.js');
 
 export function registerMountCommands(program: Command, run: Runner): void {

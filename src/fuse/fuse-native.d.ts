@@ -1,2 +1,0 @@
-// fuse-native ships no types; only fuseAdapter.ts touches it.
-declare module 'fuse-native';
