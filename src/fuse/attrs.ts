@@ -39,7 +39,7 @@ export function attrOf(st: fs.BigIntStats, readOnly = false): Attr {
 
 /**
  * Inode numbers of virtual nodes: far above what file systems hand out for real files
- * (the mount runs with use_ino, so real entries keep their own numbers).
+ * (the mount reports the backing files' own inode numbers for real entries).
  */
 export const VIRTUAL_INO = 2 ** 48;
 

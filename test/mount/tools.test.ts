@@ -1,5 +1,5 @@
 // Real FUSE mounts driven by ordinary tools: diff, tar, rsync, git, SQLite, bash and
-// Python writing control files. Root, /dev/fuse and libfuse 2 are needed; CI turns a
+// Python writing control files. Root, /dev/fuse and the libfuse 3 mount are needed; CI turns a
 // missing prerequisite into a failure (itWith).
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
