@@ -39,6 +39,8 @@ export interface MaterializeResult {
   /** Things that could not be kept exactly, for the descriptor's audit record. Never silent. */
   degraded: string[];
   bytes: number;
+  /** Clone engines: whether the clone was walked (false: the unchanged source stood for it). */
+  cloneWalked?: boolean;
   stats?: MaterializeStats;
   /**
    * Whether an entry this run copied (not linked from the parent) had extended
@@ -60,6 +62,12 @@ export interface MaterializeOptions extends WalkFilter {
   deferFinish?: boolean;
   /** The source walk, already started by the caller with this same selection (see startWalk). */
   walk?: PendingWalk;
+  /**
+   * A clock reading of the source's file system taken before materialising began (the
+   * racy-clean probe). Clone engines: when no entry of the source changed since (every
+   * ctime older), the source walk stands for the walk of the clone (materializeClone.ts).
+   */
+  probeNs?: bigint;
 }
 
 /**

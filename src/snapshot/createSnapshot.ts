@@ -166,6 +166,7 @@ export async function createSnapshot(layout: Layout, opts: SnapshotOptions): Pro
         include,
         ...(known ? { known } : {}),
         deferFinish: true,
+        probeNs,
         ...(walk ? { walk } : {}),
         onProgress: opts.reporter ? (d, t) => opts.reporter!.progress('snapshot', d, t) : undefined,
       });
