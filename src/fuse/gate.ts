@@ -1,11 +1,11 @@
 /**
- * The consistent cut of a control-file snapshot: mutations arriving through the mount
- * run as shared holders; a snapshot (or restore) takes the gate exclusively. While it
- * is held, new mutations wait; the exclusive holder starts only after every mutation
- * already running has finished. So every write that returned before the request is in
- * the snapshot and none that started after it.
+ * The consistent cut of a control-file snapshot or restore. Changes to `current/` are
+ * served in C (native/fuse/) and hold the session's write gate shared; a control-file
+ * request takes it exclusively through this class: new changes wait, and the request
+ * starts only after every change already running has finished. So every write that
+ * returned before the request is in the snapshot and none that started after it.
  */
-/** A lock held by mutations served outside JS (the C fast path); hold waits for them. */
+/** The C session's gate: hold waits for running changes and holds new ones. */
 export interface NativeGate {
   hold(): void;
   release(): void;
@@ -15,17 +15,10 @@ export interface NativeGate {
 
 export class WriteGate {
   private native: NativeGate | undefined;
-  private running = 0;
   private exclusive = false;
   private waiting: Array<() => void> = [];
-  private drained: Array<() => void> = [];
 
-  /** True while an exclusive holder runs or waits (mutations will queue). */
-  get held(): boolean {
-    return this.exclusive;
-  }
-
-  /** Also hold the C fast path's mutations while exclusive (set by the adapter). */
+  /** The C session's gate (set by the adapter); without one only requests are serialised. */
   attachNative(gate: NativeGate): void {
     this.native = gate;
   }
@@ -35,19 +28,7 @@ export class WriteGate {
     await this.native?.flush?.();
   }
 
-  /** Run a mutation; it waits while an exclusive holder has the gate. */
-  async shared<T>(fn: () => T | Promise<T>): Promise<T> {
-    while (this.exclusive) await new Promise<void>((r) => this.waiting.push(r));
-    this.running++;
-    try {
-      return await fn();
-    } finally {
-      this.running--;
-      if (this.running === 0) for (const r of this.drained.splice(0)) r();
-    }
-  }
-
-  /** Run `fn` alone: after running mutations finish, with new ones held until it returns. */
+  /** Run `fn` alone: with changes through the mount held until it returns. */
   async exclusiveRun<T>(fn: () => T | Promise<T>): Promise<T> {
     // One exclusive holder at a time: queue behind a current one.
     while (this.exclusive) await new Promise<void>((r) => this.waiting.push(r));
@@ -56,8 +37,7 @@ export class WriteGate {
       // With the kernel's writeback cache, a write() that returned may still sit in the
       // page cache: write it back (through the mount, ungated) before holding changes.
       await this.native?.flush?.();
-      while (this.running > 0) await new Promise<void>((r) => this.drained.push(r));
-      // Blocks this thread until running C mutations finish; they never wait for JS.
+      // Blocks this thread until running C changes finish; they never wait for JS.
       this.native?.hold();
       try {
         return await fn();

@@ -16,7 +16,6 @@ import { serveMountSocket } from './mountSocket.js';
 
 import { WriteGate } from './gate.js';
 import { MountTree } from './mountTree.js';
-import { Passthrough } from './passthrough.js';
 import { SnapshotView } from './snapshotView.js';
 
 
@@ -121,7 +120,7 @@ export async function buildMountTree(layout: Layout, worktree: string, opts: { o
         // current/ is gone, also when the restore failed halfway.
         .finally(() => tree.onCurrentChanged()),
   });
-  const tree = new MountTree(new Passthrough(layout.payload(worktree)), view, control, gate);
+  const tree = new MountTree({ root: layout.payload(worktree) }, view, control, gate);
   return tree;
 }
 

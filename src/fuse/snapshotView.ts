@@ -1,9 +1,7 @@
 import fs from 'node:fs';
-import path from 'node:path';
 import { createRequire } from 'node:module';
 import { isSnapshotId } from '../format/snapshotId.js';
 import type { Layout } from '../repo/layout.js';
-import { READY_FILE } from '../repo/layout.js';
 import { resolveRef } from '../repo/refs.js';
 import { loadDescriptors } from '../repo/snapshots.js';
 import { readWorktreeConfig } from '../repo/worktreeConfig.js';
@@ -22,19 +20,19 @@ export type SnapshotName = { kind: 'dir'; id: string } | { kind: 'link'; id: str
  * plus one symlink per tag (to the newest snapshot carrying it) and `HEAD` (to the
  * worktree's HEAD as `jvs restore HEAD` resolves it). Tags and HEAD are links rather
  * than folders so that what the kernel caches under an id never changes: a snapshot
- * folder is immutable, which is what makes caching its attributes and listings (and
- * the kernel's page cache, keep_cache) safe. New snapshots appear without remounting:
- * the name table is rebuilt when the descriptors folder or the worktree config change.
+ * folder is immutable, which is what makes caching its attributes (and the kernel's
+ * page cache, keep_cache) safe. New snapshots appear without remounting: the name table
+ * is rebuilt when the descriptors folder or the worktree config change. What is below
+ * an id folder is served by the C session (native/fuse/ops.c), not here.
  */
 export class SnapshotView {
   private names = new Map<string, SnapshotName>();
   private stamp = '';
   private readonly attrs = new LRUCache<string, Attr | 'ENOENT'>({ max: 200_000 });
-  private readonly dirents = new LRUCache<string, string[]>({ max: 20_000 });
 
   constructor(private readonly layout: Layout, private readonly worktree: string) {}
 
-  /** Folder holding the snapshot folders (the C fast path serves `<id>/…` from it). */
+  /** Folder holding the snapshot folders (the C session serves `<id>/…` from it). */
   get root(): string {
     return this.layout.snapshots;
   }
@@ -83,7 +81,7 @@ export class SnapshotView {
   nameAttr(name: string): Attr {
     const n = this.lookup(name);
     if (n.kind === 'link') return virtualAttr('symlink', 0o777, n.id.length, createdNs(n.id), virtualIno(`snapshots/${name}`));
-    return this.attr(n.id, '');
+    return this.folderAttr(n.id);
   }
 
   readlink(name: string): string {
@@ -92,56 +90,19 @@ export class SnapshotView {
     return n.id;
   }
 
-  /** Folder of the snapshot `name` names, for paths below it (links resolve here too). */
-  dirOf(name: string): string {
-    const n = this.lookup(name);
-    if (n.kind !== 'dir') throw fsErr('ENOTDIR');
-    return n.id;
-  }
-
-  private backing(id: string, rel: string): string {
-    return rel ? path.join(this.layout.snapshotDir(id), rel) : this.layout.snapshotDir(id);
-  }
-
-  /** Attributes below a snapshot folder: write bits stripped, cached (the tree is immutable). */
-  attr(id: string, rel: string): Attr {
-    if (rel === READY_FILE) throw fsErr('ENOENT');
-    const key = `${id}/${rel}`;
-    const hit = this.attrs.get(key);
+  /** Attributes of a snapshot folder: write bits stripped, cached (the folder is immutable). */
+  private folderAttr(id: string): Attr {
+    const hit = this.attrs.get(id);
     if (hit === 'ENOENT') throw fsErr('ENOENT');
     if (hit) return hit;
     try {
-      const a = attrOf(fs.lstatSync(this.backing(id, rel), { bigint: true }), true);
-      this.attrs.set(key, a);
+      const a = attrOf(fs.lstatSync(this.layout.snapshotDir(id), { bigint: true }), true);
+      this.attrs.set(id, a);
       return a;
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') this.attrs.set(key, 'ENOENT');
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') this.attrs.set(id, 'ENOENT');
       throw e;
     }
-  }
-
-  readdir(id: string, rel: string): string[] {
-    const key = `${id}/${rel}`;
-    let names = this.dirents.get(key);
-    if (!names) {
-      names = fs.readdirSync(this.backing(id, rel));
-      if (!rel) names = names.filter((n) => n !== READY_FILE);
-      this.dirents.set(key, names);
-    }
-    return names;
-  }
-
-  readlinkIn(id: string, rel: string): string {
-    return fs.readlinkSync(this.backing(id, rel));
-  }
-
-  open(id: string, rel: string): number {
-    if (rel === READY_FILE) throw fsErr('ENOENT');
-    return fs.openSync(this.backing(id, rel), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
-  }
-
-  statfs(): fs.StatsFs {
-    return fs.statfsSync(this.layout.snapshots);
   }
 }
 
