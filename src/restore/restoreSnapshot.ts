@@ -237,9 +237,13 @@ export function applyRestore(layout: Layout, worktree: string, snapshotId: strin
       const applied = sel === takesEverything ? target : target.filter((t) => isSelected(sel, t.rel, t.type === 'dir'));
       const entries = stateAfterApply(root, applied, (rel) => r.statOf?.(rel), stateMap, r.vouched);
       tracePhase('restore: state');
-      putWorktreeState(idx, worktree, { entries, probeNs, basis: snapshotId });
       // A whole restore made every attribute the target's; a selective one kept others.
-      noteWorktreeXattrs(idx, worktree, snapshotId, mayXattrs || (sel !== takesEverything && worktreeMayHoldXattrs(idx, worktree, state?.basis)));
+      const mayNow = mayXattrs || (sel !== takesEverything && worktreeMayHoldXattrs(idx, worktree, state?.basis));
+      // State and note in one transaction: one journal commit (~4 fsyncs) instead of two.
+      idx.transaction(() => {
+        putWorktreeState(idx, worktree, { entries, probeNs, basis: snapshotId });
+        noteWorktreeXattrs(idx, worktree, snapshotId, mayNow);
+      });
     }
     tracePhase('restore: state write');
     return r;
