@@ -835,13 +835,11 @@ typedef struct {
 
 unsigned long jvs_ring_requests, jvs_ring_deferred;
 
+/* On a pool thread: the op takes the gate itself where it changes something (GATED), as
+ * on the pool of the /dev/fuse loop, so what changes nothing (a read-only open, say)
+ * goes on while a cut holds the gate. */
 static void ring_run(void *arg) {
   ring_job *j = arg;
-  int gated = j->op != D_FSYNC && j->op != D_FSYNCDIR;
-  if (gated) {
-    pthread_rwlock_rdlock(&jvs_gate);
-    jvs_gate_held = 1;
-  }
   struct fuse_file_info *fi = j->has_fi ? &j->fi : NULL;
   switch (j->op) {
   case D_SETATTR: op_setattr(j->req, j->ino, &j->attr, j->n, fi); break;
@@ -860,10 +858,6 @@ static void ring_run(void *arg) {
   case D_FSYNCDIR: op_fsyncdir(j->req, j->ino, j->n, fi); break;
   case D_SETXATTR: op_setxattr(j->req, j->ino, j->name, j->name2, j->size, j->n); break;
   case D_REMOVEXATTR: op_removexattr(j->req, j->ino, j->name); break;
-  }
-  if (gated) {
-    jvs_gate_held = 0;
-    pthread_rwlock_unlock(&jvs_gate);
   }
   free(j);
 }
