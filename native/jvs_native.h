@@ -33,6 +33,8 @@ void jvs_sha256_free(void *ctx);
  *                    exception pending)
  */
 size_t jvs_utf8_seq(const unsigned char *s, size_t n);
+/* A chunk record's u16 length (0xffff: a u32 follows) at *o, its bytes within end; 0, or -1 when not (jvs_tree.c). */
+int jvs_record_len(const unsigned char *b, size_t end, size_t *o, uint32_t *n);
 int jvs_utf8_valid(const char *s, size_t n);
 int jvs_name_unit(const unsigned char *s, size_t n, size_t *used, uint16_t units[2]);
 napi_status jvs_create_name(napi_env env, const char *s, size_t len, napi_value *out);

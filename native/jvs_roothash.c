@@ -292,20 +292,6 @@ done:
   return result;
 }
 
-/* A u16 length (0xffff: a u32 follows) at *o, its bytes within end; 0, or -1 when not. */
-static int rec_len(const unsigned char *b, size_t end, size_t *o, uint32_t *n) {
-  if (*o + 2 > end) return -1;
-  uint16_t s;
-  memcpy(&s, b + *o, 2);
-  *o += 2;
-  if (s == 0xffff) {
-    if (*o + 4 > end) return -1;
-    memcpy(n, b + *o, 4);
-    *o += 4;
-  } else *n = s;
-  return *o + *n <= end ? 0 : -1;
-}
-
 static napi_value root_hash_records(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1], result = NULL;
@@ -335,7 +321,7 @@ static napi_value root_hash_records(napi_env env, napi_callback_info info) {
     memcpy(&e->size, b + o + 4, 8);
     e->type = type, e->mode = mode & 0777, e->extra = NULL, e->elen = 0;
     o += 44;
-    if (rec_len(b, end, &o, &e->rlen)) goto done;
+    if (jvs_record_len(b, end, &o, &e->rlen)) goto done;
     e->rel = (const char *)b + o;
     o += e->rlen;
     /* The decoded rel holds a NUL: rootHash would refuse it, payloadRootHash decides. */
@@ -348,12 +334,12 @@ static napi_value root_hash_records(napi_env env, napi_callback_info info) {
       o += 32;
     }
     if (flags & 2) {
-      if (rec_len(b, end, &o, &target_len)) goto done;
+      if (jvs_record_len(b, end, &o, &target_len)) goto done;
       target = (const char *)b + o;
       o += target_len;
     }
     if (flags & 4) {
-      if (rec_len(b, end, &o, &skip)) goto done;
+      if (jvs_record_len(b, end, &o, &skip)) goto done;
       o += skip;
     }
     if (type == 1) {

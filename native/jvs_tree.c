@@ -775,7 +775,7 @@ struct rec {
   const unsigned char *hash;
 };
 
-static int read_len(const unsigned char *b, size_t end, size_t *o, uint32_t *n) {
+int jvs_record_len(const unsigned char *b, size_t end, size_t *o, uint32_t *n) {
   if (*o + 2 > end) return -1;
   uint16_t s;
   memcpy(&s, b + *o, 2);
@@ -812,7 +812,7 @@ static int parse_records(const unsigned char *b, size_t end, struct rec **out, s
     memcpy(&e->dev, b + o + 28, 8);
     memcpy(&e->ino, b + o + 36, 8);
     o += 44;
-    if (read_len(b, end, &o, &e->rel_len)) goto bad;
+    if (jvs_record_len(b, end, &o, &e->rel_len)) goto bad;
     e->rel = (const char *)b + o;
     o += e->rel_len;
     if (flags & 1) {
@@ -823,11 +823,11 @@ static int parse_records(const unsigned char *b, size_t end, struct rec **out, s
     }
     uint32_t skip;
     if (flags & 2) {
-      if (read_len(b, end, &o, &skip)) goto bad;
+      if (jvs_record_len(b, end, &o, &skip)) goto bad;
       o += skip;
     }
     if (flags & 4) {
-      if (read_len(b, end, &o, &e->link_of_len)) goto bad;
+      if (jvs_record_len(b, end, &o, &e->link_of_len)) goto bad;
       e->link_of = (const char *)b + o;
       o += e->link_of_len;
     }
