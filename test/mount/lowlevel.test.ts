@@ -117,6 +117,15 @@ f.close()
 describe('FUSE over io_uring (libfuse 3.18 ring threads)', () => {
   const URING = uringMissing();
   const itU = (name: string, fn: () => unknown | Promise<unknown>) => itWith('FUSE over io_uring', URING, name, fn, 240_000);
+  /** A mount (default transport) whose pre-snapshot hook sleeps: a control-file snapshot holds the gate that long. */
+  const mountWithSlowHook = (keep: string, seconds: number) => {
+    useMountEnv({ JVS_MOUNT_IMPL: 'll' });
+    const m = mountNewRepo({ 'keep.txt': keep });
+    const hook = path.join(m.root, '.jvs/hooks/pre-snapshot');
+    fs.mkdirSync(path.dirname(hook), { recursive: true });
+    fs.writeFileSync(hook, `#!/bin/sh\nsleep ${seconds}\n`, { mode: 0o755 });
+    return { m, hook };
+  };
   const transport = (mnt: string) => JSON.parse(shOk('cat .jvs/ctl/status', mnt)).transport as { io_uring: boolean; changes_over_io_uring: number; changes_deferred: number };
 
   itU('serves current/ over io_uring by default, and over /dev/fuse with JVS_MOUNT_URING=0', () => {
@@ -139,11 +148,7 @@ describe('FUSE over io_uring (libfuse 3.18 ring threads)', () => {
   // changes arrive from both CPUs (through folder fds taken before, so no lookup of
   // current/ waits for the busy JS thread) beside requests for virtual files.
   itU('changes arriving over io_uring while a control-file snapshot holds the gate wait in the pool, stay out of the snapshot and land after it', () => {
-    useMountEnv({ JVS_MOUNT_IMPL: 'll' });
-    const m = mountNewRepo({ 'keep.txt': 'k\n' });
-    const hook = path.join(m.root, '.jvs/hooks/pre-snapshot');
-    fs.mkdirSync(path.dirname(hook), { recursive: true });
-    fs.writeFileSync(hook, '#!/bin/sh\nsleep 1\n', { mode: 0o755 });
+    const { m, hook } = mountWithSlowHook('k\n', 1);
     const late = `import os, sys, time
 fd = os.open('current', os.O_RDONLY | os.O_DIRECTORY)
 time.sleep(0.8)
@@ -183,11 +188,7 @@ echo done`;
   // say) to the pool while the gate is held; there the op waits for the gate only where
   // it changes something, so a read-only open goes on during the cut.
   itU('a read-only open over io_uring is served while a control-file snapshot holds the gate', () => {
-    useMountEnv({ JVS_MOUNT_IMPL: 'll' });
-    const m = mountNewRepo({ 'keep.txt': 'kept\n' });
-    const hook = path.join(m.root, '.jvs/hooks/pre-snapshot');
-    fs.mkdirSync(path.dirname(hook), { recursive: true });
-    fs.writeFileSync(hook, '#!/bin/sh\nsleep 1.5\n', { mode: 0o755 });
+    const { m } = mountWithSlowHook('kept\n', 1.5);
     const reader = `import os, sys, time
 fd = os.open('current', os.O_RDONLY | os.O_DIRECTORY)
 time.sleep(0.8)
