@@ -12,15 +12,19 @@ function repo(): { root: string; main: string } {
   return { root, main: path.join(root, 'main') };
 }
 
-/** Run jvs on a pseudo-terminal (util-linux `script`), as a user at a shell would; returns what the terminal showed. */
+/**
+ * Run jvs on a pseudo-terminal (util-linux `script`), as a user at a shell would; returns what
+ * the terminal showed. JVS_PROGRESS_DELAY_MS=0 draws a bar at once: a 320 MiB snapshot can end
+ * inside the default 300 ms wait, and then no bar is drawn whatever the config says.
+ */
 function onTty(args: string[], cwd: string): { code: number; screen: string } {
   const cmd = [JVS_CMD, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
-  const r = spawnSync('script', ['-qec', cmd, '/dev/null'], { cwd, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', TERM: 'xterm' }, timeout: 300_000 });
+  const r = spawnSync('script', ['-qec', cmd, '/dev/null'], { cwd, encoding: 'utf8', env: { ...process.env, JVS_PROGRESS_DELAY_MS: '0', NO_COLOR: '1', TERM: 'xterm' }, timeout: 300_000 });
   if (r.error) throw r.error;
   return { code: r.status ?? 1, screen: r.stdout };
 }
 
-/** A file large enough for the bar (the CLI draws none for jobs under 64 MiB or 300 ms). */
+/** A file large enough for the bar (the CLI draws none for byte jobs under 64 MiB). */
 function bigFile(dir: string, name: string, mib: number): void {
   const fd = fs.openSync(path.join(dir, name), 'w');
   const block = Buffer.alloc(1 << 20);
