@@ -1,7 +1,7 @@
 /*
  * Virtual inodes: the mount root, .jvs/, the snapshot name table (tags, HEAD) and the
  * control files are answered by TypeScript (src/fuse/lowlevelAdapter.ts), which keeps
- * their semantics in one place for both FUSE bindings.
+ * their semantics in one place, beside the CLI's operations they call.
  *
  * A worker thread never waits for JavaScript: it copies the request's arguments into a
  * message, queues it on a N-API threadsafe function and returns to the kernel. The JS

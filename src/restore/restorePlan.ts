@@ -59,7 +59,7 @@ const asRel = (p: string) => (p.endsWith('/') ? { rel: p.slice(0, -1), isDir: tr
  * worktree and restoring it makes no snapshot of nothing). Cheap when the worktree is
  * clean: a stat walk, files read only where the index cannot vouch.
  */
-export function unsavedChanges(layout: Layout, worktree: string, target: Descriptor, exclude?: (rel: string) => boolean): UnsavedChanges {
+export function unsavedChanges(layout: Layout, worktree: string, target: Descriptor): UnsavedChanges {
   const wt = readWorktreeConfig(layout, worktree);
   const idx = IndexDb.open(layout);
   try {
@@ -70,8 +70,7 @@ export function unsavedChanges(layout: Layout, worktree: string, target: Descrip
       if (!(e instanceof JvsError)) throw e;
       return { added: [], modified: [], removed: [], total: 1, unknown: e.message };
     }
-    const sel = exclude ? (rel: string, isDir: boolean) => !exclude(rel) && base.sel(rel, isDir) : base.sel;
-    const c = compareWorktree(layout, idx, wt.name, base.manifest, sel);
+    const c = compareWorktree(layout, idx, wt.name, base.manifest, base.sel);
     const reach = restoreSelection(layout, wt.name, target);
     const atRisk = (ps: string[]) => ps.filter((p) => {
       const { rel, isDir } = asRel(p);
@@ -95,20 +94,19 @@ export function unsavedChanges(layout: Layout, worktree: string, target: Descrip
  */
 export async function keepUnsavedWork(
   layout: Layout,
-  opts: { worktree: string; discardChanges?: boolean; exclude?: (rel: string) => boolean; lockWaitMs?: number },
+  opts: { worktree: string; discardChanges?: boolean; lockWaitMs?: number },
   target: Descriptor,
   tag: string,
 ): Promise<{ unsaved?: { snapshot_id: string; total_added: number; total_modified: number; total_removed: number; restore_command: string } }> {
   // Asked to discard: not even the stat walk (agent loops restore after every run).
   if (opts.discardChanges) return {};
-  const changes = unsavedChanges(layout, opts.worktree, target, opts.exclude);
+  const changes = unsavedChanges(layout, opts.worktree, target);
   if (!changes.total) return {};
   const s = await createSnapshot(layout, {
     worktree: opts.worktree,
     note: `unsaved changes before restoring ${target.snapshot_id}`,
     tags: [tag],
     noHook: true,
-    ...(opts.exclude ? { exclude: opts.exclude } : {}),
     ...(opts.lockWaitMs !== undefined ? { lockWaitMs: opts.lockWaitMs } : {}),
     offLine: { reason: `unsaved changes of worktree '${opts.worktree}' kept by restore to ${target.snapshot_id}` },
   });
@@ -181,11 +179,11 @@ export interface RestorePlan {
 }
 
 /** `restore --dry-run`: what a restore would do, changing nothing (no lock, no snapshot). */
-export function planRestore(layout: Layout, opts: TargetOptions & { discardChanges?: boolean; exclude?: (rel: string) => boolean }): RestorePlan {
+export function planRestore(layout: Layout, opts: TargetOptions & { discardChanges?: boolean }): RestorePlan {
   const wt = readWorktreeConfig(layout, opts.worktree);
   const resolved = resolveTarget(layout, opts, wt);
   const target = resolved.descriptor;
-  const unsaved = unsavedChanges(layout, wt.name, target, opts.exclude);
+  const unsaved = unsavedChanges(layout, wt.name, target);
   const idx = IndexDb.open(layout);
   try {
     const manifest = ensureSnapshotManifest(idx, layout, target.snapshot_id);

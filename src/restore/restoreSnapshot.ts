@@ -40,8 +40,6 @@ export interface RestoreOptions {
   reporter?: Reporter;
   /** Do not keep the worktree's unsaved changes first (`--discard-changes`). */
   discardChanges?: boolean;
-  /** Leave these out of the unsaved-work snapshot too (the mount's `.fuse_hidden*` files). */
-  exclude?: (rel: string) => boolean;
   /**
    * Look for other processes holding files open that the restore replaces (default
    * true). The mount passes false: its clients' files are open on the mount, not here.

@@ -41,8 +41,6 @@ export interface SnapshotOptions {
   /** Partial snapshot: only these paths (relative to `cwd`, default the worktree root). */
   paths?: string[];
   cwd?: string;
-  /** Leave out more entries (e.g. the mount's `.fuse_hidden*` files); rel is POSIX, worktree-relative. */
-  exclude?: (rel: string) => boolean;
   /** Skip the pre-snapshot hook (never set by the CLI). */
   noHook?: boolean;
   /** `--compress`: store files gzip-compressed in the reference's layout (src/format/compression.ts). */
@@ -109,7 +107,7 @@ export async function createSnapshot(layout: Layout, opts: SnapshotOptions): Pro
   // A root `.READY` is the reference's copy of a snapshot marker (it copies one into
   // worktrees on restore and fork): never payload. Leaving it out costs the fast scan
   // only in worktrees that hold one.
-  const exclude = hasRootReady(payloadRoot) ? (rel: string) => rel === READY_FILE || !!opts.exclude?.(rel) : opts.exclude;
+  const exclude = hasRootReady(payloadRoot) ? (rel: string) => rel === READY_FILE : undefined;
   const include = selection({ ignored: ignored ? [ignored] : [], partial, exclude });
 
   // The worktree's own lock for the long part; the repository lock only around steps 7-10.
