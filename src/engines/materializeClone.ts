@@ -141,7 +141,6 @@ export function materializeByClone(
         : {},
     );
     tracePhase('materialize: walk source');
-    const srcStat = new Map(source.entries.map((e) => [e.rel, e]));
     const linkGroups = new Map<string, string[]>();
     for (const e of source.entries) {
       if (e.type !== 'file' || e.stat.nlink < 2n) continue;
@@ -206,10 +205,12 @@ export function materializeByClone(
     let done = 0;
     const entries: ManifestEntry[] = [];
     const byRel = new Map<string, ManifestEntry>();
+    // The source's entry at each path: the entry itself when the source stood for the clone.
+    const srcStat = walk === source ? undefined : new Map(source.entries.map((e) => [e.rel, e]));
     for (const c of walk.entries) {
-      const s = srcStat.get(c.rel);
+      const s = srcStat ? srcStat.get(c.rel) : c;
       const key = s && s.type === c.type ? s.stat : c.stat;
-      const m: ManifestEntry = {
+      let m: ManifestEntry = {
         rel: c.rel,
         type: c.type,
         mode: permBits(c.stat),
@@ -219,8 +220,7 @@ export function materializeByClone(
         ino: key.ino,
         dev: key.dev,
       };
-      const abs = path.join(dstRoot, c.rel);
-      if (c.type === 'symlink') m.target = readLink(abs);
+      if (c.type === 'symlink') m.target = readLink(path.join(dstRoot, c.rel));
       if (c.type === 'file') {
         const first = linkOf.get(c.rel);
         const firstEntry = first === undefined ? undefined : byRel.get(first);
@@ -229,13 +229,16 @@ export function materializeByClone(
           m.size = firstEntry.size;
           m.contentHash = firstEntry.contentHash;
         } else if (opts.hash !== false) {
-          const trusted = s && s.type === 'file' && opts.known ? opts.known.unchanged(c.rel, s.stat)?.contentHash : undefined;
+          const record = s && s.type === 'file' && opts.known ? opts.known.unchanged(c.rel, s.stat) : undefined;
           // The clone's size and mtime (kept by --preserve) must agree as well: a cheap extra check.
-          if (trusted !== undefined && c.stat.size === s!.stat.size && c.stat.mtimeNs === s!.stat.mtimeNs) {
-            m.contentHash = trusted;
-          } else m.contentHash = hashClone(abs, m.size);
+          if (record?.contentHash !== undefined && c.stat.size === s!.stat.size && c.stat.mtimeNs === s!.stat.mtimeNs) {
+            m.contentHash = record.contentHash;
+          } else m.contentHash = hashClone(path.join(dstRoot, c.rel), m.size);
           done += m.size;
           opts.onProgress?.(done, total);
+          // A record the state vouched for that says exactly this (the usual unchanged file)
+          // is kept as the entry itself: the index then sees its chunk unchanged at once.
+          if (record && record.contentHash === m.contentHash && record.linkOf === undefined && record.mode === m.mode && record.size === m.size && record.mtimeNs === m.mtimeNs && record.ctimeNs === m.ctimeNs && record.ino === m.ino && record.dev === m.dev && record.rel === m.rel) m = record;
         }
       }
       entries.push(m);
