@@ -94,14 +94,50 @@ export function unknownCommand(program: Command, argv: string[]): JvsError | und
     const sub = cmd.commands.find((c) => c.name() === a || c.aliases().includes(a));
     if (!sub) {
       const where = names.length ? `jvs ${names.join(' ')}` : 'jvs';
+      const near = nearestName(a, cmd.commands.map((c) => c.name()));
       return new JvsError('E_USAGE', `unknown command '${[...names, a].join(' ')}'`, {
-        hint: `run \`${where} --help\` to list the commands`,
+        hint: `${near ? `did you mean \`${where} ${near}\`? ` : ''}run \`${where} --help\` to list the commands`,
       });
     }
     names.push(a);
     cmd = sub;
   }
   return undefined;
+}
+
+/**
+ * The command name a mistyped word most likely meant (`unmount` → `umount`, `snapshto` →
+ * `snapshot`): the one at the smallest edit distance, if that is at most 2; undefined
+ * when none is that close, when two are equally close, or for words under 3 letters.
+ */
+export function nearestName(word: string, names: readonly string[]): string | undefined {
+  if (word.length < 3) return undefined;
+  let best: string | undefined;
+  let bestD = 3;
+  let tie = false;
+  for (const n of names) {
+    if (n === 'help') continue;
+    const d = editDistance(word, n);
+    if (d < bestD) [best, bestD, tie] = [n, d, false];
+    else if (d === bestD) tie = true;
+  }
+  return tie ? undefined : best;
+}
+
+/** Levenshtein distance (insertions, deletions, substitutions; a swap of neighbours counts 1). */
+function editDistance(a: string, b: string): number {
+  let prev2: number[] = [];
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      let d = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d = Math.min(d, prev2[j - 2]! + 1);
+      cur.push(d);
+    }
+    [prev2, prev] = [prev, cur];
+  }
+  return prev[b.length]!;
 }
 
 export async function main(argvIn: string[]): Promise<number> {

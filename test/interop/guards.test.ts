@@ -25,6 +25,30 @@ describe('unknown commands exit non-zero with E_USAGE naming the command', () =>
     expectError(run([...args, '--json'], r.main), 'E_USAGE');
   });
 
+  it.each([
+    [['unmount', '/mnt/x'], 'jvs umount'],
+    [['snapshto', 'msg'], 'jvs snapshot'],
+    [['worktree', 'frok', 'HEAD', 'x'], 'jvs worktree fork'],
+    [['gc', 'plna'], 'jvs gc plan'],
+  ])('a near miss names the command it likely meant: jvs %j', (args, meant) => {
+    const r = repo();
+    const human = run(args, r.main);
+    expect(human.code).toBe(2);
+    expect(human.stderr).toContain(`did you mean \`${meant}\`?`);
+    const asJson = run([...args, '--json'], r.main);
+    expectError(asJson, 'E_USAGE');
+    expect(asJson.stdout).toContain(meant);
+  });
+
+  it('a word close to nothing (or to two commands alike) suggests nothing', () => {
+    const r = repo();
+    for (const args of [['nosuch'], ['zz'], ['frobnicate']]) {
+      const h = run(args, r.main);
+      expect(h.code, args.join(' ')).toBe(2);
+      expect(h.stderr).not.toContain('did you mean');
+    }
+  });
+
   it('known commands keep their help (exit 0)', () => {
     const r = repo();
     for (const args of [['--help'], ['help'], ['help', 'gc'], ['gc', 'pin', '--help'], ['snapshot', '--help']]) {
