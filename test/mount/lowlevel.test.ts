@@ -6,7 +6,7 @@ import path from 'node:path';
 import { beforeAll, describe, expect } from 'vitest';
 import { JVS_BIN } from '../helpers/cli.js';
 import { itWith } from '../helpers/prereq.js';
-import { fuse3Missing, MOUNT_MODES, mountNewRepo, sh, shOk, uringMissing, useMountEnv } from './mountHelpers.js';
+import { fuse3Missing, MOUNT_MODES, mountNewRepo, sh, shOk, snapshotIds, uringMissing, useMountEnv } from './mountHelpers.js';
 
 const MISSING = fuse3Missing();
 const it = (name: string, fn: () => unknown | Promise<unknown>) => itWith('FUSE', MISSING, name, fn, 240_000);
@@ -117,15 +117,36 @@ f.close()
 describe('FUSE over io_uring (libfuse 3.18 ring threads)', () => {
   const URING = uringMissing();
   const itU = (name: string, fn: () => unknown | Promise<unknown>) => itWith('FUSE over io_uring', URING, name, fn, 240_000);
-  /** A mount (default transport) whose pre-snapshot hook sleeps: a control-file snapshot holds the gate that long. */
-  const mountWithSlowHook = (keep: string, seconds: number) => {
+  /**
+   * A mount (default transport) whose pre-snapshot hook holds the gate of a control-file
+   * snapshot until the test's processes have done what must happen during the cut: it
+   * writes `held` into the repository root as it starts (the gate is held from then on),
+   * runs `wait` (Python that sets `result`) and writes `result` to `hook.out`. No fixed
+   * sleeps: the processes wait for `held`, the hook for them (30 s at most), so a slower
+   * or faster machine changes nothing.
+   */
+  const mountWithHook = (files: Record<string, string>, wait: string) => {
     useMountEnv({ JVS_MOUNT_IMPL: 'll' });
-    const m = mountNewRepo({ 'keep.txt': keep });
+    const m = mountNewRepo(files);
     const hook = path.join(m.root, '.jvs/hooks/pre-snapshot');
     fs.mkdirSync(path.dirname(hook), { recursive: true });
-    fs.writeFileSync(hook, `#!/bin/sh\nsleep ${seconds}\n`, { mode: 0o755 });
-    return { m, hook };
+    const body = `#!/usr/bin/env python3
+import os, time
+root = ${JSON.stringify(m.root)}
+at = lambda name: os.path.join(root, name)
+open(at('held'), 'w').close()
+${wait}
+open(at('hook.out'), 'w').write(result)
+`;
+    fs.writeFileSync(hook, body, { mode: 0o755 });
+    const at = (name: string) => path.join(m.root, name);
+    return { m, hook, at };
   };
+  /** Python for the test's processes: wait (30 s at most) for the hook to hold the gate. */
+  const waitHeld = (root: string) => `deadline = time.time() + 30
+while not os.path.exists(${JSON.stringify(path.join(root, 'held'))}):
+    if time.time() > deadline: sys.exit('the pre-snapshot hook never started')
+    time.sleep(0.01)`;
   const transport = (mnt: string) => JSON.parse(shOk('cat .jvs/ctl/status', mnt)).transport as { io_uring: boolean; changes_over_io_uring: number; changes_deferred: number };
 
   itU('serves current/ over io_uring by default, and over /dev/fuse with JVS_MOUNT_URING=0', () => {
@@ -146,25 +167,48 @@ describe('FUSE over io_uring (libfuse 3.18 ring threads)', () => {
   // snapshot holds could stop the JS thread at its next reply to that queue, and the
   // snapshot (and the gate) with it. Here the pre-snapshot hook keeps the gate held while
   // changes arrive from both CPUs (through folder fds taken before, so no lookup of
-  // current/ waits for the busy JS thread) beside requests for virtual files.
+  // current/ waits for the busy JS thread) beside requests for virtual files. Each
+  // writer creates in its own folder (creates in one folder queue on its lock in the
+  // kernel, so only one would reach the mount). The hook lets the snapshot go on only
+  // once both writers have sat in a FUSE request (the kernel's request_wait_answer) for
+  // 0.3 s on end: their creates reached the mount during the cut and are held there.
   itU('changes arriving over io_uring while a control-file snapshot holds the gate wait in the pool, stay out of the snapshot and land after it', () => {
-    const { m, hook } = mountWithSlowHook('k\n', 1);
+    const { m, hook, at } = mountWithHook({ 'keep.txt': 'k\n', 'd0/k': '0', 'd1/k': '1' }, `pids = [open(at('ready-%d' % cpu)).read() for cpu in (0, 1)]
+def in_fuse(pid):
+    try:
+        return open('/proc/%s/wchan' % pid).read() == 'request_wait_answer'
+    except OSError:
+        return False
+deadline, since, result = time.time() + 30, None, 'the writers never both waited in the mount'
+while time.time() < deadline:
+    if all(in_fuse(p) for p in pids):
+        since = since or time.time()
+        if time.time() - since >= 0.3:
+            result = 'writers held'
+            break
+    else:
+        since = None
+    time.sleep(0.01)`);
     const late = `import os, sys, time
-fd = os.open('current', os.O_RDONLY | os.O_DIRECTORY)
-time.sleep(0.8)
+fd = os.open('current/d' + sys.argv[1], os.O_RDONLY | os.O_DIRECTORY)
+ready = ${JSON.stringify(at('ready-'))} + sys.argv[1]
+open(ready + '.tmp', 'w').write(str(os.getpid()))
+os.rename(ready + '.tmp', ready)
+${waitHeld(m.root)}
 for i in range(3):
     f = os.open('late-%s-%d' % (sys.argv[1], i), os.O_CREAT | os.O_WRONLY, 0o644, dir_fd=fd)
     os.write(f, b'late'); os.close(f)`;
-    fs.writeFileSync(path.join(m.root, 'late.py'), late);
-    // The writers open current/ first, the snapshot starts 0.3 s later, they write at 0.8 s.
+    fs.writeFileSync(at('late.py'), late);
+    // The writers open their folders first; the snapshot starts once both have; they
+    // write once the hook holds the gate, and the virtual files are read meanwhile.
     const script = `set -e
 pids=""
 for cpu in 0 1; do
-  taskset -c $cpu python3 '${path.join(m.root, 'late.py')}' $cpu & pids="$pids $!"
+  taskset -c $cpu python3 '${at('late.py')}' $cpu & pids="$pids $!"
 done
-sleep 0.3
+until [ -e '${at('ready-0')}' ] && [ -e '${at('ready-1')}' ]; do sleep 0.01; done
 echo cut > .jvs/ctl/snapshot & snap=$!
-sleep 0.2
+until [ -e '${at('held')}' ]; do sleep 0.01; done
 for cpu in 0 1; do
   taskset -c $cpu cat .jvs/ctl/status > /dev/null & pids="$pids $!"
   taskset -c $cpu ls .jvs/snapshots > /dev/null & pids="$pids $!"
@@ -172,41 +216,50 @@ done
 for p in $pids; do wait $p; done
 wait $snap
 echo done`;
-    const r = sh(`timeout 60 bash -c '${script.replaceAll("'", "'\\''")}'`, m.mnt);
+    const r = sh(`timeout 90 bash -c '${script.replaceAll("'", "'\\''")}'`, m.mnt);
     expect(r.stderr).toBe('');
     expect(r.stdout.trim()).toBe('done');
+    expect(fs.readFileSync(at('hook.out'), 'utf8')).toBe('writers held');
     fs.rmSync(hook);
     const t = transport(m.mnt);
-    expect(t.changes_deferred).toBeGreaterThan(0);
+    expect(t.changes_deferred).toBeGreaterThanOrEqual(2);
     // The changes that waited are not in the snapshot, and they are in current/.
-    expect(shOk('ls .jvs/snapshots/HEAD', m.mnt).trim()).toBe('keep.txt');
-    expect(shOk('ls current | grep -c late-', m.mnt).trim()).toBe('6');
-    expect(shOk('cat current/late-1-2', m.mnt)).toBe('late');
+    expect(shOk('cd .jvs/snapshots/HEAD && find . | sort', m.mnt).trim().split('\n')).toEqual(['.', './d0', './d0/k', './d1', './d1/k', './keep.txt']);
+    expect(shOk('ls current/d0 current/d1 | grep -c late-', m.mnt).trim()).toBe('6');
+    expect(shOk('cat current/d1/late-1-2', m.mnt)).toBe('late');
   });
 
   // The ring thread hands every request of a kind that may change something (open,
   // say) to the pool while the gate is held; there the op waits for the gate only where
-  // it changes something, so a read-only open goes on during the cut.
+  // it changes something, so a read-only open goes on during the cut. The hook holds the
+  // gate until the reader has read (it writes `released` after), 30 s at most: were the
+  // open held by the gate, the hook would give up waiting and say so.
   itU('a read-only open over io_uring is served while a control-file snapshot holds the gate', () => {
-    const { m } = mountWithSlowHook('kept\n', 1.5);
+    const { m, at } = mountWithHook({ 'keep.txt': 'kept\n' }, `deadline, result = time.time() + 30, 'gave up waiting for the read'
+while time.time() < deadline:
+    if os.path.exists(at('released')):
+        result = 'released after the read'
+        break
+    time.sleep(0.01)`);
     const reader = `import os, sys, time
 fd = os.open('current', os.O_RDONLY | os.O_DIRECTORY)
-time.sleep(0.8)
+open(${JSON.stringify(at('ready'))}, 'w').close()
+${waitHeld(m.root)}
 f = os.open('keep.txt', os.O_RDONLY, dir_fd=fd)
 data = os.read(f, 100); os.close(f)
-print('%.3f %s' % (time.time(), data.decode().strip()))`;
-    fs.writeFileSync(path.join(m.root, 'reader.py'), reader);
-    const script = `python3 '${path.join(m.root, 'reader.py')}' > '${path.join(m.root, 'read.out')}' & r=$!
-sleep 0.3
+open(${JSON.stringify(at('read.out'))}, 'w').write(data.decode().strip())
+open(${JSON.stringify(at('released'))}, 'w').close()`;
+    fs.writeFileSync(at('reader.py'), reader);
+    const script = `python3 '${at('reader.py')}' & r=$!
+until [ -e '${at('ready')}' ]; do sleep 0.01; done
 echo cut > .jvs/ctl/snapshot
-date +%s.%N
 wait $r`;
-    const r = sh(`timeout 60 bash -c '${script.replaceAll("'", "'\\''")}'`, m.mnt);
+    const r = sh(`timeout 90 bash -c '${script.replaceAll("'", "'\\''")}'`, m.mnt);
     expect(r.stderr).toBe('');
-    const snapDone = Number(r.stdout.trim());
-    const [readAt, content] = fs.readFileSync(path.join(m.root, 'read.out'), 'utf8').trim().split(' ');
-    expect(content).toBe('kept');
-    // The read came at ~0.8 s, the snapshot ended after the hook's 1.5 s.
-    expect(snapDone - Number(readAt)).toBeGreaterThan(0.5);
+    expect(r.code).toBe(0);
+    expect(fs.readFileSync(at('read.out'), 'utf8')).toBe('kept');
+    // The read was served while the hook (and so the cut) still held the gate.
+    expect(fs.readFileSync(at('hook.out'), 'utf8')).toBe('released after the read');
+    expect(snapshotIds(m.mnt)).toHaveLength(1);
   });
 });
