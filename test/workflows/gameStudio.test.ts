@@ -130,9 +130,21 @@ echo "hero v2, tweaked" > Assets/Characters/hero.fbx
     const { cwd } = runWorkflow(SETUP);
     const main = path.join(cwd, 'game/main');
     jvsOk(['snapshot', 'v2'], { cwd: main });
+    // The holder opens the file, then becomes `sleep`: ready once its name is `sleep`
+    // (its "ready" line comes before the exec, and jvs names the process as it is then).
     const hold = async () => {
       const p = spawn('sh', ['-c', 'exec 3<Assets/Characters/hero.fbx; echo ready; exec sleep 60'], { cwd: main, stdio: ['ignore', 'pipe', 'ignore'] });
       await new Promise((resolve) => p.stdout!.once('data', resolve));
+      const comm = () => {
+        try {
+          return fs.readFileSync(`/proc/${p.pid}/comm`, 'utf8').trim();
+        } catch {
+          return '';
+        }
+      };
+      const deadline = Date.now() + 30_000;
+      while (comm() !== 'sleep' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      expect(comm()).toBe('sleep');
       return p;
     };
     const first = await hold();
