@@ -59,9 +59,20 @@ async function copyWhileWritten(dir: string, copy: (job: ParallelJob) => CopyOut
   const src = path.join(dir, 'hot');
   fs.writeFileSync(src, Buffer.alloc(1 << 20, 97));
   const child = scribbler(src);
-  await new Promise((r) => setTimeout(r, 300));
   let raced = 0;
   try {
+    // Copy only once the scribbler is writing (its first write puts b's where a's were),
+    // not after a fixed wait a slow start of node could outlast.
+    const first = Buffer.alloc(1);
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const fd = fs.openSync(src, 'r');
+      fs.readSync(fd, first, 0, 1, 0);
+      fs.closeSync(fd);
+      if (first[0] === 98) break;
+      if (Date.now() > deadline || child.exitCode !== null) throw new Error('the scribbler never wrote');
+      await new Promise((r) => setTimeout(r, 10));
+    }
     for (let i = 0; i < rounds; i++) {
       const st = fs.lstatSync(src, { bigint: true });
       const job: ParallelJob = { kind: 'copy', src, dst: path.join(dir, `hot.${i}`), mode: 0o644, pre: [st.ctimeNs.toString(), st.mtimeNs.toString(), st.size.toString(), st.ino.toString()] };
