@@ -7,8 +7,11 @@ import { JVS_BIN, jvsOk } from '../helpers/cli.js';
 import { writeFiles } from '../helpers/tmp.js';
 import { ROOT, descriptorIds, expectError, newRepo, run, runAsync, snapshot, worktreeConfig, type Repo } from './support.js';
 
-/** Hold the repository lock, or a worktree's lock, from another process (the real lock module, built). */
-function holdLock(root: string, seconds: number, which = 'repo'): Promise<{ pid: number; kill(): void; done: Promise<void> }> {
+/**
+ * Hold the repository lock, or a worktree's lock, from another process (the real lock
+ * module, built) for `seconds`; the repository lock also until release() is called.
+ */
+function holdLock(root: string, seconds: number, which = 'repo'): Promise<{ pid: number; kill(): void; release(): void; done: Promise<void> }> {
   const script = `
     const { Layout } = await import(${JSON.stringify(path.join(ROOT, 'dist/repo/layout.js'))});
     const { acquireRepoLock, withWorktreeLock } = await import(${JSON.stringify(path.join(ROOT, 'dist/repo/lock.js'))});
@@ -18,7 +21,10 @@ function holdLock(root: string, seconds: number, which = 'repo'): Promise<{ pid:
     if (which === 'repo') {
       const lock = acquireRepoLock(layout, { command: 'test-holder' });
       process.stdout.write('held\\n');
-      setTimeout(() => { lock.release(); process.exit(0); }, ${seconds * 1000});
+      const letGo = () => { lock.release(); process.exit(0); };
+      setTimeout(letGo, ${seconds * 1000});
+      // release(): any input, or the test's end of the pipe closing.
+      process.stdin.on('data', letGo).on('end', letGo);
     } else {
       // Held for as long as the callback runs: it says so, then sleeps.
       withWorktreeLock(layout, [which.slice('worktree-'.length)], { command: 'test-holder' }, () => {
@@ -28,11 +34,12 @@ function holdLock(root: string, seconds: number, which = 'repo'): Promise<{ pid:
       process.exit(0);
     }
   `;
-  const p = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const p = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['pipe', 'pipe', 'inherit'] });
+  p.stdin.on('error', () => {}); // the holder may be gone when release() writes
   const done = new Promise<void>((r) => p.on('close', () => r()));
   return new Promise((resolve, reject) => {
     p.stdout.on('data', (d) => {
-      if (String(d).includes('held')) resolve({ pid: p.pid!, kill: () => p.kill('SIGKILL'), done });
+      if (String(d).includes('held')) resolve({ pid: p.pid!, kill: () => p.kill('SIGKILL'), release: () => p.stdin.end('release\n'), done });
     });
     p.on('error', reject);
     p.on('close', (code) => reject(new Error(`lock holder exited ${code} before holding the lock`)));
@@ -108,11 +115,15 @@ describe('repository lock', () => {
   it('waiting is the default: a writer queues behind the holder and succeeds; --wait <s> bounds the wait', async () => {
     const repo = newRepo();
     writeFiles(repo.main, { 'a.txt': 'A' });
-    const h = await holdLock(repo.root, 3);
+    // Held until released (60 s at most), not for a fixed time a slow start could outlast.
+    const h = await holdLock(repo.root, 60);
     const short = run(['--wait', '0.5', 'snapshot', 'too impatient', '--json'], repo.main);
     expectError(short, 'E_LOCKED');
     expect(short.json().error.message).toContain('gave up after waiting');
-    const waited = await runAsync(['snapshot', 'patient', '--json'], repo.main);
+    const patient = runAsync(['snapshot', 'patient', '--json'], repo.main);
+    await new Promise((r) => setTimeout(r, 1000));
+    h.release();
+    const waited = await patient;
     expect(waited.code, waited.stdout + waited.stderr).toBe(0);
     expect(waited.json().note).toBe('patient');
     // Not a terminal: nothing about the wait on stderr.
@@ -123,12 +134,22 @@ describe('repository lock', () => {
   it('on a terminal, a wait longer than a second is announced on stderr, naming the holder', async () => {
     const repo = newRepo();
     writeFiles(repo.main, { 'a.txt': 'A' });
-    const h = await holdLock(repo.root, 3);
+    // Held until the terminal shows the announcement (60 s at most): however slowly jvs
+    // starts, it has waited more than a second by then.
+    const h = await holdLock(repo.root, 60);
     // script(1) gives the command a pseudo-terminal.
-    const r = spawnSync('script', ['-qec', `${JSON.stringify(process.execPath)} ${JSON.stringify(JVS_BIN)} snapshot on-a-tty`, '/dev/null'], { cwd: repo.main, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
-    expect(r.status, r.stdout + r.stderr).toBe(0);
-    expect(r.stdout).toMatch(new RegExp(`waiting: repository is locked by ${h.pid}@`));
-    expect(r.stdout).toContain('Created snapshot');
+    const p = spawn('script', ['-qec', `${JSON.stringify(process.execPath)} ${JSON.stringify(JVS_BIN)} snapshot on-a-tty`, '/dev/null'], { cwd: repo.main, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let screen = '';
+    let stderr = '';
+    p.stdout.on('data', (d) => {
+      screen += d;
+      if (screen.includes('waiting: repository is locked')) h.release();
+    });
+    p.stderr.on('data', (d) => (stderr += d));
+    const code = await new Promise<number | null>((r) => p.on('close', (c) => r(c)));
+    expect(code, screen + stderr).toBe(0);
+    expect(screen).toMatch(new RegExp(`waiting: repository is locked by ${h.pid}@`));
+    expect(screen).toContain('Created snapshot');
     await h.done;
   });
 
