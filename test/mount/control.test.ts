@@ -64,8 +64,11 @@ os.close(fd)
     const m = mountNewRepo({ 'f.txt': 'x\n' });
     const lock = path.join(m.root, '.jvs/locks/repo');
     fs.mkdirSync(path.dirname(lock), { recursive: true });
-    // util-linux flock takes the same flock(2) lock JVS takes; it lets go after 1.5 s.
-    shOk(`(flock -x '${lock}' sleep 1.5 &) ; sleep 0.3 ; echo "queued" > .jvs/ctl/snapshot`, m.mnt);
+    // util-linux flock takes the same flock(2) lock JVS takes; it lets go 1.5 s after it
+    // has it. The snapshot is asked for once it has (the `held` file), not after a fixed
+    // wait a slow start of flock could outlast.
+    const held = path.join(m.root, 'held');
+    shOk(`(flock -x '${lock}' sh -c "touch '${held}'; exec sleep 1.5" &) ; until [ -e '${held}' ]; do sleep 0.01; done ; echo "queued" > .jvs/ctl/snapshot`, m.mnt);
     expect(snapshotIds(m.mnt)).toHaveLength(1);
     expect(JSON.parse(fs.readFileSync(path.join(m.mnt, '.jvs/ctl/snapshot'), 'utf8'))).toMatchObject({ ok: true, note: 'queued' });
   });

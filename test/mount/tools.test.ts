@@ -231,12 +231,31 @@ f.close()
   it('writes through the mount are held while a control-file snapshot materialises', () => {
     const m = mountNewRepo({ 'f.txt': 'x\n' });
     // The pre-snapshot hook runs inside the held section: it starts a writer through the
-    // mount and gives it ample time. Held, the write lands after the snapshot.
+    // mount and lets the snapshot go on once the writer has sat in a FUSE request (the
+    // kernel's request_wait_answer) for 0.3 s on end, 30 s at most; it says which in
+    // hook.out. No fixed wait that a slower or faster machine could get wrong. Held, the
+    // write lands after the snapshot.
     const hook = path.join(m.root, '.jvs/hooks/pre-snapshot');
+    const out = path.join(m.root, 'hook.out');
     fs.mkdirSync(path.dirname(hook), { recursive: true });
     // (The writer must not keep the hook's stdout open: the snapshot waits for the hook.)
-    fs.writeFileSync(hook, `#!/bin/sh\n( echo late > '${m.mnt}/current/late.txt' ) </dev/null >/dev/null 2>&1 &\nsleep 0.5\nexit 0\n`, { mode: 0o755 });
+    fs.writeFileSync(
+      hook,
+      `#!/bin/sh
+( echo late > '${m.mnt}/current/late.txt' ) </dev/null >/dev/null 2>&1 &
+w=$!
+i=0; n=0
+while [ $i -lt 3000 ] && [ $n -lt 30 ]; do
+  if [ "$(cat /proc/$w/wchan 2>/dev/null)" = request_wait_answer ]; then n=$((n+1)); else n=0; fi
+  sleep 0.01; i=$((i+1))
+done
+if [ $n -ge 30 ]; then echo 'writer held' > '${out}'; else echo 'the writer never waited in the mount' > '${out}'; fi
+exit 0
+`,
+      { mode: 0o755 },
+    );
     shOk('echo "cut" > .jvs/ctl/snapshot', m.mnt);
+    expect(fs.readFileSync(out, 'utf8')).toBe('writer held\n');
     const [id] = snapshotIds(m.mnt);
     expect(fs.readdirSync(path.join(m.root, '.jvs/snapshots', id!)).sort()).toEqual(['.READY', 'f.txt']);
     const deadline = Date.now() + 10_000;
