@@ -6,6 +6,7 @@ import type { ManifestEntry, MaterializeOptions, MaterializeResult } from './mat
 import { applyMetadata } from './metadata.js';
 import { fsPath, nameFromBytes } from '../format/nameBytes.js';
 import { tracePhase } from '../trace.js';
+import { sameEncoding } from '../index/manifestCodec.js';
 
 /**
  * Step 1. One clone of the whole root, unless the filter drops top-level folders
@@ -238,7 +239,7 @@ export function materializeByClone(
           opts.onProgress?.(done, total);
           // A record the state vouched for that says exactly this (the usual unchanged file)
           // is kept as the entry itself: the index then sees its chunk unchanged at once.
-          if (record && record.contentHash === m.contentHash && record.linkOf === undefined && record.mode === m.mode && record.size === m.size && record.mtimeNs === m.mtimeNs && record.ctimeNs === m.ctimeNs && record.ino === m.ino && record.dev === m.dev && record.rel === m.rel) m = record;
+          if (record && sameEncoding(record, m)) m = record;
         }
       }
       entries.push(m);
