@@ -64,7 +64,7 @@ export class JuicefsEngine implements Engine {
       });
     }
     // Node's own spawnSync: execa took 46–74 ms to load, ~5 % of a 10,000-file clone.
-    const r = spawnSync(this.cli, ['clone', src, dst, '--preserve'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20 });
+    const r = spawnSync(this.cli, ['clone', src, dst, '--preserve'], { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'], maxBuffer: 64 << 20 });
     if (r.status === 0 && !r.error) return;
     // The clone may have attached part of a tree: dst did not exist before, so it is ours.
     fs.rmSync(dst, { recursive: true, force: true });
