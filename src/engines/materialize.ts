@@ -550,7 +550,7 @@ function linkBatcher(engine: Engine, stats: MaterializeStats, fromRoot: string, 
             break;
           }
           // A shared recorded entry is replaced by a copy of it: the copy may record another hash.
-          const m: ManifestEntry = l.at === undefined ? l.m : (entries[l.at] = { ...statRecord(l.e), contentHash: l.m.contentHash! });
+          const m: ManifestEntry = l.at === undefined ? l.m : (entries[l.at] = Object.assign(statRecord(l.e), { contentHash: l.m.contentHash! }));
           const before = `${m.contentHash}:${m.size}`;
           try {
             copyTrusted(under(srcRoot, l.rel), dst, l.e, m, engine, stats, m.contentHash!, [srcRoot, dstRoot]);

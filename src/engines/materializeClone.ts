@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { hashFile } from '../fsutil/fileHash.js';
 import { permBits, readLink, walkTree, type TreeEntry, type WalkFilter } from '../fsutil/walk.js';
+import { EntryRecord } from '../fsutil/entryRecord.js';
 import type { ManifestEntry, MaterializeOptions, MaterializeResult } from './materialize.js';
 import { applyMetadata } from './metadata.js';
 import { fsPath, nameFromBytes } from '../format/nameBytes.js';
@@ -211,16 +212,7 @@ export function materializeByClone(
     for (const c of walk.entries) {
       const s = srcStat ? srcStat.get(c.rel) : c;
       const key = s && s.type === c.type ? s.stat : c.stat;
-      let m: ManifestEntry = {
-        rel: c.rel,
-        type: c.type,
-        mode: permBits(c.stat),
-        size: c.type === 'file' ? Number(c.stat.size) : 0,
-        mtimeNs: key.mtimeNs,
-        ctimeNs: key.ctimeNs,
-        ino: key.ino,
-        dev: key.dev,
-      };
+      let m: ManifestEntry = new EntryRecord(c.rel, c.type, permBits(c.stat), c.type === 'file' ? Number(c.stat.size) : 0, key.mtimeNs, key.ctimeNs, key.dev, key.ino);
       if (c.type === 'symlink') m.target = readLink(path.join(dstRoot, c.rel));
       if (c.type === 'file') {
         const first = linkOf.get(c.rel);

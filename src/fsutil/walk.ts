@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { native, type ScanReuse } from '../native/native.js';
 import { fsPath, nameFromBytes } from '../format/nameBytes.js';
+import { EntryRecord } from './entryRecord.js';
 
 export type EntryType = 'dir' | 'file' | 'symlink';
 
@@ -254,17 +255,8 @@ export function readLink(p: string): string {
 }
 
 /** The stat fields the manifests keep of an entry (what change detection keys on). */
-export function statRecord(e: TreeEntry) {
-  return {
-    rel: e.rel,
-    type: e.type,
-    mode: permBits(e.stat),
-    size: e.type === 'file' ? Number(e.stat.size) : 0,
-    mtimeNs: e.stat.mtimeNs,
-    ctimeNs: e.stat.ctimeNs,
-    dev: e.stat.dev,
-    ino: e.stat.ino,
-  };
+export function statRecord(e: TreeEntry): EntryRecord {
+  return new EntryRecord(e.rel, e.type, permBits(e.stat), e.type === 'file' ? Number(e.stat.size) : 0, e.stat.mtimeNs, e.stat.ctimeNs, e.stat.dev, e.stat.ino);
 }
 
 /** Permission bits as the format records them (`mode=%04o`). */

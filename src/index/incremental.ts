@@ -12,6 +12,7 @@ import { snapshotOwner, worktreeOwner, type IndexDb, type StoredList } from './i
 import { sameEncoding, type IndexedEntry } from './manifestCodec.js';
 import { getWorktreeState, lookupOf, putSnapshotManifest, putWorktreeState, type RelLookup } from './manifests.js';
 import { fsPath } from '../format/nameBytes.js';
+import { EntryRecord } from '../fsutil/entryRecord.js';
 
 /**
  * What a snapshot of `worktree` (whose parent is `parentId`) can take without reading:
@@ -178,7 +179,10 @@ export function stateAfterApply(root: string, target: readonly IndexedEntry[], s
       out.push(p);
       continue;
     }
-    const next: IndexedEntry = { ...t, mode, size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, dev: st.dev, ino: st.ino };
+    const next: IndexedEntry = new EntryRecord(t.rel, t.type, mode, size, st.mtimeNs, st.ctimeNs, st.dev, st.ino);
+    if (t.contentHash !== undefined) next.contentHash = t.contentHash;
+    if (t.target !== undefined) next.target = t.target;
+    if (t.linkOf !== undefined) next.linkOf = t.linkOf;
     out.push(p && sameEncoding(p, next) ? p : next);
   }
   return out;

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { nameBytes, nameFromUtf8 } from '../format/nameBytes.js';
 import { native } from '../native/native.js';
+import { EntryRecord } from '../fsutil/entryRecord.js';
 
 /**
  * One entry of a manifest (a snapshot's) or of a worktree state. The stat fields
@@ -122,7 +123,7 @@ export function decodeEntries(b: Buffer, out: IndexedEntry[] = []): IndexedEntry
     o += 2;
     if (n === 0xffff) { n = dv.getUint32(o, true); o += 4; }
     if (o + n > end) throw new Error('manifest chunk: truncated entry');
-    const e: IndexedEntry = { rel: nameFromUtf8(b, o, o + n), type: TYPES[code]!, mode, size, mtimeNs, ctimeNs, dev, ino };
+    const e: IndexedEntry = new EntryRecord(nameFromUtf8(b, o, o + n), TYPES[code]!, mode, size, mtimeNs, ctimeNs, dev, ino);
     o += n;
     if (flags & 1) { e.contentHash = b.toString('hex', o, o + 32); o += 32; }
     if (flags & 2) { [e.target, o] = readStr(b, dv, o); }
