@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { JvsError } from '../errors.js';
-import { hashFile } from '../fsutil/fileHash.js';
+import { hashFiles } from '../fsutil/fileHash.js';
 import { permBits, readLink, walkTree, type TreeEntry } from '../fsutil/walk.js';
 import { READY_FILE, type Layout } from '../repo/layout.js';
 import { resolveRef } from '../repo/refs.js';
@@ -11,7 +11,11 @@ import { loadIgnore, selection, type IgnoreMatcher } from '../select/selection.j
 import { compressionOf } from '../format/compression.js';
 import type { Descriptor } from '../format/descriptor.js';
 import { expandCompressed } from '../verify/compressedPayload.js';
-import { coveredBy } from '../status/composedHead.js';
+import { composedHead, coveredBy } from '../status/composedHead.js';
+import { compareWorktree } from '../status/status.js';
+import { IndexDb } from '../index/indexDb.js';
+import { storedCheckedManifest, type IndexedEntry } from '../index/manifests.js';
+import { isSelected } from '../restore/restoreSelection.js';
 
 export interface DiffOptions {
   worktree: string;
@@ -33,6 +37,10 @@ export interface DiffResult {
   total_added: number;
   total_removed: number;
   total_modified: number;
+  /** Whether the answer came from the index (manifests and the worktree state) rather than from walking the payloads. */
+  index_used: boolean;
+  /** Files read to compare their content. */
+  files_hashed: number;
 }
 
 interface Side {
@@ -82,9 +90,10 @@ function readComposedSide(from: Descriptor, byId: Map<string, Descriptor>, inclu
 
 const rootFor = (s: Side, rel: string) => s.rootOf?.get(rel) ?? s.root;
 
-const shown = (e: TreeEntry) => (e.type === 'dir' ? `${e.rel}/` : e.rel);
+const shown = (e: { rel: string; type: string }) => (e.type === 'dir' ? `${e.rel}/` : e.rel);
 
-function sameEntry(a: Side, ea: TreeEntry, b: Side, eb: TreeEntry): boolean {
+/** Whether two entries are the same; 'read' when only their content can tell (read by the caller). */
+function sameEntry(a: Side, ea: TreeEntry, b: Side, eb: TreeEntry): boolean | 'read' {
   if (ea.type !== eb.type) return false;
   if (permBits(ea.stat) !== permBits(eb.stat)) return false;
   switch (ea.type) {
@@ -96,7 +105,7 @@ function sameEntry(a: Side, ea: TreeEntry, b: Side, eb: TreeEntry): boolean {
       if (ea.stat.size !== eb.stat.size) return false;
       // Snapshots share unchanged files by hard link: the same inode is the same content.
       if (ea.stat.dev === eb.stat.dev && ea.stat.ino === eb.stat.ino) return true;
-      return hashFile(path.join(rootFor(a, ea.rel), ea.rel)) === hashFile(path.join(rootFor(b, eb.rel), eb.rel));
+      return 'read';
   }
 }
 
@@ -132,37 +141,135 @@ export function diff(layout: Layout, opts: DiffOptions): DiffResult {
     }, true);
     return expanded[expanded.length - 1]!;
   };
+  const idx = IndexDb.open(layout);
   try {
+    const fast = fromIndex(layout, idx, wt.name, from, to, include, new Map(all.map((d) => [d.snapshot_id, d])));
+    if (fast) return fast;
     const a = !to && from.partial_paths?.length
       ? readComposedSide(from, new Map(all.map((d) => [d.snapshot_id, d])), include, treeOf)
       : readSide(treeOf(from), include);
     return compare(from, to, a, readSide(to ? treeOf(to) : layout.worktreeRoot(wt.name), include), wt.name);
   } finally {
+    idx?.close();
     for (const t of expanded) fs.rmSync(t, { recursive: true, force: true });
   }
+}
+
+/**
+ * The diff from the index, when it holds every manifest the diff needs and each passes
+ * its descriptor's check (storedCheckedManifest): two snapshots are compared manifest
+ * to manifest without reading a file; a snapshot and the live worktree the way `status`
+ * compares them (compareWorktree: a stat walk, reading only files the worktree state
+ * does not vouch for). Undefined otherwise: the caller walks the payloads.
+ */
+function fromIndex(layout: Layout, idx: IndexDb | undefined, worktree: string, from: Descriptor, to: Descriptor | undefined, include: IgnoreMatcher, byId: Map<string, Descriptor>): DiffResult | undefined {
+  if (!idx) return undefined;
+  const manifestOf = (d: Descriptor) => storedCheckedManifest(idx, d);
+  let result: Lists & { hashed: number };
+  if (to) {
+    const a = manifestOf(from);
+    const b = a && manifestOf(to);
+    if (!a || !b) return undefined;
+    result = { ...compareManifests(a, b, include), hashed: 0 };
+  } else {
+    // A partial snapshot stands for the snapshots before it where it took nothing (composedHead).
+    let missing = false;
+    const composed = composedHead(
+      from.snapshot_id,
+      (id) => {
+        const d = byId.get(id);
+        if (!d) throw new JvsError('E_NOT_FOUND', `snapshot ${id} has no descriptor`);
+        return d;
+      },
+      (id) => manifestOf(byId.get(id)!) ?? ((missing = true), []),
+      (id) => fs.existsSync(layout.snapshotDir(id)),
+    );
+    if (missing) return undefined;
+    const c = compareWorktree(layout, idx, worktree, composed.manifest, include);
+    result = { added: c.added, removed: c.removed, modified: c.modified, hashed: c.hashed };
+  }
+  return described(from, to, worktree, result, { index_used: true, files_hashed: result.hashed });
+}
+
+type Lists = Pick<DiffResult, 'added' | 'removed' | 'modified'>;
+
+/** Two manifests compared where `include` reaches: type, permission bits, size and content hash (files), target (symlinks). */
+function compareManifests(a: readonly IndexedEntry[], b: readonly IndexedEntry[], include: IgnoreMatcher): Lists {
+  const taken = (e: IndexedEntry) => isSelected(include, e.rel, e.type === 'dir');
+  const inB = new Map<string, IndexedEntry>();
+  for (const e of b) if (taken(e)) inB.set(e.rel, e);
+  const added: string[] = [];
+  const removed: string[] = [];
+  const modified: string[] = [];
+  const inA = new Set<string>();
+  for (const ea of a) {
+    if (!taken(ea)) continue;
+    inA.add(ea.rel);
+    const eb = inB.get(ea.rel);
+    if (!eb) removed.push(shown(ea));
+    else if (ea.type !== eb.type || ea.mode !== eb.mode || (ea.type === 'file' ? ea.size !== eb.size || ea.contentHash !== eb.contentHash : ea.type === 'symlink' && ea.target !== eb.target)) modified.push(shown(eb));
+  }
+  for (const eb of inB.values()) if (!inA.has(eb.rel)) added.push(shown(eb));
+  return { added, removed, modified };
 }
 
 function compare(from: Descriptor, to: Descriptor | undefined, a: Side, b: Side, worktree: string): DiffResult {
   const added: string[] = [];
   const removed: string[] = [];
   const modified: string[] = [];
+  // Same size, other inode: the content decides, read below for all of them at once.
+  const toRead: Array<{ rel: string; shown: string }> = [];
   for (const [rel, ea] of a.entries) {
     const eb = b.entries.get(rel);
     if (!eb) removed.push(shown(ea));
-    else if (!sameEntry(a, ea, b, eb)) modified.push(shown(eb));
+    else {
+      const same = sameEntry(a, ea, b, eb);
+      if (same === 'read') toRead.push({ rel, shown: shown(eb) });
+      else if (!same) modified.push(shown(eb));
+    }
   }
   for (const [rel, eb] of b.entries) if (!a.entries.has(rel)) added.push(shown(eb));
+  const hashA = hashUnder(a, toRead);
+  const hashB = hashUnder(b, toRead);
+  toRead.forEach((r, i) => {
+    if (hashA[i] !== hashB[i]) modified.push(r.shown);
+  });
+  return described(from, to, worktree, { added, removed, modified }, { index_used: false, files_hashed: 2 * toRead.length });
+}
+
+/**
+ * Hashes of `files` on side `s`, in order: one batch per root folder (a composed side
+ * has several), on every core, each file opened below a folder fd of its root.
+ */
+function hashUnder(s: Side, files: ReadonlyArray<{ rel: string }>): string[] {
+  const byRoot = new Map<string, number[]>();
+  files.forEach((f, i) => {
+    const root = rootFor(s, f.rel);
+    const at = byRoot.get(root);
+    if (at) at.push(i);
+    else byRoot.set(root, [i]);
+  });
+  const out = new Array<string>(files.length);
+  for (const [root, at] of byRoot) {
+    const hashes = hashFiles(at.map((i) => files[i]!.rel), undefined, root);
+    at.forEach((i, k) => (out[i] = hashes[k]!));
+  }
+  return out;
+}
+
+function described(from: Descriptor, to: Descriptor | undefined, worktree: string, r: Lists, how: Pick<DiffResult, 'index_used' | 'files_hashed'>): DiffResult {
   return {
     from_snapshot_id: from.snapshot_id,
     to_snapshot_id: to ? to.snapshot_id : null,
     from_time: from.created_at,
     to_time: to ? to.created_at : null,
     ...(to ? {} : { to_worktree: worktree }),
-    added: added.sort(),
-    removed: removed.sort(),
-    modified: modified.sort(),
-    total_added: added.length,
-    total_removed: removed.length,
-    total_modified: modified.length,
+    added: r.added.sort(),
+    removed: r.removed.sort(),
+    modified: r.modified.sort(),
+    total_added: r.added.length,
+    total_removed: r.removed.length,
+    total_modified: r.modified.length,
+    ...how,
   };
 }

@@ -154,17 +154,8 @@ export function manifestProblem(entries: readonly IndexedEntry[], d: Pick<Descri
  */
 export function checkedSnapshotManifest(idx: IndexDb | undefined, layout: Layout, d: Descriptor): IndexedEntry[] {
   const id = d.snapshot_id;
-  const list = idx?.getList(snapshotOwner(id));
-  const have = list?.entries;
-  // A process that restores the same snapshot again (an agent loop through the mount)
-  // checks its manifest once: the same decoded chunk objects hold the same entries.
-  const key = `${id}\0${d.payload_root_hash}`;
-  if (have && list.parts && sameObjects(checkedParts.get(key), list.parts)) return have;
-  if (have && !manifestProblem(have, d, list.records)) {
-    if (list.parts) rememberChecked(key, list.parts);
-    return have;
-  }
-  if (have) idx?.deleteList(snapshotOwner(id));
+  const have = storedCheckedManifest(idx, d);
+  if (have) return have;
   const entries = manifestFromPayload(layout.snapshotDir(id));
   const p = manifestProblem(entries, d);
   if (p) {
@@ -174,6 +165,28 @@ export function checkedSnapshotManifest(idx: IndexDb | undefined, layout: Layout
   }
   idx?.putList(snapshotOwner(id), { entries, probeNs: 0n });
   return entries;
+}
+
+/**
+ * Snapshot `d`'s manifest as the index stores it, when it passes manifestProblem against
+ * `d`; undefined when the index lacks it or it fails (a failing one is dropped from the
+ * index, which rebuilds it on the next need). Reads nothing of the payload.
+ */
+export function storedCheckedManifest(idx: IndexDb | undefined, d: Descriptor): IndexedEntry[] | undefined {
+  const owner = snapshotOwner(d.snapshot_id);
+  const list = idx?.getList(owner);
+  const have = list?.entries;
+  if (!have) return undefined;
+  // A process that restores the same snapshot again (an agent loop through the mount)
+  // checks its manifest once: the same decoded chunk objects hold the same entries.
+  const key = `${d.snapshot_id}\0${d.payload_root_hash}`;
+  if (list.parts && sameObjects(checkedParts.get(key), list.parts)) return have;
+  if (manifestProblem(have, d, list.records)) {
+    idx?.deleteList(owner);
+    return undefined;
+  }
+  if (list.parts) rememberChecked(key, list.parts);
+  return have;
 }
 
 /** Manifests that passed manifestProblem in this process, as their decoded chunk objects, by snapshot id and root hash (a few kept). */

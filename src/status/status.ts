@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { JvsError } from '../errors.js';
-import { hashFile } from '../fsutil/fileHash.js';
+import { hashFiles } from '../fsutil/fileHash.js';
 import { permBits, readLink, walkTree } from '../fsutil/walk.js';
 import { isUnchanged } from '../index/changeDetect.js';
 import { IndexDb } from '../index/indexDb.js';
@@ -55,8 +55,10 @@ export function compareWorktree(layout: Layout, idx: IndexDb | undefined, worktr
   const state = getWorktreeState(idx, worktree);
   const stateMap = state ? byRel(state.entries) : undefined;
   const added: string[] = [];
-  const modified: string[] = [];
-  let hashed = 0;
+  // Worktree entries that differ from the manifest, in walk order; a file that must be
+  // read holds its place as the hash it must have (read below, all at once).
+  const modified: Array<string | { shown: string; rel: string; want: string | undefined }> = [];
+  const toHash: string[] = [];
   let unchanged = 0;
   const seen = new Set<string>();
   for (const e of walkTree(root, { include: sel }).entries) {
@@ -74,10 +76,11 @@ export function compareWorktree(layout: Layout, idx: IndexDb | undefined, worktr
       if (h.size !== Number(e.stat.size)) same = false;
       else {
         const r = stateMap?.get(e.rel);
-        let hash = r && isUnchanged(r, state!.probeNs, e.stat) ? r.contentHash : undefined;
+        const hash = r && isUnchanged(r, state!.probeNs, e.stat) ? r.contentHash : undefined;
         if (hash === undefined) {
-          hash = hashFile(path.join(root, e.rel));
-          hashed++;
+          modified.push({ shown: shown(e), rel: e.rel, want: h.contentHash });
+          toHash.push(e.rel);
+          continue;
         }
         same = hash === h.contentHash;
       }
@@ -85,8 +88,18 @@ export function compareWorktree(layout: Layout, idx: IndexDb | undefined, worktr
     if (same) unchanged++;
     else modified.push(shown(e));
   }
+  // The files the state does not vouch for, on every core, each opened below a folder
+  // fd of the worktree root (no symlink followed on the way).
+  const hashes = toHash.length ? hashFiles(toHash, undefined, root) : [];
+  let k = 0;
+  const changed: string[] = [];
+  for (const m of modified) {
+    if (typeof m === 'string') changed.push(m);
+    else if (hashes[k++] !== m.want) changed.push(m.shown);
+    else unchanged++;
+  }
   const removed = manifest.filter((m) => !seen.has(m.rel) && isSelected(sel, m.rel, m.type === 'dir')).map(shown);
-  return { added, modified, removed, unchanged, hashed };
+  return { added, modified: changed, removed, unchanged, hashed: toHash.length };
 }
 
 /**

@@ -1,6 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { IndexDb, snapshotOwner } from '../../src/index/indexDb.js';
+import { Layout } from '../../src/repo/layout.js';
 import { jvsOk } from '../helpers/cli.js';
 import { writeFiles } from '../helpers/tmp.js';
 import { expectError, newRepo, run, snapshot } from './support.js';
@@ -74,6 +76,61 @@ describe('diff', () => {
     snapshot(repo, 'one');
     writeFiles(repo.main, { 'Library/cache.bin': 'junk', 'b.txt': 'B' });
     expect(jvsOk(['diff', '--json'], { cwd: repo.main }).json().added).toEqual(['b.txt']);
+  });
+
+  it('from the index (manifests and the worktree state) it says exactly what walking the payloads says, partial snapshots and .jvsignore included', () => {
+    const repo = newRepo();
+    writeFiles(repo.main, { '.jvsignore': 'cache/\n', 'a.txt': 'AAAA', 'b.txt': 'BBBB', 'd/c.txt': 'C', 'Assets/x.png': 'x1', 'Assets/y.png': 'y1', 'mode.sh': 'echo', 'cache/junk': 'j' });
+    fs.symlinkSync('a.txt', path.join(repo.main, 'link'));
+    const s1 = snapshot(repo, 'one');
+    fs.writeFileSync(path.join(repo.main, 'b.txt'), 'BBBC'); // same size, other bytes
+    fs.utimesSync(path.join(repo.main, 'a.txt'), 1, 1); // touched, same bytes
+    writeFiles(repo.main, { 'Assets/x.png': 'x2', 'Assets/new.png': 'n', 'cache/more': 'm' });
+    const s2 = snapshot(repo, 'assets only', ['--paths', 'Assets']); // partial: the rest stays s1's
+    fs.rmSync(path.join(repo.main, 'd'), { recursive: true });
+    fs.chmodSync(path.join(repo.main, 'mode.sh'), 0o755);
+    fs.rmSync(path.join(repo.main, 'link'));
+    fs.symlinkSync('b.txt', path.join(repo.main, 'link'));
+    const s3 = snapshot(repo, 'three');
+    writeFiles(repo.main, { 'e.txt': 'E', 'Assets/y.png': 'y2' });
+    fs.writeFileSync(path.join(repo.main, 'a.txt'), 'AAAZ'); // written just now: the state cannot vouch, so it is read
+    const cases = [[], [s1], [s2], [s3], [s1, s2], [s2, s3], [s1, s3], [s3, s1]];
+    const results = cases.map((refs) => {
+      const { index_used: indexed, files_hashed: read, ...viaIndex } = jvsOk(['diff', ...refs, '--json'], { cwd: repo.main }).json();
+      const { index_used: walkedIndex, ...walked } = jvsOk(['diff', ...refs, '--json'], { cwd: repo.main, env: { JVS_NO_INDEX: '1' } }).json();
+      expect([indexed, walkedIndex], `jvs diff ${refs.join(' ')}`).toEqual([true, false]);
+      // Two snapshots: manifest against manifest, nothing read. The worktree: a.txt and
+      // Assets/y.png (same sizes, written after the last snapshot) must be read, and
+      // fewer files than the walk of the payloads reads.
+      if (refs.length === 2) expect(read, `jvs diff ${refs.join(' ')}`).toBe(0);
+      else expect([read >= 2, read < walked.files_hashed], `jvs diff ${refs.join(' ')}: ${read} vs ${walked.files_hashed} files read`).toEqual([true, true]);
+      delete walked.files_hashed;
+      expect(viaIndex, `jvs diff ${refs.join(' ')}`).toEqual(walked);
+      return viaIndex;
+    });
+    // The lists are what happened (not two equally wrong answers).
+    expect(results[1]).toMatchObject({ added: ['Assets/new.png', 'e.txt'], removed: ['d/', 'd/c.txt'], modified: ['Assets/x.png', 'Assets/y.png', 'a.txt', 'b.txt', 'link', 'mode.sh'] });
+    expect(results[4]).toMatchObject({ added: ['Assets/new.png'], removed: [], modified: ['Assets/x.png'] });
+    expect(results[6]).toMatchObject({ added: ['Assets/new.png'], removed: ['d/', 'd/c.txt'], modified: ['Assets/x.png', 'b.txt', 'link', 'mode.sh'] });
+  });
+
+  it('a manifest in the index that does not match its descriptor is not believed: the payloads are walked', () => {
+    const repo = newRepo();
+    writeFiles(repo.main, { 'a.txt': 'AAAA', 'b.txt': 'BBBB' });
+    const s1 = snapshot(repo, 'one');
+    fs.writeFileSync(path.join(repo.main, 'b.txt'), 'BBBC');
+    const s2 = snapshot(repo, 'two');
+    // What a user who can write .jvs/index.sqlite can do: s2's manifest claims b.txt kept s1's bytes.
+    const idx = IndexDb.open(new Layout(repo.root))!;
+    try {
+      const a = idx.getList(snapshotOwner(s1))!.entries;
+      const list = idx.getList(snapshotOwner(s2))!;
+      idx.putList(snapshotOwner(s2), { entries: list.entries.map((e) => (e.rel === 'b.txt' ? { ...e, contentHash: a.find((x) => x.rel === 'b.txt')!.contentHash } : { ...e })), probeNs: list.probeNs });
+    } finally {
+      idx.close();
+    }
+    expect(jvsOk(['diff', s1, s2, '--json'], { cwd: repo.main }).json().modified).toEqual(['b.txt']);
+    expect(jvsOk(['diff', s2, '--json'], { cwd: repo.main }).json().total_modified).toBe(0);
   });
 
   it('without snapshots or with an unknown ref it fails clearly', () => {
