@@ -100,10 +100,67 @@ describe('chunk reference counts', () => {
     const lists = db.prepare('SELECT chunks FROM lists').pluck().all() as Buffer[];
     const want = new Map<string, number>();
     for (const l of lists) for (let o = 0; o < l.length; o += 32) want.set(l.subarray(o, o + 32).toString('hex'), (want.get(l.subarray(o, o + 32).toString('hex')) ?? 0) + 1);
-    const have = new Map((db.prepare('SELECT hash, refs FROM chunks').all() as Array<{ hash: Buffer; refs: number }>).map((r) => [r.hash.toString('hex'), r.refs]));
+    const have = new Map((db.prepare('SELECT hash, n FROM refs').all() as Array<{ hash: Buffer; n: number }>).map((r) => [r.hash.toString('hex'), r.n]));
+    const stored = (db.prepare('SELECT hash FROM chunks').pluck().all() as Buffer[]).map((h) => h.toString('hex')).sort();
     db.close();
     expect(have).toEqual(want);
+    expect(stored).toEqual([...want.keys()].sort());
     expect(lists).toHaveLength(2);
+  });
+
+  it("a new list sharing an old one's chunks rewrites no chunk row: a few pages of counts, not one page per chunk", () => {
+    const { root } = newRepo();
+    const layout = new Layout(root);
+    const base = Array.from({ length: 6000 }, (_, i) => entry(`d${Math.floor(i / 100)}/f${i}`, i));
+    const chunks = chunkEntries(base).length;
+    let idx = IndexDb.open(layout)!;
+    idx.putList('snapshot:a', { entries: base, probeNs: 0n });
+    idx.close();
+    // The journal (PERSIST) keeps the pages the last transaction changed: start it empty.
+    const journal = `${layout.indexDb}-journal`;
+    fs.rmSync(journal, { force: true });
+    idx = IndexDb.open(layout)!;
+    idx.putList('snapshot:b', { entries: base.map((e) => ({ ...e })), probeNs: 0n });
+    idx.close();
+    // Schema 1 journaled one page per chunk here (each chunk row held its count).
+    expect(chunks).toBeGreaterThan(60);
+    expect(fs.statSync(journal).size).toBeLessThan(12 * 4096);
+  });
+
+  it('an index of schema 1 (counts in the chunk rows) is migrated in place: lists, chunks and counts kept', () => {
+    const { root } = newRepo();
+    const layout = new Layout(root);
+    const base = Array.from({ length: 3000 }, (_, i) => entry(`d${Math.floor(i / 100)}/f${i}`, i));
+    const edited = base.map((e, i) => (i === 1000 ? { ...e, contentHash: 'c'.repeat(64) } : e));
+    let idx = IndexDb.open(layout)!;
+    idx.putList('snapshot:a', { entries: base, probeNs: 0n });
+    idx.putList('worktree:main', { entries: edited, probeNs: 7n, basis: 'a' });
+    idx.close();
+    // Turn it into the schema-1 layout an earlier version wrote.
+    const D = createRequire(import.meta.url)('better-sqlite3');
+    let db = new D(layout.indexDb);
+    db.exec(`
+      CREATE TABLE old(hash BLOB PRIMARY KEY, refs INTEGER NOT NULL, data BLOB NOT NULL);
+      INSERT INTO old SELECT c.hash, r.n, c.data FROM chunks c JOIN refs r USING (hash);
+      DROP TABLE chunks; DROP TABLE refs; ALTER TABLE old RENAME TO chunks;
+      UPDATE meta SET value = '1' WHERE key = 'schema';`);
+    const before = db.prepare('SELECT hash, refs FROM chunks ORDER BY hash').all();
+    db.close();
+
+    idx = IndexDb.open(layout)!;
+    expect(idx.getList('snapshot:a')!.entries).toEqual(base);
+    expect(idx.getList('worktree:main')).toMatchObject({ entries: edited, probeNs: 7n, basis: 'a' });
+    idx.deleteList('snapshot:a');
+    idx.close();
+    db = new D(layout.indexDb, { readonly: true });
+    expect(db.prepare("SELECT value FROM meta WHERE key = 'schema'").pluck().get()).toBe('2');
+    expect(before.length).toBeGreaterThan(40);
+    // After dropping snapshot:a only worktree:main's chunks are left, each used once.
+    const left = db.prepare('SELECT c.hash, r.n FROM chunks c JOIN refs r USING (hash)').all() as Array<{ n: number }>;
+    expect(left.length).toBe(db.prepare('SELECT count(*) FROM chunks').pluck().get());
+    expect(left.length).toBe(db.prepare('SELECT count(*) FROM refs').pluck().get());
+    expect(left.every((r) => r.n === 1)).toBe(true);
+    db.close();
   });
 });
 
