@@ -219,7 +219,7 @@ export async function agentLoop(load, repo, main) {
       rows.push(row(metric, `${fmt(1000 / perRun, 1)} runs/s (median ${fmt(perRun, 0)} ms/run, total ${fmt((Date.now() - started) / 1000, 0)} s)`, '≥ 10 runs/s (goal)', 1000 / perRun >= 10));
     }
 
-    const step = { fork: [], restore: [], snapshot: [], cp: [] };
+    const step = { fork: [], restore: [], snapshot: [], cp: [], cpSync: [] };
     refused = undefined;
     for (let i = 0; i < AGENT_FORK_RUNS && !refused; i++) {
       const name = `run-${i + 1}`;
@@ -240,13 +240,16 @@ export async function agentLoop(load, repo, main) {
       removeWorktree(layout, name, true);
       const dst = path.join(path.dirname(repo), `agent-cp-${i}`);
       step.cp.push(timeCmd(['cp', '-a', main, dst]));
+      sh(`rm -rf ${dst} && sync`);
+      // A fork is durable before it returns (syncfs); cp -a leaves its copy in the page cache.
+      step.cpSync.push(timeSh(`cp -a ${main} ${dst} && sync`));
       sh(`rm -rf ${dst}`);
     }
     const metric2 = `agent loop as the seed writes it: worktree fork, restore baseline, change ${CHANGED} files, snapshot (${AGENT_FORK_RUNS} runs, copy engine)`;
     if (refused) rows.push(row(metric2, `snapshot after restoring the baseline refused: ${refused.message.slice(0, 80)}…`, 'fork ≤ 1.5× cp -a', false));
     else {
       const per = median(step.fork) + median(step.restore) + median(step.snapshot);
-      rows.push(row(metric2, `${fmt(per, 0)} ms/run: fork ${fmt(median(step.fork), 0)} ms (cp -a ${fmt(median(step.cp), 0)} ms), restore ${fmt(median(step.restore), 0)} ms, snapshot ${fmt(median(step.snapshot), 0)} ms`, 'fork ≤ 1.5× cp -a', median(step.fork) <= 1.5 * median(step.cp)));
+      rows.push(row(metric2, `${fmt(per, 0)} ms/run: fork ${fmt(median(step.fork), 0)} ms (cp -a ${fmt(median(step.cp), 0)} ms; cp -a && sync ${fmt(median(step.cpSync), 0)} ms), restore ${fmt(median(step.restore), 0)} ms, snapshot ${fmt(median(step.snapshot), 0)} ms`, 'fork ≤ 1.5× cp -a', median(step.fork) <= 1.5 * median(step.cp)));
     }
   } finally {
     delete process.env.JVS_SNAPSHOT_ENGINE;
