@@ -122,8 +122,10 @@ function isWalFile(file: string): boolean {
  * the chunks are copied without them. An index is a cache, but starting it over would
  * make the next restore of every snapshot hash its payload again (2 TB projects).
  */
-function migrateFrom1(db: BetterSqlite3.Database): void {
+export function migrateFrom1(db: BetterSqlite3.Database): void {
+  // IMMEDIATE: one process migrates; another that read '1' meanwhile waits here, then finds '2'.
   db.transaction(() => {
+    if ((db.prepare("SELECT value FROM meta WHERE key = 'schema'").get() as { value: string } | undefined)?.value !== '1') return;
     db.exec(`
       CREATE TABLE refs(hash BLOB PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
       INSERT INTO refs(hash, n) SELECT hash, refs FROM chunks WHERE refs > 0;
@@ -133,7 +135,7 @@ function migrateFrom1(db: BetterSqlite3.Database): void {
       ALTER TABLE chunks2 RENAME TO chunks;
     `);
     db.prepare("UPDATE meta SET value = ? WHERE key = 'schema'").run(SCHEMA_VERSION);
-  })();
+  }).immediate();
 }
 
 function removeIndexFiles(file: string): void {

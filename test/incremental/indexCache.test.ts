@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { IndexDb } from '../../src/index/indexDb.js';
+import { IndexDb, migrateFrom1 } from '../../src/index/indexDb.js';
 import { chunkEntries, decodeEntries, encodeEntries, sameEncoding, type IndexedEntry } from '../../src/index/manifestCodec.js';
 import { getSnapshotManifest } from '../../src/index/manifests.js';
 import { rebuildIndex } from '../../src/index/rebuildIndex.js';
@@ -161,6 +161,30 @@ describe('chunk reference counts', () => {
     expect(left.length).toBe(db.prepare('SELECT count(*) FROM refs').pluck().get());
     expect(left.every((r) => r.n === 1)).toBe(true);
     db.close();
+  });
+
+  it('a process that read schema 1 while another migrated the file re-checks inside its (IMMEDIATE) transaction and leaves it alone', () => {
+    const { root } = newRepo();
+    const layout = new Layout(root);
+    const base = Array.from({ length: 500 }, (_, i) => entry(`d/f${i}`, i));
+    let idx = IndexDb.open(layout)!;
+    idx.putList('snapshot:a', { entries: base, probeNs: 0n });
+    idx.close();
+    const D = createRequire(import.meta.url)('better-sqlite3');
+    const late = new D(layout.indexDb);
+    late.exec(`
+      CREATE TABLE old(hash BLOB PRIMARY KEY, refs INTEGER NOT NULL, data BLOB NOT NULL);
+      INSERT INTO old SELECT c.hash, r.n, c.data FROM chunks c JOIN refs r USING (hash);
+      DROP TABLE chunks; DROP TABLE refs; ALTER TABLE old RENAME TO chunks;
+      UPDATE meta SET value = '1' WHERE key = 'schema';`);
+    // `late` has read schema 1; another process opens the index (and migrates it) first.
+    expect(late.prepare("SELECT value FROM meta WHERE key = 'schema'").pluck().get()).toBe('1');
+    IndexDb.open(layout)!.close();
+    expect(() => migrateFrom1(late)).not.toThrow();
+    late.close();
+    idx = IndexDb.open(layout)!;
+    expect(idx.getList('snapshot:a')!.entries).toEqual(base);
+    idx.close();
   });
 });
 
