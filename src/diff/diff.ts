@@ -2,12 +2,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { JvsError } from '../errors.js';
 import { hashFiles } from '../fsutil/fileHash.js';
-import { permBits, readLink, walkTree, type TreeEntry } from '../fsutil/walk.js';
+import { permBits, readLink, startWalk, walkTree, type TreeEntry } from '../fsutil/walk.js';
 import { READY_FILE, type Layout } from '../repo/layout.js';
 import { resolveRef } from '../repo/refs.js';
 import { loadDescriptors } from '../repo/snapshots.js';
 import { readWorktreeConfig } from '../repo/worktreeConfig.js';
-import { loadIgnore, selection, type IgnoreMatcher } from '../select/selection.js';
+import { loadIgnore, selection, takesEverything, type IgnoreMatcher } from '../select/selection.js';
 import { compressionOf } from '../format/compression.js';
 import type { Descriptor } from '../format/descriptor.js';
 import { expandCompressed } from '../verify/compressedPayload.js';
@@ -172,6 +172,8 @@ function fromIndex(layout: Layout, idx: IndexDb | undefined, worktree: string, f
     if (!a || !b) return undefined;
     result = { ...compareManifests(a, b, include), hashed: 0 };
   } else {
+    // With nothing left out, the worktree is scanned on every core while the manifests are read.
+    const walk = include === takesEverything ? startWalk(layout.worktreeRoot(worktree)) : undefined;
     // A partial snapshot stands for the snapshots before it where it took nothing (composedHead).
     let missing = false;
     const composed = composedHead(
@@ -184,8 +186,8 @@ function fromIndex(layout: Layout, idx: IndexDb | undefined, worktree: string, f
       (id) => manifestOf(byId.get(id)!) ?? ((missing = true), []),
       (id) => fs.existsSync(layout.snapshotDir(id)),
     );
-    if (missing) return undefined;
-    const c = compareWorktree(layout, idx, worktree, composed.manifest, include);
+    if (missing) return undefined; // (a scan started above ends on its own)
+    const c = compareWorktree(layout, idx, worktree, composed.manifest, include, walk);
     result = { added: c.added, removed: c.removed, modified: c.modified, hashed: c.hashed };
   }
   return described(from, to, worktree, result, { index_used: true, files_hashed: result.hashed });

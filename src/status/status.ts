@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { JvsError } from '../errors.js';
 import { hashFiles } from '../fsutil/fileHash.js';
-import { permBits, readLink, walkTree } from '../fsutil/walk.js';
+import { permBits, readLink, startWalk, walkTree, type PendingWalk } from '../fsutil/walk.js';
 import { isUnchanged } from '../index/changeDetect.js';
 import { IndexDb } from '../index/indexDb.js';
 import { byRel, ensureSnapshotManifest, getWorktreeState, type IndexedEntry } from '../index/manifests.js';
@@ -10,7 +10,7 @@ import { READY_FILE, type Layout } from '../repo/layout.js';
 import { readDescriptor } from '../repo/snapshots.js';
 import { isDetached, readWorktreeConfig } from '../repo/worktreeConfig.js';
 import { isSelected } from '../restore/restoreSelection.js';
-import { loadIgnore, selection, type IgnoreMatcher } from '../select/selection.js';
+import { loadIgnore, selection, takesEverything, type IgnoreMatcher } from '../select/selection.js';
 import { composedHead } from './composedHead.js';
 
 export interface StatusResult {
@@ -49,7 +49,7 @@ const shown = (e: { rel: string; type: string }) => (e.type === 'dir' ? `${e.rel
  * only files whose stat the worktree state does not vouch for. The one rule shared by
  * `status`, restore's unsaved-work check and `restore --dry-run`.
  */
-export function compareWorktree(layout: Layout, idx: IndexDb | undefined, worktree: string, manifest: readonly IndexedEntry[], sel: IgnoreMatcher): Comparison {
+export function compareWorktree(layout: Layout, idx: IndexDb | undefined, worktree: string, manifest: readonly IndexedEntry[], sel: IgnoreMatcher, walk?: PendingWalk): Comparison {
   const root = layout.worktreeRoot(worktree);
   const byPath = byRel(manifest);
   const state = getWorktreeState(idx, worktree);
@@ -61,7 +61,7 @@ export function compareWorktree(layout: Layout, idx: IndexDb | undefined, worktr
   const toHash: string[] = [];
   let unchanged = 0;
   const seen = new Set<string>();
-  for (const e of walkTree(root, { include: sel }).entries) {
+  for (const e of (walk ? walk.result() : walkTree(root, { include: sel })).entries) {
     // The reference's copy of a snapshot marker is never payload: not a change (snapshot skips it).
     if (e.rel === READY_FILE) continue;
     seen.add(e.rel);
@@ -107,7 +107,7 @@ export function compareWorktree(layout: Layout, idx: IndexDb | undefined, worktr
  * where the head is a partial snapshot, older snapshots for the paths it did not take
  * (composedHead). Ignored paths are left out.
  */
-export function headBaseline(layout: Layout, idx: IndexDb | undefined, worktree: string, head: string | undefined): { manifest: IndexedEntry[]; sel: IgnoreMatcher; comparedWith: string[] } {
+export function headBaseline(layout: Layout, idx: IndexDb | undefined, worktree: string, head: string | undefined, onSelection?: (sel: IgnoreMatcher) => void): { manifest: IndexedEntry[]; sel: IgnoreMatcher; comparedWith: string[] } {
   const root = layout.worktreeRoot(worktree);
   const current = loadIgnore(root);
   if (!head) return { manifest: [], sel: selection({ ignored: current ? [current] : [] }), comparedWith: [] };
@@ -116,6 +116,7 @@ export function headBaseline(layout: Layout, idx: IndexDb | undefined, worktree:
   }
   const recorded = loadIgnore(layout.snapshotDir(head), 'snapshot');
   const sel = selection({ ignored: [current, recorded].filter((m): m is IgnoreMatcher => !!m) });
+  onSelection?.(sel);
   const manifestOf = (id: string) => ensureSnapshotManifest(idx, layout, id);
   const composed = composedHead(head, (id) => readDescriptor(layout, id), manifestOf, (id) => fs.existsSync(layout.snapshotDir(id)));
   return { manifest: composed.manifest, sel, comparedWith: composed.older };
@@ -134,8 +135,12 @@ export function status(layout: Layout, worktree: string): StatusResult {
   const head = wt.head_snapshot_id;
   const idx = IndexDb.open(layout);
   try {
-    const base = headBaseline(layout, idx, wt.name, head);
-    const c = compareWorktree(layout, idx, wt.name, base.manifest, base.sel);
+    // With nothing left out, the worktree is scanned on every core while the head's manifest is read.
+    let walk: PendingWalk | undefined;
+    const base = headBaseline(layout, idx, wt.name, head, (sel) => {
+      if (sel === takesEverything) walk = startWalk(layout.worktreeRoot(wt.name));
+    });
+    const c = compareWorktree(layout, idx, wt.name, base.manifest, base.sel, walk);
     return {
       worktree: wt.name,
       ...(head ? { head_snapshot_id: head } : {}),
