@@ -77,10 +77,11 @@ if (require.main === module) {
   // with the hard-link threads for two cores, for loops that were nearly done when their
   // optimised code arrived. Eight times that budget leaves the one-shot loops in the
   // interpreter (alternating runs: snapshot 160 -> 130 ms, restore 124 -> 112 ms) while
-  // long operations (millions of entries, the mount daemon) still get optimised code a
-  // little later. Set here for the same reason as the flag above (the bundle's code cache
-  // was made without it).
-  v8.setFlagsFromString('--interrupt-budget=540672');
+  // long operations (millions of entries) still get optimised code a little later. Not
+  // for `mount` (the same test as bin/jvs's heap flags): the daemon lives long and serves
+  // bursts of requests, where optimising early pays. Set here for the same reason as the
+  // flag above (the bundle's code cache was made without it).
+  if (!process.argv.slice(2).includes('mount')) v8.setFlagsFromString('--interrupt-budget=540672');
   if (process.env.JVS_TRACE === '1') process.once('exit', () => process.stderr.write(`jvs trace: code cache ${cache}\n`));
   cli.main(process.argv.slice(2)).then((code) => {
     process.exitCode = code;

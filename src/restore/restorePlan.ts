@@ -3,7 +3,7 @@ import path from 'node:path';
 import { JvsError } from '../errors.js';
 import type { Descriptor } from '../format/descriptor.js';
 import { hashFile } from '../fsutil/fileHash.js';
-import { entryType, permBits, startWalk, type PendingWalk } from '../fsutil/walk.js';
+import { entryType, permBits } from '../fsutil/walk.js';
 import { isUnchanged } from '../index/changeDetect.js';
 import { IndexDb } from '../index/indexDb.js';
 import { byRel, ensureSnapshotManifest, getWorktreeState, type IndexedEntry } from '../index/manifests.js';
@@ -16,7 +16,6 @@ import { createSnapshot } from '../snapshot/createSnapshot.js';
 import { compareWorktree, headBaseline } from '../status/status.js';
 import { openFilesBelow, type OpenFile } from './openFiles.js';
 import { isSelected, restoreSelection } from './restoreSelection.js';
-import { takesEverything } from '../select/selection.js';
 
 /*
  * The parts of a restore around the apply itself (restoreSnapshot.ts): which snapshot,
@@ -65,17 +64,13 @@ export function unsavedChanges(layout: Layout, worktree: string, target: Descrip
   const idx = IndexDb.open(layout);
   try {
     let base: ReturnType<typeof headBaseline>;
-    // With nothing left out, the worktree is scanned on every core while the head's manifest is read.
-    let walk: PendingWalk | undefined;
     try {
-      base = headBaseline(layout, idx, wt.name, wt.head_snapshot_id, (sel) => {
-        if (sel === takesEverything) walk = startWalk(layout.worktreeRoot(wt.name));
-      });
+      base = headBaseline(layout, idx, wt.name, wt.head_snapshot_id);
     } catch (e) {
       if (!(e instanceof JvsError)) throw e;
       return { added: [], modified: [], removed: [], total: 1, unknown: e.message };
     }
-    const c = compareWorktree(layout, idx, wt.name, base.manifest, base.sel, walk);
+    const c = compareWorktree(layout, idx, wt.name, base.manifest, base.sel, base.walk);
     const reach = restoreSelection(layout, wt.name, target);
     const atRisk = (ps: string[]) => ps.filter((p) => {
       const { rel, isDir } = asRel(p);

@@ -105,9 +105,10 @@ export function compareWorktree(layout: Layout, idx: IndexDb | undefined, worktr
 /**
  * What the worktree is compared with to find unsaved changes: the head's manifest and,
  * where the head is a partial snapshot, older snapshots for the paths it did not take
- * (composedHead). Ignored paths are left out.
+ * (composedHead). Ignored paths are left out. When nothing is left out, the worktree's
+ * scan (`walk`, for compareWorktree) runs on every core while the manifests are read.
  */
-export function headBaseline(layout: Layout, idx: IndexDb | undefined, worktree: string, head: string | undefined, onSelection?: (sel: IgnoreMatcher) => void): { manifest: IndexedEntry[]; sel: IgnoreMatcher; comparedWith: string[] } {
+export function headBaseline(layout: Layout, idx: IndexDb | undefined, worktree: string, head: string | undefined): { manifest: IndexedEntry[]; sel: IgnoreMatcher; comparedWith: string[]; walk?: PendingWalk } {
   const root = layout.worktreeRoot(worktree);
   const current = loadIgnore(root);
   if (!head) return { manifest: [], sel: selection({ ignored: current ? [current] : [] }), comparedWith: [] };
@@ -116,10 +117,10 @@ export function headBaseline(layout: Layout, idx: IndexDb | undefined, worktree:
   }
   const recorded = loadIgnore(layout.snapshotDir(head), 'snapshot');
   const sel = selection({ ignored: [current, recorded].filter((m): m is IgnoreMatcher => !!m) });
-  onSelection?.(sel);
+  const walk = sel === takesEverything ? startWalk(root) : undefined;
   const manifestOf = (id: string) => ensureSnapshotManifest(idx, layout, id);
   const composed = composedHead(head, (id) => readDescriptor(layout, id), manifestOf, (id) => fs.existsSync(layout.snapshotDir(id)));
-  return { manifest: composed.manifest, sel, comparedWith: composed.older };
+  return { manifest: composed.manifest, sel, comparedWith: composed.older, ...(walk ? { walk } : {}) };
 }
 
 /**
@@ -135,12 +136,8 @@ export function status(layout: Layout, worktree: string): StatusResult {
   const head = wt.head_snapshot_id;
   const idx = IndexDb.open(layout);
   try {
-    // With nothing left out, the worktree is scanned on every core while the head's manifest is read.
-    let walk: PendingWalk | undefined;
-    const base = headBaseline(layout, idx, wt.name, head, (sel) => {
-      if (sel === takesEverything) walk = startWalk(layout.worktreeRoot(wt.name));
-    });
-    const c = compareWorktree(layout, idx, wt.name, base.manifest, base.sel, walk);
+    const base = headBaseline(layout, idx, wt.name, head);
+    const c = compareWorktree(layout, idx, wt.name, base.manifest, base.sel, base.walk);
     return {
       worktree: wt.name,
       ...(head ? { head_snapshot_id: head } : {}),
