@@ -81,6 +81,15 @@ describe('chunk reuse (a stored chunk is not encoded again)', () => {
   });
 });
 
+/** Rewrite an open schema-2 index into the schema-1 layout an earlier version wrote (counts in the chunk rows). */
+function toSchema1(db: { exec(sql: string): unknown }): void {
+  db.exec(`
+    CREATE TABLE old(hash BLOB PRIMARY KEY, refs INTEGER NOT NULL, data BLOB NOT NULL);
+    INSERT INTO old SELECT c.hash, r.n, c.data FROM chunks c JOIN refs r USING (hash);
+    DROP TABLE chunks; DROP TABLE refs; ALTER TABLE old RENAME TO chunks;
+    UPDATE meta SET value = '1' WHERE key = 'schema';`);
+}
+
 describe('chunk reference counts', () => {
   it('after replacing and deleting lists, the chunk table holds exactly the chunks the remaining lists use, counted once per use', () => {
     const { root } = newRepo();
@@ -136,14 +145,9 @@ describe('chunk reference counts', () => {
     idx.putList('snapshot:a', { entries: base, probeNs: 0n });
     idx.putList('worktree:main', { entries: edited, probeNs: 7n, basis: 'a' });
     idx.close();
-    // Turn it into the schema-1 layout an earlier version wrote.
     const D = createRequire(import.meta.url)('better-sqlite3');
     let db = new D(layout.indexDb);
-    db.exec(`
-      CREATE TABLE old(hash BLOB PRIMARY KEY, refs INTEGER NOT NULL, data BLOB NOT NULL);
-      INSERT INTO old SELECT c.hash, r.n, c.data FROM chunks c JOIN refs r USING (hash);
-      DROP TABLE chunks; DROP TABLE refs; ALTER TABLE old RENAME TO chunks;
-      UPDATE meta SET value = '1' WHERE key = 'schema';`);
+    toSchema1(db);
     const before = db.prepare('SELECT hash, refs FROM chunks ORDER BY hash').all();
     db.close();
 
@@ -172,11 +176,7 @@ describe('chunk reference counts', () => {
     idx.close();
     const D = createRequire(import.meta.url)('better-sqlite3');
     const late = new D(layout.indexDb);
-    late.exec(`
-      CREATE TABLE old(hash BLOB PRIMARY KEY, refs INTEGER NOT NULL, data BLOB NOT NULL);
-      INSERT INTO old SELECT c.hash, r.n, c.data FROM chunks c JOIN refs r USING (hash);
-      DROP TABLE chunks; DROP TABLE refs; ALTER TABLE old RENAME TO chunks;
-      UPDATE meta SET value = '1' WHERE key = 'schema';`);
+    toSchema1(late);
     // `late` has read schema 1; another process opens the index (and migrates it) first.
     expect(late.prepare("SELECT value FROM meta WHERE key = 'schema'").pluck().get()).toBe('1');
     IndexDb.open(layout)!.close();
