@@ -141,12 +141,13 @@ export function diff(layout: Layout, opts: DiffOptions): DiffResult {
     }, true);
     return expanded[expanded.length - 1]!;
   };
+  const byId = new Map(all.map((d) => [d.snapshot_id, d]));
   const idx = IndexDb.open(layout);
   try {
-    const fast = fromIndex(layout, idx, wt.name, from, to, include, new Map(all.map((d) => [d.snapshot_id, d])));
+    const fast = fromIndex(layout, idx, wt.name, from, to, include, byId);
     if (fast) return fast;
     const a = !to && from.partial_paths?.length
-      ? readComposedSide(from, new Map(all.map((d) => [d.snapshot_id, d])), include, treeOf)
+      ? readComposedSide(from, byId, include, treeOf)
       : readSide(treeOf(from), include);
     return compare(from, to, a, readSide(to ? treeOf(to) : layout.worktreeRoot(wt.name), include), wt.name);
   } finally {
